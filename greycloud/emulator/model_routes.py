@@ -1,0 +1,159 @@
+"""``generateContent``, ``streamGenerateContent`` and ``countTokens`` routes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from greycloud.emulator.auth_routes import authenticate
+from greycloud.emulator.context import get_state
+from greycloud.emulator.errors import ApiError, error_response, from_exception
+from greycloud.emulator.faults import drop_connection, fault_response
+from greycloud.emulator.recording import begin_record, finish_record
+from greycloud.emulator.responses import (
+    build_answer,
+    count_payload,
+    generate_payload,
+    stream_payloads,
+)
+from greycloud.emulator.state import MODEL_ACTIONS, EmulatorState, Fault, RecordedRequest
+from greycloud.emulator.validation import (
+    check_model,
+    parse_body,
+    validate_count,
+    validate_generate,
+)
+
+EXPRESS_PROJECT = "express-mode"
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """Where a model request was addressed."""
+
+    project: str | None
+    location: str | None
+    publisher: str
+    model: str
+    action: str
+
+    @property
+    def resource(self) -> str:
+        """Full publisher-model resource name."""
+        tail = f"publishers/{self.publisher}/models/{self.model}"
+        if self.project is None:
+            return tail
+        return f"projects/{self.project}/locations/{self.location}/{tail}"
+
+
+def parse_call(request: web.Request) -> ModelCall:
+    """Read project/location/model/action from the matched route."""
+    info = request.match_info
+    model, _, action = info["model_action"].rpartition(":")
+    return ModelCall(
+        project=info.get("project"),
+        location=info.get("location"),
+        publisher=info.get("publisher", "google"),
+        model=model or info["model_action"],
+        action=action if model else "",
+    )
+
+
+async def _stream(
+    request: web.Request,
+    state: EmulatorState,
+    events: list[dict[str, Any]],
+    record: RecordedRequest,
+    cut_after: int | None,
+) -> web.StreamResponse:
+    response = web.StreamResponse(
+        status=200, headers={"Content-Type": "text/event-stream; charset=utf-8"}
+    )
+    await response.prepare(request)
+    record.status = 200
+    for i, event in enumerate(events):
+        if cut_after is not None and i >= cut_after:
+            return drop_connection(request)
+        if i and state.stream_chunk_delay > 0:
+            await asyncio.sleep(state.stream_chunk_delay)
+        await response.write(b"data: " + json.dumps(event).encode() + b"\r\n\r\n")
+        if record.first_chunk_time is None:
+            record.first_chunk_time = time.monotonic()
+    if cut_after is not None:
+        return drop_connection(request)
+    await response.write_eof()
+    return response
+
+
+async def _answer(
+    request: web.Request,
+    state: EmulatorState,
+    call: ModelCall,
+    body: dict[str, Any],
+    record: RecordedRequest,
+    fault: Fault | None,
+) -> web.StreamResponse:
+    """Validate, charge quota, wait, and produce the success response."""
+    if call.action == "countTokens":
+        validate_count(body)
+        check_model(call.model, call.resource)
+        payload, _ = count_payload(body)
+        charged, answer = 0, None
+    else:
+        validate_generate(body)
+        check_model(call.model, call.resource)
+        answer = build_answer(call.model, body)
+        charged, payload = answer.total_tokens, generate_payload(answer)
+    over = state.charge_quota(call.project or EXPRESS_PROJECT, charged, now=record.time)
+    if over is not None:
+        raise ApiError(429, over, retry_after=state.quota_retry_after)
+    if state.latency > 0:
+        await asyncio.sleep(state.latency)
+    if call.action == "streamGenerateContent" and answer is not None:
+        cut = fault.cut_after_chunks if fault is not None else None
+        events = stream_payloads(answer, state.stream_chunk_tokens)
+        return await _stream(request, state, events, record, cut)
+    return web.json_response(payload)
+
+
+async def model_action(request: web.Request) -> web.StreamResponse:
+    """Entry point for every ``models/{model}:{action}`` POST."""
+    state = get_state(request)
+    call = parse_call(request)
+    raw = await request.read()
+    try:
+        body: Any = json.loads(raw) if raw else None
+    except ValueError:
+        body = None
+    record = begin_record(
+        request, state, action=call.action, body=body, model=call.model, project=call.project
+    )
+    if call.action not in MODEL_ACTIONS:
+        message = f"Method {call.action or '(none)'} not found for {call.resource}."
+        return finish_record(record, error_response(404, message), None)
+    fault: Fault | None = None
+    try:
+        record.principal = authenticate(request, state)
+        fault = state.take_fault(call.action)
+        response = await fault_response(request, fault)
+        if response is None:
+            response = await _answer(request, state, call, parse_body(raw), record, fault)
+    except ApiError as exc:
+        response = from_exception(exc)
+    return finish_record(record, response, fault)
+
+
+def register_routes(app: web.Application, state: EmulatorState) -> None:
+    """Add the model routes for v1 and v1beta1, regional and express mode."""
+    del state
+    version = "/{version:v1|v1beta1}"
+    models = "publishers/{publisher}/models/{model_action}"
+    app.router.add_post(
+        f"{version}/projects/{{project}}/locations/{{location}}/{models}", model_action
+    )
+    app.router.add_post(f"{version}/{models}", model_action)
