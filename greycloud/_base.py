@@ -1,0 +1,37 @@
+"""State and decisions common to `GreyCloudClient` and `GreyCloudAsyncClient`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from greycloud import retry
+from greycloud._request import ContentsInput, PreparedRequest, prepare_request
+from greycloud.config import GreyCloudConfig
+
+logger = logging.getLogger("greycloud")
+
+
+class ClientCore:
+    """Holds the config and turns calls into prepared requests and policies."""
+
+    def __init__(self, config: GreyCloudConfig | None) -> None:
+        self.config = config if config is not None else GreyCloudConfig()
+
+    def _prepare(self, contents: ContentsInput, **options: Any) -> PreparedRequest:
+        return prepare_request(self.config, contents, **options)
+
+    def _policy(self, max_retries: int) -> retry.RetryPolicy:
+        if max_retries < 0:
+            raise ValueError(f"max_retries={max_retries!r} must be 0 or more.")
+        reauth = bool(self.config.auto_reauth) and not self.config.use_api_key
+        return retry.RetryPolicy(max_retries=max_retries, reauth=reauth)
+
+    def _translate(self, exc: BaseException, attempts: int = 1) -> BaseException:
+        return retry.translate(exc, sa_email=self.config.sa_email, attempts=attempts)
+
+    def _count_fallback(self, prepared: PreparedRequest, exc: BaseException) -> int:
+        logger.warning(
+            "countTokens failed (%s); using the character-based estimate", retry.describe(exc)
+        )
+        return max(1, prepared.estimated_tokens)

@@ -1,0 +1,256 @@
+"""Request building and response reading, shared by the sync and async clients.
+
+One function turns (config, contents, per-request overrides) into the model
+name, the normalised contents, the `GenerateContentConfig` and a token
+estimate. Both clients call it, so an option behaves the same on both sides.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from google.genai import types
+from pydantic import ValidationError
+
+from greycloud.config import THINKING_LEVELS, GreyCloudConfig
+from greycloud.tokens import estimate_parts
+
+logger = logging.getLogger(__name__)
+
+ContentItem = str | types.Content | types.Part | Mapping[str, Any]
+ContentsInput = ContentItem | Sequence[ContentItem]
+SafetySettingsInput = Sequence[types.SafetySetting | Mapping[str, Any]]
+
+PUBLISHER_MODEL_PREFIX = "publishers/google/models/"
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """Everything a generate or count call sends, built once."""
+
+    model: str
+    contents: list[types.Content]
+    config: types.GenerateContentConfig
+    estimated_tokens: int
+
+
+def short_model_name(model: str) -> str:
+    """``gemini-x`` from ``gemini-x``, ``publishers/google/models/gemini-x`` or a full path."""
+    return model.rsplit("/", 1)[-1]
+
+
+def normalize_contents(contents: ContentsInput) -> list[types.Content]:
+    """Contents in any accepted shape as a list of `types.Content`.
+
+    Strings and parts are grouped into one user turn; dicts are validated as
+    `Content` (or `Part` when they have no ``parts`` key).
+    """
+    if contents is None:
+        raise ValueError("contents is empty: pass a prompt string, a Content, or a list of them.")
+    items = (
+        [contents]
+        if isinstance(contents, (str, Mapping, types.Content, types.Part))
+        else list(contents)
+    )
+    result: list[types.Content] = []
+    pending: list[types.Part] = []
+
+    def flush() -> None:
+        if pending:
+            result.append(types.Content(role="user", parts=list(pending)))
+            pending.clear()
+
+    for index, item in enumerate(items):
+        if isinstance(item, str):
+            pending.append(types.Part.from_text(text=item))
+        elif isinstance(item, types.Part):
+            pending.append(item)
+        elif isinstance(item, types.Content):
+            flush()
+            result.append(item)
+        elif isinstance(item, Mapping):
+            try:
+                if "parts" in item:
+                    flush()
+                    result.append(types.Content.model_validate(dict(item)))
+                else:
+                    pending.append(types.Part.model_validate(dict(item)))
+            except ValidationError as exc:
+                raise ValueError(
+                    f"contents[{index}] is not a valid Content or Part: {exc}"
+                ) from None
+        else:
+            raise TypeError(
+                f"contents[{index}] has type {type(item).__name__}: use str, types.Content, "
+                "types.Part or a dict."
+            )
+    flush()
+    if not result or not any(c.parts for c in result):
+        raise ValueError("contents is empty: pass a prompt string, a Content, or a list of them.")
+    return result
+
+
+def contents_texts(contents: Sequence[types.Content]) -> tuple[list[str], int]:
+    """All text pieces in ``contents`` and the number of non-text parts."""
+    texts: list[str] = []
+    others = 0
+    for content in contents:
+        for part in content.parts or ():
+            if part.text is not None:
+                texts.append(part.text)
+            else:
+                others += 1
+    return texts, others
+
+
+def estimate_request_tokens(
+    contents: Sequence[types.Content], system_instruction: str | None = None
+) -> int:
+    """Token estimate of a request's input (used for limits and as count fallback)."""
+    texts, others = contents_texts(contents)
+    if system_instruction:
+        texts.append(system_instruction)
+    return estimate_parts(texts, others)
+
+
+def build_safety_settings(
+    settings: SafetySettingsInput | None,
+) -> list[types.SafetySetting] | None:
+    """`SafetySetting` objects from objects or dicts; None or [] means "send none"."""
+    if not settings:
+        return None
+    built: list[types.SafetySetting] = []
+    for index, setting in enumerate(settings):
+        if isinstance(setting, types.SafetySetting):
+            built.append(setting)
+            continue
+        if not isinstance(setting, Mapping):
+            raise TypeError(
+                f"safety_settings[{index}] has type {type(setting).__name__}: "
+                "use types.SafetySetting or a dict with 'category' and 'threshold'."
+            )
+        try:
+            built.append(types.SafetySetting.model_validate(dict(setting)))
+        except ValidationError:
+            raise ValueError(
+                f"safety_settings[{index}]={dict(setting)!r} is invalid: use a category such as "
+                "HARM_CATEGORY_HATE_SPEECH and a threshold such as BLOCK_ONLY_HIGH."
+            ) from None
+    return built
+
+
+def build_thinking_config(level: str | None) -> types.ThinkingConfig | None:
+    """`ThinkingConfig` for a thinking level name, case-insensitive."""
+    if level is None:
+        return None
+    name = str(level).lower()
+    if name not in THINKING_LEVELS:
+        raise ValueError(
+            f"thinking_level={level!r} is not valid: use one of {', '.join(THINKING_LEVELS)}."
+        )
+    return types.ThinkingConfig(thinking_level=types.ThinkingLevel(name.upper()))
+
+
+def build_tools(config: GreyCloudConfig) -> list[types.Tool] | None:
+    """The Vertex AI Search retrieval tool when the config turns it on."""
+    if not (config.use_vertex_ai_search and config.vertex_ai_search_datastore):
+        return None
+    search = types.VertexAISearch(datastore=config.vertex_ai_search_datastore)
+    return [types.Tool(retrieval=types.Retrieval(vertex_ai_search=search))]
+
+
+def _pick(override: Any, default: Any) -> Any:
+    return default if override is None else override
+
+
+def prepare_request(
+    config: GreyCloudConfig,
+    contents: ContentsInput,
+    *,
+    model: str | None = None,
+    system_instruction: str | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    max_output_tokens: int | None = None,
+    seed: int | None = None,
+    safety_settings: SafetySettingsInput | None = None,
+    thinking_level: str | None = None,
+    cached_content: str | None = None,
+) -> PreparedRequest:
+    """Build the request for ``contents`` with per-request overrides over ``config``.
+
+    With ``cached_content`` the cache already carries its system instruction
+    and tools: the config's defaults for those are left out, and passing
+    ``system_instruction`` explicitly is an error (the API would reject it).
+    """
+    if cached_content and system_instruction:
+        raise ValueError(
+            "system_instruction cannot be combined with cached_content: the cache already "
+            "holds its system instruction. Put it in the cache when you create it, or drop "
+            "cached_content."
+        )
+    if temperature is not None and not 0.0 <= temperature <= 2.0:
+        raise ValueError(f"temperature={temperature!r} is out of range: use 0.0 to 2.0.")
+    if top_p is not None and not 0.0 <= top_p <= 1.0:
+        raise ValueError(f"top_p={top_p!r} is out of range: use 0.0 to 1.0.")
+    if max_output_tokens is not None and max_output_tokens <= 0:
+        raise ValueError(f"max_output_tokens={max_output_tokens!r} must be greater than 0.")
+
+    normalized = normalize_contents(contents)
+    instruction = None if cached_content else _pick(system_instruction, config.system_instruction)
+    tools = None if cached_content else build_tools(config)
+    if cached_content and build_tools(config):
+        logger.debug("cached_content given: the config's Vertex AI Search tool is not sent")
+    generate_config = types.GenerateContentConfig(
+        temperature=_pick(temperature, config.temperature),
+        top_p=_pick(top_p, config.top_p),
+        max_output_tokens=_pick(max_output_tokens, config.max_output_tokens),
+        seed=_pick(seed, config.seed),
+        safety_settings=build_safety_settings(_pick(safety_settings, config.safety_settings)),
+        system_instruction=instruction,
+        thinking_config=build_thinking_config(_pick(thinking_level, config.thinking_level)),
+        tools=tools,
+        cached_content=cached_content or None,
+    )
+    return PreparedRequest(
+        model=short_model_name(model or config.model or ""),
+        contents=normalized,
+        config=generate_config,
+        estimated_tokens=estimate_request_tokens(normalized, instruction),
+    )
+
+
+def count_tokens_config(system_instruction: str | None) -> types.CountTokensConfig | None:
+    """Config for a countTokens call that includes the system instruction."""
+    if not system_instruction:
+        return None
+    return types.CountTokensConfig(system_instruction=system_instruction)
+
+
+def chunk_text(response: types.GenerateContentResponse) -> str:
+    """The visible text of one response or stream chunk (thoughts left out)."""
+    if not response.candidates:
+        return ""
+    content = response.candidates[0].content
+    if content is None or not content.parts:
+        return ""
+    return "".join(p.text for p in content.parts if p.text and not p.thought)
+
+
+def finish_reason(response: types.GenerateContentResponse) -> str | None:
+    """The first candidate's finish reason as a plain string, if any."""
+    if not response.candidates or response.candidates[0].finish_reason is None:
+        return None
+    reason = response.candidates[0].finish_reason
+    return getattr(reason, "value", None) or str(reason)
+
+
+def total_tokens(response: types.GenerateContentResponse, fallback: int) -> int:
+    """Tokens the response says the request used, or ``fallback``."""
+    usage = response.usage_metadata
+    if usage is None or usage.total_token_count is None:
+        return fallback
+    return usage.total_token_count

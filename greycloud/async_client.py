@@ -1,0 +1,333 @@
+"""`GreyCloudAsyncClient`: the async, rate-limited twin of `GreyCloudClient`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, Literal, overload
+
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from greycloud import retry
+from greycloud._base import ClientCore
+from greycloud._request import (
+    ContentsInput,
+    PreparedRequest,
+    SafetySettingsInput,
+    count_tokens_config,
+    total_tokens,
+)
+from greycloud.auth import client_from_config
+from greycloud.config import GreyCloudConfig
+from greycloud.errors import GreyCloudError
+from greycloud.rate_limiter import Reservation, VertexRateLimiter
+from greycloud.streaming import AsyncTextStream, StreamState
+
+DEFAULT_RPM = 60
+DEFAULT_TPM = 250_000
+DEFAULT_MAX_CONCURRENCY = 10
+
+
+class GreyCloudAsyncClient(ClientCore):
+    """Async client whose every generate and count call goes through one `VertexRateLimiter`.
+
+    Limits come from the arguments, else from ``config.rpm`` / ``tpm`` /
+    ``max_concurrency``, else 60 requests/min, 250,000 tokens/min and 10 at
+    once. Pass ``rate_limiter`` to share one limiter between several clients.
+    Credentials are loaded and refreshed in a worker thread, never on the loop.
+    """
+
+    def __init__(
+        self,
+        config: GreyCloudConfig | None = None,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        max_concurrency: int | None = None,
+        *,
+        rate_limiter: VertexRateLimiter | None = None,
+    ) -> None:
+        super().__init__(config)
+        self.rate_limiter = rate_limiter or VertexRateLimiter(
+            rpm=rpm or self.config.rpm or DEFAULT_RPM,
+            tpm=tpm or self.config.tpm or DEFAULT_TPM,
+            max_concurrency=max_concurrency
+            or self.config.max_concurrency
+            or DEFAULT_MAX_CONCURRENCY,
+        )
+        self._client: genai.Client | None = None
+        self._client_lock = asyncio.Lock()
+
+    @property
+    def client(self) -> genai.Client:
+        """The underlying `genai.Client`; use this client's methods to stay rate limited."""
+        if self._client is None:
+            self._client = client_from_config(self.config)
+        return self._client
+
+    async def reauthenticate(self) -> None:
+        """Build fresh credentials and a new `genai.Client` (in a worker thread)."""
+        fresh = await asyncio.to_thread(client_from_config, self.config)
+        old, self._client = self._client, fresh
+        if old is not None:
+            await old.aio.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections of the underlying client."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aio.aclose()
+
+    async def __aenter__(self) -> GreyCloudAsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    # -- generation ------------------------------------------------------
+
+    async def generate_content(
+        self,
+        contents: ContentsInput,
+        *,
+        model: str | None = None,
+        system_instruction: str | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_output_tokens: int | None = None,
+        seed: int | None = None,
+        safety_settings: SafetySettingsInput | None = None,
+        thinking_level: str | None = None,
+        cached_content: str | None = None,
+    ) -> types.GenerateContentResponse:
+        """Generate a response in one attempt, within the rate limits."""
+        prepared = self._prepare(
+            contents,
+            model=model,
+            system_instruction=system_instruction,
+            temperature=temperature,
+            top_p=top_p,
+            max_output_tokens=max_output_tokens,
+            seed=seed,
+            safety_settings=safety_settings,
+            thinking_level=thinking_level,
+            cached_content=cached_content,
+        )
+        return await self._generate(prepared, self._policy(0))
+
+    def generate_content_stream(
+        self,
+        contents: ContentsInput,
+        *,
+        model: str | None = None,
+        system_instruction: str | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_output_tokens: int | None = None,
+        seed: int | None = None,
+        safety_settings: SafetySettingsInput | None = None,
+        thinking_level: str | None = None,
+        cached_content: str | None = None,
+    ) -> AsyncTextStream:
+        """``async for text in client.generate_content_stream(...)`` (one attempt)."""
+        prepared = self._prepare(
+            contents,
+            model=model,
+            system_instruction=system_instruction,
+            temperature=temperature,
+            top_p=top_p,
+            max_output_tokens=max_output_tokens,
+            seed=seed,
+            safety_settings=safety_settings,
+            thinking_level=thinking_level,
+            cached_content=cached_content,
+        )
+        return self._stream(prepared, self._policy(0))
+
+    @overload
+    def generate_with_retry(
+        self,
+        contents: ContentsInput,
+        max_retries: int = ...,
+        streaming: Literal[False] = ...,
+        **options: Any,
+    ) -> asyncio.Future[types.GenerateContentResponse]: ...
+
+    @overload
+    def generate_with_retry(
+        self,
+        contents: ContentsInput,
+        max_retries: int = ...,
+        *,
+        streaming: Literal[True],
+        **options: Any,
+    ) -> AsyncTextStream: ...
+
+    def generate_with_retry(
+        self,
+        contents: ContentsInput,
+        max_retries: int = 5,
+        streaming: bool = False,
+        *,
+        model: str | None = None,
+        system_instruction: str | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_output_tokens: int | None = None,
+        seed: int | None = None,
+        safety_settings: SafetySettingsInput | None = None,
+        thinking_level: str | None = None,
+        cached_content: str | None = None,
+    ) -> Any:
+        """Generate with retries, backoff, re-authentication and shared 429 slow-down.
+
+        ``await client.generate_with_retry(...)`` gives a response. With
+        ``streaming=True`` you get an `AsyncTextStream`: iterate it directly
+        (``async for t in client.generate_with_retry(..., streaming=True)``) or
+        await it first; both work. Streams retry only before their first chunk.
+        """
+        prepared = self._prepare(
+            contents,
+            model=model,
+            system_instruction=system_instruction,
+            temperature=temperature,
+            top_p=top_p,
+            max_output_tokens=max_output_tokens,
+            seed=seed,
+            safety_settings=safety_settings,
+            thinking_level=thinking_level,
+            cached_content=cached_content,
+        )
+        policy = self._policy(max_retries)
+        if streaming:
+            return self._stream(prepared, policy)
+        return self._generate(prepared, policy)
+
+    async def count_tokens(
+        self,
+        contents: ContentsInput,
+        system_instruction: str | None = None,
+        model: str | None = None,
+        *,
+        fallback: bool = True,
+    ) -> int:
+        """Tokens in ``contents`` per the API (one rate-limited request).
+
+        On failure returns the character-based estimate when ``fallback`` is
+        true, else raises.
+        """
+        prepared = self._prepare(contents, model=model)
+        try:
+            client = await self._ensure_client()
+            async with self.rate_limiter.limit(0):
+                result = await client.aio.models.count_tokens(
+                    model=prepared.model,
+                    contents=prepared.contents,
+                    config=count_tokens_config(system_instruction),
+                )
+        except Exception as exc:
+            if not fallback:
+                raise self._translate(exc) from exc
+            estimate = self._prepare(contents, model=model, system_instruction=system_instruction)
+            return self._count_fallback(estimate, exc)
+        return int(result.total_tokens or 0)
+
+    # -- internals -------------------------------------------------------
+
+    async def _ensure_client(self) -> genai.Client:
+        if self._client is None:
+            async with self._client_lock:
+                if self._client is None:
+                    self._client = await asyncio.to_thread(client_from_config, self.config)
+        return self._client
+
+    async def _on_retry(self, exc: BaseException, delay: float) -> None:
+        if retry.status_code(exc) == 429:
+            self.rate_limiter.penalize(delay)
+        if retry.needs_reauth(exc):
+            await self.reauthenticate()
+
+    async def _generate(
+        self, prepared: PreparedRequest, policy: retry.RetryPolicy
+    ) -> types.GenerateContentResponse:
+        async def attempt() -> types.GenerateContentResponse:
+            client = await self._ensure_client()
+            async with self.rate_limiter.limit(prepared.estimated_tokens) as reservation:
+                try:
+                    response = await client.aio.models.generate_content(
+                        model=prepared.model, contents=prepared.contents, config=prepared.config
+                    )
+                except genai_errors.APIError:
+                    reservation.settle(0)  # the server refused it: no tokens were used
+                    raise
+                reservation.settle(total_tokens(response, prepared.estimated_tokens))
+                return response
+
+        retrying = retry.async_retrying(policy, self._on_retry)
+        try:
+            return await retrying(attempt)
+        except Exception as exc:
+            raise self._translate(exc, retry.attempts_made(retrying)) from exc
+
+    def _stream(self, prepared: PreparedRequest, policy: retry.RetryPolicy) -> AsyncTextStream:
+        state = StreamState()
+        return AsyncTextStream(state, self._stream_chunks(prepared, policy, state))
+
+    async def _open_stream(
+        self, prepared: PreparedRequest, state: StreamState
+    ) -> tuple[Reservation, AsyncIterator[types.GenerateContentResponse], str | None]:
+        """Admit, start a stream and read up to its first text (the retryable part)."""
+        client = await self._ensure_client()
+        reservation = await self.rate_limiter.acquire(prepared.estimated_tokens)
+        upstream: AsyncIterator[types.GenerateContentResponse] | None = None
+        try:
+            upstream = await client.aio.models.generate_content_stream(
+                model=prepared.model, contents=prepared.contents, config=prepared.config
+            )
+            async for chunk in upstream:
+                text = state.absorb(chunk)
+                if text:
+                    return reservation, upstream, text
+            return reservation, upstream, None
+        except BaseException as exc:
+            if isinstance(exc, genai_errors.APIError):
+                reservation.settle(0)
+            reservation.release()
+            if upstream is not None:
+                await _aclose(upstream)
+            raise
+
+    async def _stream_chunks(
+        self, prepared: PreparedRequest, policy: retry.RetryPolicy, state: StreamState
+    ) -> AsyncGenerator[str, None]:
+        retrying = retry.async_retrying(policy, self._on_retry)
+        try:
+            reservation, upstream, first = await retrying(self._open_stream, prepared, state)
+        except Exception as exc:
+            raise self._translate(exc, retry.attempts_made(retrying)) from exc
+        try:
+            if first is None:
+                return
+            yield state.delivered(first)
+            try:
+                async for chunk in upstream:
+                    text = state.absorb(chunk)
+                    if text:
+                        yield state.delivered(text)
+            except GreyCloudError:
+                raise
+            except Exception as exc:
+                raise state.interrupted(exc) from exc
+        finally:
+            usage = state.usage_metadata
+            if usage is not None and usage.total_token_count is not None:
+                reservation.settle(usage.total_token_count)
+            reservation.release()
+            await _aclose(upstream)
+
+
+async def _aclose(iterator: Any) -> None:
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()

@@ -1,0 +1,282 @@
+"""`GreyCloudClient`: synchronous Gemini generation on Vertex AI."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator, Iterator
+from typing import Any, Literal, overload
+
+from google import genai
+from google.genai import types
+
+from greycloud import retry
+from greycloud._base import ClientCore
+from greycloud._request import (
+    ContentsInput,
+    PreparedRequest,
+    SafetySettingsInput,
+    count_tokens_config,
+)
+from greycloud.auth import client_from_config
+from greycloud.config import GreyCloudConfig
+from greycloud.errors import GreyCloudError
+from greycloud.streaming import StreamState, TextStream
+
+
+class GreyCloudClient(ClientCore):
+    """Synchronous client. Same method names and options as `GreyCloudAsyncClient`.
+
+    ``generate_content`` and ``generate_content_stream`` make one attempt;
+    ``generate_with_retry`` retries what can succeed on retry and re-creates
+    credentials after a 401.
+    """
+
+    def __init__(self, config: GreyCloudConfig | None = None) -> None:
+        super().__init__(config)
+        self._client: genai.Client | None = None
+        self._client_lock = threading.Lock()
+
+    @property
+    def client(self) -> genai.Client:
+        """The underlying `genai.Client` (created on first use)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = client_from_config(self.config)
+            return self._client
+
+    def reauthenticate(self) -> None:
+        """Drop the current credentials and build a fresh `genai.Client`."""
+        fresh = client_from_config(self.config)
+        with self._client_lock:
+            self._client = fresh
+
+    def close(self) -> None:
+        """Close the HTTP connections of the underlying client."""
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def __enter__(self) -> GreyCloudClient:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- generation ------------------------------------------------------
+
+    def generate_content(
+        self,
+        contents: ContentsInput,
+        *,
+        model: str | None = None,
+        system_instruction: str | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_output_tokens: int | None = None,
+        seed: int | None = None,
+        safety_settings: SafetySettingsInput | None = None,
+        thinking_level: str | None = None,
+        cached_content: str | None = None,
+    ) -> types.GenerateContentResponse:
+        """Generate a response in one attempt. Options override the config for this call."""
+        prepared = self._prepare(
+            contents,
+            model=model,
+            system_instruction=system_instruction,
+            temperature=temperature,
+            top_p=top_p,
+            max_output_tokens=max_output_tokens,
+            seed=seed,
+            safety_settings=safety_settings,
+            thinking_level=thinking_level,
+            cached_content=cached_content,
+        )
+        return self._generate(prepared, self._policy(0))
+
+    def generate_content_stream(
+        self,
+        contents: ContentsInput,
+        *,
+        model: str | None = None,
+        system_instruction: str | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_output_tokens: int | None = None,
+        seed: int | None = None,
+        safety_settings: SafetySettingsInput | None = None,
+        thinking_level: str | None = None,
+        cached_content: str | None = None,
+    ) -> TextStream:
+        """Stream the response's text chunks as they arrive (one attempt)."""
+        prepared = self._prepare(
+            contents,
+            model=model,
+            system_instruction=system_instruction,
+            temperature=temperature,
+            top_p=top_p,
+            max_output_tokens=max_output_tokens,
+            seed=seed,
+            safety_settings=safety_settings,
+            thinking_level=thinking_level,
+            cached_content=cached_content,
+        )
+        return self._stream(prepared, self._policy(0))
+
+    @overload
+    def generate_with_retry(
+        self,
+        contents: ContentsInput,
+        max_retries: int = ...,
+        streaming: Literal[False] = ...,
+        **options: Any,
+    ) -> types.GenerateContentResponse: ...
+
+    @overload
+    def generate_with_retry(
+        self,
+        contents: ContentsInput,
+        max_retries: int = ...,
+        *,
+        streaming: Literal[True],
+        **options: Any,
+    ) -> TextStream: ...
+
+    def generate_with_retry(
+        self,
+        contents: ContentsInput,
+        max_retries: int = 5,
+        streaming: bool = False,
+        *,
+        model: str | None = None,
+        system_instruction: str | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_output_tokens: int | None = None,
+        seed: int | None = None,
+        safety_settings: SafetySettingsInput | None = None,
+        thinking_level: str | None = None,
+        cached_content: str | None = None,
+    ) -> types.GenerateContentResponse | TextStream:
+        """Generate with retries, backoff and re-authentication.
+
+        With ``streaming=True`` returns a `TextStream`. A stream is retried
+        only until its first text chunk; a later break raises
+        `StreamInterruptedError` carrying the text already yielded.
+        """
+        prepared = self._prepare(
+            contents,
+            model=model,
+            system_instruction=system_instruction,
+            temperature=temperature,
+            top_p=top_p,
+            max_output_tokens=max_output_tokens,
+            seed=seed,
+            safety_settings=safety_settings,
+            thinking_level=thinking_level,
+            cached_content=cached_content,
+        )
+        policy = self._policy(max_retries)
+        if streaming:
+            return self._stream(prepared, policy)
+        return self._generate(prepared, policy)
+
+    def count_tokens(
+        self,
+        contents: ContentsInput,
+        system_instruction: str | None = None,
+        model: str | None = None,
+        *,
+        fallback: bool = True,
+    ) -> int:
+        """Tokens in ``contents`` (plus ``system_instruction``) according to the API.
+
+        If the API call fails and ``fallback`` is true, returns the estimate of
+        `greycloud.tokens` (about four characters per token, never 0 for
+        non-empty input); with ``fallback=False`` the error is raised.
+        """
+        prepared = self._prepare(contents, model=model)
+        try:
+            result = self.client.models.count_tokens(
+                model=prepared.model,
+                contents=prepared.contents,
+                config=count_tokens_config(system_instruction),
+            )
+        except Exception as exc:
+            if not fallback:
+                raise self._translate(exc) from exc
+            estimate = self._prepare(contents, model=model, system_instruction=system_instruction)
+            return self._count_fallback(estimate, exc)
+        return int(result.total_tokens or 0)
+
+    # -- internals -------------------------------------------------------
+
+    def _on_retry(self, exc: BaseException, _delay: float) -> None:
+        if retry.needs_reauth(exc):
+            self.reauthenticate()
+
+    def _generate(
+        self, prepared: PreparedRequest, policy: retry.RetryPolicy
+    ) -> types.GenerateContentResponse:
+        retrying = retry.sync_retrying(policy, self._on_retry)
+        try:
+            return retrying(
+                lambda: self.client.models.generate_content(
+                    model=prepared.model, contents=prepared.contents, config=prepared.config
+                )
+            )
+        except Exception as exc:
+            raise self._translate(exc, retry.attempts_made(retrying)) from exc
+
+    def _stream(self, prepared: PreparedRequest, policy: retry.RetryPolicy) -> TextStream:
+        state = StreamState()
+        return TextStream(state, self._stream_chunks(prepared, policy, state))
+
+    def _open_stream(
+        self, prepared: PreparedRequest, state: StreamState
+    ) -> tuple[Iterator[types.GenerateContentResponse], str | None]:
+        """Start a stream and read up to its first text (the retryable part)."""
+        upstream = iter(
+            self.client.models.generate_content_stream(
+                model=prepared.model, contents=prepared.contents, config=prepared.config
+            )
+        )
+        try:
+            for chunk in upstream:
+                text = state.absorb(chunk)
+                if text:
+                    return upstream, text
+        except BaseException:
+            _close(upstream)
+            raise
+        return upstream, None
+
+    def _stream_chunks(
+        self, prepared: PreparedRequest, policy: retry.RetryPolicy, state: StreamState
+    ) -> Generator[str, None, None]:
+        retrying = retry.sync_retrying(policy, self._on_retry)
+        try:
+            upstream, first = retrying(self._open_stream, prepared, state)
+        except Exception as exc:
+            raise self._translate(exc, retry.attempts_made(retrying)) from exc
+        try:
+            if first is None:
+                return
+            yield state.delivered(first)
+            try:
+                for chunk in upstream:
+                    text = state.absorb(chunk)
+                    if text:
+                        yield state.delivered(text)
+            except GreyCloudError:
+                raise
+            except Exception as exc:
+                raise state.interrupted(exc) from exc
+        finally:
+            _close(upstream)
+
+
+def _close(iterator: Any) -> None:
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()

@@ -1,0 +1,267 @@
+"""`GreyCloudConfig`: every setting GreyCloud reads, from code or from the environment.
+
+Precedence for each field: the value passed in code, then the environment
+variable(s) listed in the README's configuration table, then the default.
+Validation happens in ``__post_init__`` so a bad value fails where it was written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL = "gemini-3-flash-preview"
+DEFAULT_LOCATION = "us-central1"
+THINKING_LEVELS = ("minimal", "low", "medium", "high")
+GCLOUD_TIMEOUT_SECONDS = 5.0
+
+_DATASTORE_PATTERN = re.compile(
+    r"^projects/[^/\s]+/locations/[^/\s]+/collections/[^/\s]+/dataStores/[^/\s]+$"
+)
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _env(*names: str) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value is not None and value.strip() != "":
+            return value.strip()
+    return None
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{name}={raw!r} is not a boolean: use one of true/false, 1/0, yes/no.")
+
+
+def _env_number(name: str, kind: type) -> Any:
+    raw = _env(name)
+    if raw is None:
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}.") from None
+
+
+def gcloud_default_project(timeout: float = GCLOUD_TIMEOUT_SECONDS) -> str | None:
+    """The project of the active ``gcloud`` configuration, or None.
+
+    Never interactive and bounded by ``timeout``; any failure means "unknown".
+    """
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        return None
+    try:
+        completed = subprocess.run(
+            [gcloud, "config", "get-value", "project", "--quiet"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    value = completed.stdout.strip()
+    if completed.returncode != 0 or not value or value == "(unset)":
+        return None
+    return value
+
+
+def vertex_endpoint_for(location: str) -> str:
+    """Google's public Vertex AI endpoint for ``location``."""
+    if location == "global":
+        return "https://aiplatform.googleapis.com/"
+    return f"https://{location}-aiplatform.googleapis.com/"
+
+
+@dataclass
+class GreyCloudConfig:
+    """Configuration shared by every GreyCloud client.
+
+    Any field left as ``None`` is filled from the environment (see the README's
+    configuration table). Invalid values raise ``ValueError`` naming the field.
+    """
+
+    project_id: str | None = None
+    location: str | None = None
+    endpoint: str | None = None
+    model: str | None = None
+
+    use_api_key: bool | None = None
+    api_key: str | None = field(default=None, repr=False)
+    api_key_file: str | None = None
+    sa_email: str | None = None
+    iam_endpoint: str | None = None
+    auto_reauth: bool | None = None
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = None
+    seed: int | None = None
+    safety_settings: list[Any] | None = None
+    system_instruction: str | None = None
+    thinking_level: str | None = None
+
+    use_vertex_ai_search: bool | None = None
+    vertex_ai_search_datastore: str | None = None
+
+    gcs_bucket: str | None = None
+    batch_gcs_bucket: str | None = None
+    batch_location: str | None = None
+    batch_poll_interval: float | None = None
+
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrency: int | None = None
+
+    request_timeout: float | None = None
+    resolve_project: bool = field(default=True, repr=False)
+
+    def __post_init__(self) -> None:
+        self._fill_from_environment()
+        self._validate()
+
+    # -- filling ---------------------------------------------------------
+
+    def _fill_from_environment(self) -> None:
+        if self.use_api_key is None:
+            self.use_api_key = _env_bool("GREYCLOUD_USE_API_KEY", False)
+        if self.api_key is None:
+            self.api_key = _env("GREYCLOUD_API_KEY", "GOOGLE_API_KEY")
+        if self.api_key_file is None:
+            self.api_key_file = _env("GREYCLOUD_API_KEY_FILE")
+        if self.project_id is None:
+            self.project_id = _env("PROJECT_ID", "GCP_PROJECT", "GOOGLE_CLOUD_PROJECT")
+        if self.project_id is None and self.resolve_project and not self.use_api_key:
+            self.project_id = gcloud_default_project()
+        if self.location is None:
+            self.location = _env("LOCATION", "GCP_LOCATION", "GOOGLE_CLOUD_LOCATION")
+            self.location = self.location or DEFAULT_LOCATION
+        if self.endpoint is None:
+            self.endpoint = _env("GREYCLOUD_ENDPOINT", "GOOGLE_VERTEX_BASE_URL")
+        if self.model is None:
+            self.model = _env("GREYCLOUD_MODEL", "MODEL") or DEFAULT_MODEL
+        if self.sa_email is None:
+            self.sa_email = _env("GREYCLOUD_SA_EMAIL", "SA_EMAIL")
+        if self.iam_endpoint is None:
+            self.iam_endpoint = _env("GREYCLOUD_IAM_ENDPOINT")
+        if self.auto_reauth is None:
+            self.auto_reauth = _env_bool("GREYCLOUD_AUTO_REAUTH", True)
+        if self.temperature is None:
+            self.temperature = _env_number("GREYCLOUD_TEMPERATURE", float)
+        if self.top_p is None:
+            self.top_p = _env_number("GREYCLOUD_TOP_P", float)
+        if self.max_output_tokens is None:
+            self.max_output_tokens = _env_number("GREYCLOUD_MAX_OUTPUT_TOKENS", int)
+        if self.seed is None:
+            self.seed = _env_number("GREYCLOUD_SEED", int)
+        if self.system_instruction is None:
+            self.system_instruction = _env("GREYCLOUD_SYSTEM_INSTRUCTION")
+        if self.thinking_level is None:
+            self.thinking_level = _env("GREYCLOUD_THINKING_LEVEL")
+        if self.use_vertex_ai_search is None:
+            self.use_vertex_ai_search = _env_bool("GREYCLOUD_USE_VERTEX_AI_SEARCH", False)
+        if self.vertex_ai_search_datastore is None:
+            self.vertex_ai_search_datastore = _env("VERTEX_AI_SEARCH_DATASTORE")
+        if self.gcs_bucket is None:
+            self.gcs_bucket = _env("GCS_BUCKET")
+        if self.batch_gcs_bucket is None:
+            self.batch_gcs_bucket = _env("BATCH_GCS_BUCKET") or self.gcs_bucket
+        if self.batch_location is None:
+            self.batch_location = _env("BATCH_LOCATION") or self.location
+        if self.batch_poll_interval is None:
+            self.batch_poll_interval = _env_number("BATCH_POLL_INTERVAL", float) or 30.0
+        if self.rpm is None:
+            self.rpm = _env_number("GREYCLOUD_RPM", int)
+        if self.tpm is None:
+            self.tpm = _env_number("GREYCLOUD_TPM", int)
+        if self.max_concurrency is None:
+            self.max_concurrency = _env_number("GREYCLOUD_MAX_CONCURRENCY", int)
+        if self.request_timeout is None:
+            self.request_timeout = _env_number("GREYCLOUD_REQUEST_TIMEOUT", float) or 120.0
+
+    # -- validation ------------------------------------------------------
+
+    def _validate(self) -> None:
+        if self.thinking_level is not None:
+            level = str(self.thinking_level).lower()
+            if level not in THINKING_LEVELS:
+                raise ValueError(
+                    f"thinking_level={self.thinking_level!r} is not valid: "
+                    f"use one of {', '.join(THINKING_LEVELS)}."
+                )
+            self.thinking_level = level
+        _check_range("temperature", self.temperature, 0.0, 2.0)
+        _check_range("top_p", self.top_p, 0.0, 1.0)
+        _check_positive("max_output_tokens", self.max_output_tokens)
+        _check_positive("rpm", self.rpm)
+        _check_positive("tpm", self.tpm)
+        _check_positive("max_concurrency", self.max_concurrency)
+        _check_positive("batch_poll_interval", self.batch_poll_interval)
+        _check_positive("request_timeout", self.request_timeout)
+        if self.vertex_ai_search_datastore is not None and not _DATASTORE_PATTERN.match(
+            self.vertex_ai_search_datastore
+        ):
+            raise ValueError(
+                f"vertex_ai_search_datastore={self.vertex_ai_search_datastore!r} is malformed: "
+                "use projects/PROJECT/locations/LOCATION/collections/COLLECTION/dataStores/ID."
+            )
+        if self.use_vertex_ai_search and not self.vertex_ai_search_datastore:
+            raise ValueError(
+                "use_vertex_ai_search=True needs vertex_ai_search_datastore: set it to "
+                "projects/PROJECT/locations/LOCATION/collections/COLLECTION/dataStores/ID "
+                "(or VERTEX_AI_SEARCH_DATASTORE), or turn search off."
+            )
+        if self.safety_settings is not None and not isinstance(self.safety_settings, list):
+            raise ValueError(
+                "safety_settings must be a list of types.SafetySetting or dicts "
+                "with 'category' and 'threshold'."
+            )
+        if self.endpoint is not None and not re.match(r"^https?://", self.endpoint):
+            raise ValueError(
+                f"endpoint={self.endpoint!r} is not a URL: use e.g. http://127.0.0.1:8080/."
+            )
+        if self.api_key_file is not None:
+            self.api_key_file = str(Path(self.api_key_file).expanduser())
+
+    # -- derived values --------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The endpoint requests go to: the override, else Google's for the location."""
+        return self.endpoint or vertex_endpoint_for(self.location or DEFAULT_LOCATION)
+
+    def replace(self, **changes: Any) -> GreyCloudConfig:
+        """A copy with ``changes`` applied and validated again."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return GreyCloudConfig(**values)
+
+
+def _check_range(name: str, value: float | None, low: float, high: float) -> None:
+    if value is None:
+        return
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{name}={value!r} is out of range: use a number from {low} to {high}.")
+
+
+def _check_positive(name: str, value: float | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name}={value!r} is not valid: use a number greater than 0.")

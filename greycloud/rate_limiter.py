@@ -1,0 +1,244 @@
+"""`VertexRateLimiter`: requests per minute, tokens per minute and concurrency at once.
+
+Admission is first come, first served. A caller first takes a concurrency
+slot, then waits until admitting it keeps both sliding windows within their
+limits, and is recorded at the moment it is let through, right before its
+request is sent. Hence:
+
+* at most ``rpm`` admissions fall in any window of ``period`` seconds, from
+  the very first one (no burst), and a steady backlog runs exactly at the limit;
+* tokens are charged from the caller's estimate at admission and corrected
+  with `Reservation.settle` once the response reports its real usage;
+* a request whose estimate alone exceeds ``tpm`` fails at once with
+  `RequestTooLargeError` and takes nothing;
+* `penalize` (called after a 429) holds back every caller sharing the limiter;
+* cancelling a caller, waiting or running, gives back everything it held.
+
+Time comes from an injectable `Clock`, so tests can run minutes in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from greycloud.errors import RequestTooLargeError
+
+T = TypeVar("T")
+
+
+class Clock(Protocol):
+    """Where the limiter gets time from."""
+
+    def now(self) -> float:
+        """Seconds on a monotonic scale."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` on this clock."""
+        ...
+
+
+class MonotonicClock:
+    """The real clock: `time.monotonic` and `asyncio.sleep`."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@dataclass(eq=False)
+class _TokenCharge:
+    time: float
+    tokens: int
+
+
+class Reservation:
+    """What one admitted call holds: a concurrency slot and a token charge."""
+
+    def __init__(self, limiter: VertexRateLimiter, charge: _TokenCharge) -> None:
+        self._limiter = limiter
+        self._charge = charge
+        self._released = False
+
+    @property
+    def tokens(self) -> int:
+        """Tokens currently charged for this call."""
+        return self._charge.tokens
+
+    def settle(self, actual_tokens: int) -> None:
+        """Replace the estimate with the usage the server reported."""
+        self._limiter._recharge(self._charge, max(0, int(actual_tokens)))
+
+    def release(self) -> None:
+        """Give the concurrency slot back (safe to call more than once)."""
+        if not self._released:
+            self._released = True
+            self._limiter._release_slot()
+
+
+class VertexRateLimiter:
+    """Keeps callers within a Vertex AI quota without wasting it. See module docs."""
+
+    def __init__(
+        self,
+        rpm: int = 60,
+        tpm: int = 250_000,
+        max_concurrency: int = 10,
+        *,
+        period: float = 60.0,
+        clock: Clock | None = None,
+    ) -> None:
+        for name, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrency", max_concurrency)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name}={value!r} must be a positive integer.")
+        if period <= 0:
+            raise ValueError(f"period={period!r} must be greater than 0 seconds.")
+        self.rpm = rpm
+        self.tpm = tpm
+        self.max_concurrency = max_concurrency
+        self.period = period
+        self.clock: Clock = clock or MonotonicClock()
+        self._admissions: deque[float] = deque()
+        self._charges: deque[_TokenCharge] = deque()
+        self._charged = 0
+        self._blocked_until = float("-inf")
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._queue = asyncio.Lock()
+        self._changed = asyncio.Event()
+        self._waiting = 0
+        self._held = 0
+
+    # -- public ----------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Calls admitted and not yet released."""
+        return self._held
+
+    @property
+    def waiting(self) -> int:
+        """Calls queued for admission."""
+        return self._waiting
+
+    def tokens_in_window(self) -> int:
+        """Tokens charged within the last ``period`` seconds."""
+        self._expire(self.clock.now())
+        return self._charged
+
+    def requests_in_window(self) -> int:
+        """Admissions within the last ``period`` seconds."""
+        self._expire(self.clock.now())
+        return len(self._admissions)
+
+    async def acquire(self, estimated_tokens: int) -> Reservation:
+        """Wait for admission; the caller must `Reservation.release` when done."""
+        estimated_tokens = max(0, int(estimated_tokens))
+        if estimated_tokens > self.tpm:
+            raise RequestTooLargeError(
+                f"This request needs about {estimated_tokens:,} tokens but the limit is "
+                f"{self.tpm:,} tokens per minute, so it can never be sent: split the input "
+                "or raise tpm.",
+                estimated_tokens=estimated_tokens,
+                tpm=self.tpm,
+            )
+        self._waiting += 1
+        try:
+            async with self._queue:
+                await self._slots.acquire()
+                try:
+                    await self._wait_for_room(estimated_tokens)
+                except BaseException:
+                    self._slots.release()
+                    raise
+                self._held += 1
+                now = self.clock.now()
+                self._admissions.append(now)
+                charge = _TokenCharge(now, estimated_tokens)
+                self._charges.append(charge)
+                self._charged += estimated_tokens
+                return Reservation(self, charge)
+        finally:
+            self._waiting -= 1
+
+    @asynccontextmanager
+    async def limit(self, estimated_tokens: int) -> AsyncIterator[Reservation]:
+        """``async with limiter.limit(n) as r:`` admits, then releases on exit."""
+        reservation = await self.acquire(estimated_tokens)
+        try:
+            yield reservation
+        finally:
+            reservation.release()
+
+    async def call_with_limits(self, estimated_tokens: int, func: Callable[[], Awaitable[T]]) -> T:
+        """Run ``func()`` once admitted, holding the slot while it runs."""
+        async with self.limit(estimated_tokens):
+            return await func()
+
+    def penalize(self, seconds: float) -> None:
+        """Hold back every caller for ``seconds`` (after the server answered 429)."""
+        until = self.clock.now() + max(0.0, seconds)
+        if until > self._blocked_until:
+            self._blocked_until = until
+            self._notify()
+
+    # -- internals -------------------------------------------------------
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self.period
+        while self._admissions and self._admissions[0] <= horizon:
+            self._admissions.popleft()
+        while self._charges and self._charges[0].time <= horizon:
+            self._charged -= self._charges.popleft().tokens
+
+    def _delay(self, tokens: int, now: float) -> float:
+        self._expire(now)
+        delay = self._blocked_until - now
+        if len(self._admissions) >= self.rpm:
+            oldest_that_must_leave = self._admissions[len(self._admissions) - self.rpm]
+            delay = max(delay, oldest_that_must_leave + self.period - now)
+        excess = self._charged + tokens - self.tpm
+        if excess > 0:
+            for charge in self._charges:
+                excess -= charge.tokens
+                if excess <= 0:
+                    delay = max(delay, charge.time + self.period - now)
+                    break
+        return delay
+
+    async def _wait_for_room(self, tokens: int) -> None:
+        while True:
+            delay = self._delay(tokens, self.clock.now())
+            if delay <= 0:
+                return
+            changed = self._changed
+            sleeper = asyncio.ensure_future(self.clock.sleep(delay))
+            waker = asyncio.ensure_future(changed.wait())
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                waker.cancel()
+
+    def _release_slot(self) -> None:
+        self._held -= 1
+        self._slots.release()
+
+    def _recharge(self, charge: _TokenCharge, tokens: int) -> None:
+        if charge in self._charges:
+            self._charged += tokens - charge.tokens
+        decreased = tokens < charge.tokens
+        charge.tokens = tokens
+        if decreased:
+            self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()

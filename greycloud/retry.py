@@ -1,0 +1,267 @@
+"""Error classification and the retry policy, shared by the sync and async clients.
+
+Only failures that can succeed on a second try are retried: HTTP 408, 429,
+500, 502, 503, 504, dropped connections and timeouts. A 401 is retried once
+after the client re-creates its credentials. Everything else fails at once,
+translated into a `GreyCloudError` whose message says what to do.
+
+tenacity does the looping; this module supplies the predicate, the wait (which
+honours ``Retry-After``) and the hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import enum
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import google.auth.exceptions
+import tenacity
+from google.genai import errors as genai_errors
+
+from greycloud.errors import (
+    ADC_LOGIN_HINT,
+    TOKEN_CREATOR_ROLE,
+    APICallError,
+    AuthenticationError,
+    GreyCloudError,
+    PermissionDeniedError,
+    RetriesExhaustedError,
+)
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class ErrorKind(enum.Enum):
+    """What a failure means for the next attempt."""
+
+    TRANSIENT = "transient"  # retry after a backoff
+    UNAUTHENTICATED = "unauthenticated"  # refresh credentials, then retry once
+    PERMISSION = "permission"  # fail: IAM
+    FATAL = "fatal"  # fail: the request itself is wrong
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [ConnectionError, TimeoutError, asyncio.TimeoutError]
+    for module_name, names in (
+        ("httpx", ("TransportError",)),
+        ("httpx2", ("TransportError",)),
+        ("aiohttp", ("ClientConnectionError", "ClientPayloadError", "ServerTimeoutError")),
+        ("requests", ("ConnectionError", "Timeout")),
+    ):
+        try:
+            module = __import__(module_name)
+        except ImportError:
+            continue
+        found.extend(getattr(module, name) for name in names if hasattr(module, name))
+    found.append(google.auth.exceptions.TransportError)
+    return tuple(found)
+
+
+TRANSPORT_ERRORS = _transport_errors()
+
+
+def status_code(exc: BaseException) -> int | None:
+    """The HTTP status behind ``exc``, when it has one."""
+    if isinstance(exc, genai_errors.APIError):
+        return exc.code
+    if isinstance(exc, APICallError):
+        return exc.code
+    return None
+
+
+def classify(exc: BaseException) -> ErrorKind:
+    """How to react to ``exc``."""
+    code = status_code(exc)
+    if code is not None:
+        if code in RETRYABLE_STATUS_CODES:
+            return ErrorKind.TRANSIENT
+        if code == 401:
+            return ErrorKind.UNAUTHENTICATED
+        if code == 403:
+            return ErrorKind.PERMISSION
+        return ErrorKind.FATAL
+    if isinstance(exc, google.auth.exceptions.RefreshError):
+        retryable = getattr(exc, "retryable", False)
+        return ErrorKind.TRANSIENT if retryable else ErrorKind.UNAUTHENTICATED
+    if isinstance(exc, TRANSPORT_ERRORS):
+        return ErrorKind.TRANSIENT
+    return ErrorKind.FATAL
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """The server's ``Retry-After`` (seconds or HTTP date), if it sent one."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    raw = headers.get("Retry-After") or headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of ``exc`` without secrets (no headers, no bodies)."""
+    if isinstance(exc, genai_errors.APIError):
+        return f"{exc.code} {exc.status or ''}: {exc.message or 'no message'}".replace(" :", ":")
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def translate(
+    exc: BaseException, *, sa_email: str | None = None, attempts: int = 1
+) -> BaseException:
+    """``exc`` as the `GreyCloudError` a caller should see (GreyCloud errors pass through)."""
+    if isinstance(exc, (GreyCloudError, ValueError, TypeError)):
+        return exc
+    kind = classify(exc)
+    what = describe(exc)
+    if kind is ErrorKind.UNAUTHENTICATED:
+        if sa_email and isinstance(exc, google.auth.exceptions.RefreshError):
+            return PermissionDeniedError(
+                f"Could not impersonate {sa_email} ({what}). You need {TOKEN_CREATOR_ROLE} "
+                "on that service account."
+            )
+        return AuthenticationError(
+            f"Vertex AI rejected the credentials ({what}): {ADC_LOGIN_HINT}."
+        )
+    if kind is ErrorKind.PERMISSION:
+        hint = (
+            f"the caller needs {TOKEN_CREATOR_ROLE} on {sa_email}, and {sa_email} needs "
+            "roles/aiplatform.user on the project"
+            if sa_email
+            else "grant roles/aiplatform.user on the project to the account you use"
+        )
+        return PermissionDeniedError(f"Permission denied ({what}): {hint}.")
+    if kind is ErrorKind.TRANSIENT:
+        return RetriesExhaustedError(
+            f"Vertex AI kept failing after {attempts} attempt(s) ({what}); try again later "
+            "or lower the request rate.",
+            attempts=attempts,
+            last_error=exc,
+        )
+    code = status_code(exc)
+    status = exc.status if isinstance(exc, genai_errors.APIError) else None
+    return APICallError(f"Vertex AI refused the request ({what}).", code=code, status=status)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, a cap, and ``Retry-After`` respected."""
+
+    max_retries: int = 5
+    initial_delay: float = 1.0
+    max_delay: float = 60.0
+    multiplier: float = 2.0
+    reauth: bool = True
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+        ceiling = min(self.max_delay, self.initial_delay * self.multiplier ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    def delay_for(self, exc: BaseException | None, attempt: int) -> float:
+        """The wait before the next attempt: the server's Retry-After, else backoff."""
+        if exc is not None:
+            if classify(exc) is ErrorKind.UNAUTHENTICATED:
+                return 0.0
+            server = retry_after_seconds(exc)
+            if server is not None:
+                return min(server, self.max_delay)
+        return self.backoff(attempt)
+
+    def should_retry(self, exc: BaseException, unauthenticated_so_far: int) -> bool:
+        """Whether ``exc`` may succeed on another attempt."""
+        kind = classify(exc)
+        if kind is ErrorKind.TRANSIENT:
+            return True
+        return kind is ErrorKind.UNAUTHENTICATED and self.reauth and unauthenticated_so_far == 0
+
+
+class _AttemptState:
+    """Per-call bookkeeping tenacity's hooks share."""
+
+    def __init__(self) -> None:
+        self.reauths = 0
+
+
+def _retrying_kwargs(
+    policy: RetryPolicy,
+    on_retry: Callable[[BaseException, float], Any],
+) -> dict[str, Any]:
+    state = _AttemptState()
+
+    def retry_predicate(retry_state: tenacity.RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        if outcome is None or not outcome.failed:
+            return False
+        exc = outcome.exception()
+        return exc is not None and policy.should_retry(exc, state.reauths)
+
+    def wait(retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        return policy.delay_for(exc, retry_state.attempt_number)
+
+    def before_sleep(retry_state: tenacity.RetryCallState) -> Any:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        assert exc is not None
+        if classify(exc) is ErrorKind.UNAUTHENTICATED:
+            state.reauths += 1
+        delay = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        logger.warning(
+            "attempt %d failed (%s); retrying in %.2fs",
+            retry_state.attempt_number,
+            describe(exc),
+            delay,
+        )
+        return on_retry(exc, delay)
+
+    return {
+        "stop": tenacity.stop_after_attempt(policy.max_retries + 1),
+        "retry": retry_predicate,
+        "wait": wait,
+        "before_sleep": before_sleep,
+        "reraise": True,
+    }
+
+
+def sync_retrying(
+    policy: RetryPolicy, on_retry: Callable[[BaseException, float], None]
+) -> tenacity.Retrying:
+    """A tenacity loop for the sync client; ``on_retry(exc, delay)`` runs before each sleep."""
+    return tenacity.Retrying(**_retrying_kwargs(policy, on_retry))
+
+
+def async_retrying(
+    policy: RetryPolicy,
+    on_retry: Callable[[BaseException, float], Awaitable[None]],
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> tenacity.AsyncRetrying:
+    """The same loop for the async client; sleeps with ``sleep``, hooks are awaited."""
+    return tenacity.AsyncRetrying(sleep=sleep, **_retrying_kwargs(policy, on_retry))
+
+
+def needs_reauth(exc: BaseException) -> bool:
+    """Whether the client should re-create its credentials before retrying."""
+    return classify(exc) is ErrorKind.UNAUTHENTICATED
+
+
+def attempts_made(retrying: tenacity.BaseRetrying) -> int:
+    """How many attempts a finished tenacity loop made."""
+    return int(retrying.statistics.get("attempt_number", 1))

@@ -1,0 +1,133 @@
+"""Text streams returned by ``generate_content_stream`` on both clients.
+
+A stream yields text chunks as they arrive and keeps what the response said
+about itself (usage, finish reason, model version) so a caller can read them
+when the stream ends. `TextStream` is iterated with ``for``; `AsyncTextStream`
+with ``async for`` (and may also be awaited, which returns the stream itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Generator, Iterator
+from typing import Any
+
+from google.genai import types
+
+from greycloud._request import chunk_text, finish_reason
+from greycloud.errors import StreamInterruptedError
+
+
+class StreamState:
+    """What a stream has delivered so far."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.usage_metadata: types.GenerateContentResponseUsageMetadata | None = None
+        self.finish_reason: str | None = None
+        self.model_version: str | None = None
+
+    @property
+    def text(self) -> str:
+        """All text yielded so far."""
+        return "".join(self.pieces)
+
+    def absorb(self, chunk: types.GenerateContentResponse) -> str:
+        """Record ``chunk``'s metadata and return its text."""
+        if chunk.usage_metadata is not None:
+            self.usage_metadata = chunk.usage_metadata
+        self.finish_reason = finish_reason(chunk) or self.finish_reason
+        self.model_version = chunk.model_version or self.model_version
+        return chunk_text(chunk)
+
+    def delivered(self, text: str) -> str:
+        """Note that ``text`` went to the caller; returns it."""
+        self.pieces.append(text)
+        return text
+
+    def interrupted(self, cause: BaseException) -> StreamInterruptedError:
+        """The error for a stream that broke after delivering text."""
+        text = self.text
+        return StreamInterruptedError(
+            f"The stream broke after {len(text)} characters ({type(cause).__name__}: {cause}). "
+            "The text so far is in .partial_text; it was not retried to avoid repeating it.",
+            partial_text=text,
+            cause=cause,
+        )
+
+
+class _StreamAttributes:
+    _state: StreamState
+
+    @property
+    def text(self) -> str:
+        """All text yielded so far."""
+        return self._state.text
+
+    @property
+    def usage_metadata(self) -> types.GenerateContentResponseUsageMetadata | None:
+        """Usage reported by the last chunk that carried it."""
+        return self._state.usage_metadata
+
+    @property
+    def finish_reason(self) -> str | None:
+        """Why generation stopped (e.g. ``"STOP"``, ``"MAX_TOKENS"``), once known."""
+        return self._state.finish_reason
+
+    @property
+    def model_version(self) -> str | None:
+        """The model version the server reported."""
+        return self._state.model_version
+
+
+class TextStream(_StreamAttributes, Iterator[str]):
+    """Iterator of text chunks from a streaming generate call."""
+
+    def __init__(self, state: StreamState, chunks: Generator[str, None, None]):
+        self._state = state
+        self._chunks = chunks
+
+    def __iter__(self) -> TextStream:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        """Stop the stream and close the HTTP response."""
+        self._chunks.close()
+
+    def __enter__(self) -> TextStream:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class AsyncTextStream(_StreamAttributes, AsyncIterator[str]):
+    """Async iterator of text chunks; holds its rate-limiter slot until closed."""
+
+    def __init__(self, state: StreamState, chunks: Any):
+        self._state = state
+        self._chunks = chunks
+
+    def __aiter__(self) -> AsyncTextStream:
+        return self
+
+    async def __anext__(self) -> str:
+        return await self._chunks.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the stream, close the HTTP response and free the limiter slot."""
+        await self._chunks.aclose()
+
+    async def __aenter__(self) -> AsyncTextStream:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    def __await__(self) -> Generator[Any, None, AsyncTextStream]:
+        # `await client.generate_with_retry(..., streaming=True)` reads naturally too.
+        if False:  # pragma: no cover - makes this a generator function
+            yield
+        return self
