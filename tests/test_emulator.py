@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from google.auth import exceptions as auth_exceptions
 from google.auth import impersonated_credentials
 from google.auth.transport.requests import Request as AuthRequest
 from google.genai import errors, types
+from google.genai.client import AsyncClient
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 
@@ -78,9 +80,23 @@ def vertex_client(emulator: EmulatorServer, credentials: Any, **options: Any) ->
 
 
 @pytest.fixture
-def client(emulator: EmulatorServer, sa_key_file: Path) -> genai.Client:
-    """google-genai client authenticated through the emulator's token endpoint."""
-    return vertex_client(emulator, sa_credentials(sa_key_file))
+def client(emulator: EmulatorServer, sa_key_file: Path) -> Iterator[genai.Client]:
+    """google-genai client authenticated through the emulator's token endpoint.
+
+    ``retry_options`` with one attempt disables the SDK's implicit async retry
+    (a 1-10 s sleep) after connection errors.
+    """
+    retry = types.HttpRetryOptions(attempts=1)
+    client = vertex_client(emulator, sa_credentials(sa_key_file), retry_options=retry)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def aclient(client: genai.Client) -> AsyncIterator[AsyncClient]:
+    """The async side of ``client``, closed after the test."""
+    yield client.aio
+    await client.aio.aclose()
 
 
 # -- text helpers ---------------------------------------------------------------
@@ -326,9 +342,9 @@ def test_genai_generate_stream_and_count(emulator: EmulatorServer, client: genai
     assert principals == {DEFAULT_CLIENT_EMAIL}
 
 
-async def test_genai_async_generate_and_stream(client: genai.Client) -> None:
-    full = await client.aio.models.generate_content(model=MODEL, contents="async [[words=50]]")
-    stream = await client.aio.models.generate_content_stream(
+async def test_genai_async_generate_and_stream(aclient: AsyncClient) -> None:
+    full = await aclient.models.generate_content(model=MODEL, contents="async [[words=50]]")
+    stream = await aclient.models.generate_content_stream(
         model=MODEL, contents="async [[words=50]]"
     )
     texts = [chunk.text async for chunk in stream]
@@ -411,11 +427,11 @@ def test_fault_status_and_retry_after_sync(emulator: EmulatorServer, client: gen
 
 
 async def test_fault_status_and_retry_after_async(
-    emulator: EmulatorServer, client: genai.Client
+    emulator: EmulatorServer, aclient: AsyncClient
 ) -> None:
     emulator.state.add_fault(429, action="streamGenerateContent", retry_after=1.5)
     with pytest.raises(errors.ClientError) as info:
-        stream = await client.aio.models.generate_content_stream(model=MODEL, contents="x")
+        stream = await aclient.models.generate_content_stream(model=MODEL, contents="x")
         async for _ in stream:
             pass
     assert info.value.code == 429
@@ -423,7 +439,7 @@ async def test_fault_status_and_retry_after_async(
     assert info.value.response.headers["Retry-After"] == "1.5"
     emulator.state.add_fault(500)
     with pytest.raises(errors.ServerError) as server:
-        await client.aio.models.generate_content(model=MODEL, contents="x")
+        await aclient.models.generate_content(model=MODEL, contents="x")
     assert server.value.status == "INTERNAL"
     assert "Retry-After" not in server.value.response.headers
 
@@ -444,10 +460,10 @@ def test_drop_connection_sync(emulator: EmulatorServer, client: genai.Client) ->
     assert emulator.state.requests_for("generateContent")[-1].fault == "drop_connection"
 
 
-async def test_drop_connection_async(emulator: EmulatorServer, client: genai.Client) -> None:
-    emulator.state.add_fault(drop_connection=True, action="streamGenerateContent", times=None)
+async def test_drop_connection_async(emulator: EmulatorServer, aclient: AsyncClient) -> None:
+    emulator.state.add_fault(drop_connection=True, action="streamGenerateContent")
     with pytest.raises(aiohttp.ClientError):
-        stream = await client.aio.models.generate_content_stream(model=MODEL, contents="x")
+        stream = await aclient.models.generate_content_stream(model=MODEL, contents="x")
         async for _ in stream:
             pass
 
@@ -461,13 +477,11 @@ def test_cut_after_chunks(emulator: EmulatorServer, client: genai.Client) -> Non
     assert len(received) == 2
 
 
-async def test_cut_after_chunks_async(emulator: EmulatorServer, client: genai.Client) -> None:
+async def test_cut_after_chunks_async(emulator: EmulatorServer, aclient: AsyncClient) -> None:
     emulator.state.add_fault(cut_after_chunks=1)
     received: list[str] = []
     with pytest.raises(aiohttp.ClientPayloadError):
-        stream = await client.aio.models.generate_content_stream(
-            model=MODEL, contents="[[words=90]]"
-        )
+        stream = await aclient.models.generate_content_stream(model=MODEL, contents="[[words=90]]")
         async for chunk in stream:
             received.append(chunk.text or "")
     assert len(received) == 1
