@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -15,8 +16,11 @@ logger = logging.getLogger("greycloud")
 class ClientCore:
     """Holds the config and turns calls into prepared requests and policies."""
 
-    def __init__(self, config: GreyCloudConfig | None) -> None:
+    def __init__(
+        self, config: GreyCloudConfig | None, retry_policy: retry.RetryPolicy | None = None
+    ) -> None:
         self.config = config if config is not None else GreyCloudConfig()
+        self.retry_policy = retry_policy or retry.RetryPolicy()
 
     def _prepare(self, contents: ContentsInput, **options: Any) -> PreparedRequest:
         return prepare_request(self.config, contents, **options)
@@ -25,7 +29,7 @@ class ClientCore:
         if max_retries < 0:
             raise ValueError(f"max_retries={max_retries!r} must be 0 or more.")
         reauth = bool(self.config.auto_reauth) and not self.config.use_api_key
-        return retry.RetryPolicy(max_retries=max_retries, reauth=reauth)
+        return dataclasses.replace(self.retry_policy, max_retries=max_retries, reauth=reauth)
 
     def _translate(self, exc: BaseException, attempts: int = 1) -> BaseException:
         return retry.translate(exc, sa_email=self.config.sa_email, attempts=attempts)

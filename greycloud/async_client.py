@@ -47,8 +47,9 @@ class GreyCloudAsyncClient(ClientCore):
         max_concurrency: int | None = None,
         *,
         rate_limiter: VertexRateLimiter | None = None,
+        retry_policy: retry.RetryPolicy | None = None,
     ) -> None:
-        super().__init__(config)
+        super().__init__(config, retry_policy)
         self.rate_limiter = rate_limiter or VertexRateLimiter(
             rpm=rpm or self.config.rpm or DEFAULT_RPM,
             tpm=tpm or self.config.tpm or DEFAULT_TPM,

@@ -78,10 +78,12 @@ def _iam_endpoint_for(sa_email: str, iam_endpoint: str | None) -> str | None:
     return f"{base.rstrip('/')}/v1/projects/-/serviceAccounts/{sa_email}:generateAccessToken"
 
 
-def gcloud_access_token(
-    sa_email: str | None = None, *, timeout: float = GCLOUD_TOKEN_TIMEOUT_SECONDS
-) -> str:
-    """An access token from ``gcloud auth print-access-token`` (never interactive)."""
+def gcloud_access_token(sa_email: str | None = None, *, timeout: float | None = None) -> str:
+    """An access token from ``gcloud auth print-access-token`` (never interactive).
+
+    Bounded by ``timeout`` seconds (default ``GCLOUD_TOKEN_TIMEOUT_SECONDS``).
+    """
+    timeout = GCLOUD_TOKEN_TIMEOUT_SECONDS if timeout is None else timeout
     gcloud = shutil.which("gcloud")
     if gcloud is None:
         raise AuthenticationError(

@@ -31,8 +31,13 @@ class GreyCloudClient(ClientCore):
     credentials after a 401.
     """
 
-    def __init__(self, config: GreyCloudConfig | None = None) -> None:
-        super().__init__(config)
+    def __init__(
+        self,
+        config: GreyCloudConfig | None = None,
+        *,
+        retry_policy: retry.RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(config, retry_policy)
         self._client: genai.Client | None = None
         self._client_lock = threading.Lock()
 

@@ -57,10 +57,11 @@ def _env_number(name: str, kind: type) -> Any:
         raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}.") from None
 
 
-def gcloud_default_project(timeout: float = GCLOUD_TIMEOUT_SECONDS) -> str | None:
+def gcloud_default_project(timeout: float | None = None) -> str | None:
     """The project of the active ``gcloud`` configuration, or None.
 
-    Never interactive and bounded by ``timeout``; any failure means "unknown".
+    Never interactive and bounded by ``timeout`` (default
+    ``GCLOUD_TIMEOUT_SECONDS``); any failure means "unknown".
     """
     gcloud = shutil.which("gcloud")
     if gcloud is None:
@@ -70,7 +71,7 @@ def gcloud_default_project(timeout: float = GCLOUD_TIMEOUT_SECONDS) -> str | Non
             [gcloud, "config", "get-value", "project", "--quiet"],
             capture_output=True,
             text=True,
-            timeout=timeout,
+            timeout=GCLOUD_TIMEOUT_SECONDS if timeout is None else timeout,
             stdin=subprocess.DEVNULL,
             check=False,
         )

@@ -11,8 +11,13 @@
 
 from __future__ import annotations
 
-import json
 import os
+
+# google-auth reads this once, at import, and only honours the lowercase value:
+# without it every test that lacks ADC waits 3 s probing a metadata server.
+os.environ["NO_GCE_CHECK"] = "true"
+
+import json
 import stat
 import sys
 from collections.abc import Iterator
@@ -169,7 +174,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGcloud:
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(home / ".config/gcloud"))
     monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
-    monkeypatch.setenv("NO_GCE_CHECK", "True")
+    monkeypatch.setenv("NO_GCE_CHECK", "true")
     gcloud = FakeGcloud(tmp_path / "fake_gcloud")
     monkeypatch.setenv("PATH", f"{gcloud.directory}{os.pathsep}{os.environ.get('PATH', '')}")
     return gcloud
