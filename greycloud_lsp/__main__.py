@@ -1,0 +1,113 @@
+"""``greycloud-lsp`` / ``python -m greycloud_lsp``: start the language server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import tempfile
+import threading
+from typing import Any
+
+from . import __version__
+
+log = logging.getLogger("greycloud_lsp")
+
+EXIT_GRACE_SECONDS = 1.5
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="greycloud-lsp", description="GreyCloud language server (Gemini on Vertex AI)."
+    )
+    parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    parser.add_argument(
+        "--emulator",
+        action="store_true",
+        help="run the embedded Vertex AI emulator and use it (no Google account needed)",
+    )
+    parser.add_argument("--log-file", metavar="PATH", help="also write logs to this file")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"],
+    )
+    parser.add_argument("--version", action="version", version=f"greycloud-lsp {__version__}")
+    return parser.parse_args(argv)
+
+
+def _parse_tcp(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise SystemExit(f"--tcp expects HOST:PORT, got {value!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def start_emulator() -> Any:
+    """Start the in-process emulator and point the environment at it."""
+    from greycloud.emulator import EmulatorServer
+
+    emulator = EmulatorServer().start()
+    directory = tempfile.mkdtemp(prefix="greycloud-lsp-emulator-")
+    os.environ.update(emulator.start_default_credentials(directory))
+    for name in ("GREYCLOUD_USE_API_KEY", "GREYCLOUD_API_KEY", "GOOGLE_API_KEY"):
+        os.environ.pop(name, None)
+    return emulator
+
+
+async def serve_stdio(server: Any) -> None:
+    """Read LSP messages from stdin until it closes, then clean up (bounded)."""
+    from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+
+    server._stop_event = threading.Event()
+    reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
+    server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+    try:
+        await run_async(
+            stop_event=server._stop_event,
+            reader=reader,
+            protocol=server.protocol,
+            logger=logging.getLogger("pygls.io"),
+            error_handler=server.report_server_error,
+        )
+    except (BrokenPipeError, ConnectionError):
+        pass
+    log.info("input closed; shutting down")
+    await server.cleanup(timeout=EXIT_GRACE_SECONDS)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``greycloud-lsp`` console script."""
+    args = parse_args(argv)
+    emulator = start_emulator() if args.emulator else None
+
+    from .lifecycle import hard_exit
+    from .logging_setup import setup_logging
+    from .server import create_server
+
+    server = create_server()
+    handler = setup_logging(server, args.log_level, args.log_file)
+    if emulator is not None:
+        log.info("embedded emulator at %s", emulator.url)
+    code = 0
+    try:
+        if args.tcp:
+            host, port = _parse_tcp(args.tcp)
+            server.start_tcp(host, port)
+        else:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            handler.loop = loop
+            loop.run_until_complete(serve_stdio(server))
+    except (KeyboardInterrupt, SystemExit) as exc:
+        code = exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 0
+    if emulator is not None:
+        emulator.stop()
+    # Worker threads (a blocked stdin read, a slow HTTP call) must not keep us alive.
+    hard_exit(code)
+
+
+if __name__ == "__main__":
+    main()

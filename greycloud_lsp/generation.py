@@ -1,0 +1,237 @@
+"""``greycloud.generate``: streamed generation with progress, chunks and cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+
+from .errors import backend_error
+from .payloads import GenerateArgs, GenerateResult, GenerationChunk, Usage, dump, parse
+from .progress import ProgressReporter
+from .server import GreyCloudLanguageServer
+from .tokens import estimate
+
+if TYPE_CHECKING:
+    from greycloud.streaming import AsyncTextStream
+
+
+log = logging.getLogger(__name__)
+
+COMMAND = "greycloud.generate"
+CHUNK_METHOD = "greycloud/generationChunk"
+CLOSE_TIMEOUT = 0.15  # the upstream stream must stop within 200 ms of a cancel
+
+
+class GenerationRun:
+    """One running generation: its chunks so far and the task reading the stream."""
+
+    def __init__(self, token: str):
+        self.token = token
+        self.chunks: list[str] = []
+        self.task: asyncio.Task[None] | None = None
+        self.stream: AsyncTextStream | None = None
+        self.cancelled_by_progress = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+    def cancel(self, by_progress: bool = False) -> None:
+        self.cancelled_by_progress = self.cancelled_by_progress or by_progress
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+
+def register(server: GreyCloudLanguageServer) -> None:
+    server.command(COMMAND)(generate_command)
+    server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)(on_progress_cancel)
+
+
+def on_progress_cancel(
+    ls: GreyCloudLanguageServer, params: types.WorkDoneProgressCancelParams
+) -> None:
+    run = ls.generations.get(str(params.token))
+    if run is not None:
+        log.info("generation %s cancelled from the progress UI", run.token)
+        run.cancel(by_progress=True)
+    else:
+        ls.caches.cancel_progress(str(params.token))
+
+
+def _slice(text: str, rng: types.Range) -> str:
+    """The text inside ``rng`` (UTF-16 columns, like the client counts them)."""
+    lines = text.splitlines(keepends=True)
+    return text[_offset(lines, rng.start) : _offset(lines, rng.end)]
+
+
+def _offset(lines: list[str], pos: types.Position) -> int:
+    if pos.line >= len(lines):
+        return sum(len(line) for line in lines)
+    before = sum(len(line) for line in lines[: pos.line])
+    line = lines[pos.line]
+    units = 0
+    for index, char in enumerate(line):
+        if units >= pos.character or char in "\r\n":
+            return before + index
+        units += 2 if ord(char) > 0xFFFF else 1
+    return before + len(line)
+
+
+def _to_range(arg: Any) -> types.Range:
+    return types.Range(
+        start=types.Position(line=arg.start.line, character=arg.start.character),
+        end=types.Position(line=arg.end.line, character=arg.end.character),
+    )
+
+
+def _document_end(text: str) -> types.Position:
+    lines = text.split("\n")
+    last = lines[-1]
+    return types.Position(line=len(lines) - 1, character=len(last.encode("utf-16-le")) // 2)
+
+
+def build_contents(ls: GreyCloudLanguageServer, args: GenerateArgs) -> list[Any]:
+    """The user turn: the prompt, then the selected range or whole document."""
+    from google.genai import types as gtypes
+
+    parts = [gtypes.Part.from_text(text=args.prompt)]
+    if args.text_document is not None and (args.range is not None or args.include_document):
+        source = _document_text(ls, args.text_document.uri)
+        context = _slice(source, _to_range(args.range)) if args.range else source
+        if context:
+            parts.append(gtypes.Part.from_text(text=context))
+    return [gtypes.Content(role="user", parts=parts)]
+
+
+def _document_text(ls: GreyCloudLanguageServer, uri: str) -> str:
+    try:
+        return ls.workspace.get_text_document(uri).source
+    except (OSError, ValueError) as exc:
+        raise JsonRpcInvalidParams(
+            f"{COMMAND}: textDocument.uri: cannot read {uri}: {exc}"
+        ) from None
+
+
+def _usage(stream: Any) -> Usage:
+    meta = getattr(stream, "usage_metadata", None)
+    if meta is None:
+        return Usage()
+    prompt = meta.prompt_token_count or 0
+    output = meta.candidates_token_count or 0
+    cached = meta.cached_content_token_count or 0
+    total = meta.total_token_count or prompt + output
+    return Usage(prompt, output, cached, total)
+
+
+async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
+    """Stream a generation to the client; see docs/lsp.md for the wire contract."""
+    request = parse(GenerateArgs, list(args), COMMAND)
+    if request.insert != "none" and request.text_document is not None:
+        _document_text(ls, request.text_document.uri)  # fail early on a bad uri
+    cached_content = ls.caches.resolve_cached_content(request.cached_content, COMMAND)
+    contents = build_contents(ls, request)
+    model = request.model or ls.model
+    try:
+        client = ls.get_client()
+    except Exception as exc:
+        raise backend_error(exc, COMMAND) from exc
+
+    progress = ProgressReporter(ls, "Gemini", cancellable=True)
+    run = GenerationRun(progress.token)
+    ls.generations[run.token] = run
+    state: dict[str, Any] = {"stream": None, "error": None}
+    try:
+        await progress.begin(f"Generating with {model}…")
+
+        async def consume() -> None:
+            stream = client.generate_with_retry(
+                contents,
+                streaming=True,
+                model=model,
+                system_instruction=None if cached_content else request.system_instruction,
+                temperature=request.temperature,
+                max_output_tokens=request.max_output_tokens,
+                cached_content=cached_content,
+            )
+            state["stream"] = run.stream = stream
+            try:
+                async for text in stream:
+                    if not text:
+                        continue
+                    ls.notify(CHUNK_METHOD, GenerationChunk(run.token, len(run.chunks), text))
+                    run.chunks.append(text)
+                    progress.report(f"{estimate(run.text)} tokens")
+            finally:
+                await _close(stream)
+
+        run.task = asyncio.get_running_loop().create_task(consume(), name=f"generate {run.token}")
+        ls.caches.mark_used(cached_content)
+        try:
+            await asyncio.wait({run.task})
+        except asyncio.CancelledError:  # $/cancelRequest for the command itself
+            started = time.perf_counter()
+            run.cancel()
+            await asyncio.wait({run.task}, timeout=1.0)
+            log.info(
+                "generation %s cancelled by request (stopped in %.0f ms)",
+                run.token,
+                (time.perf_counter() - started) * 1000,
+            )
+            progress.end("Cancelled")
+            raise
+        cancelled = run.task.cancelled()
+        if not cancelled and (exc := run.task.exception()) is not None:
+            partial = getattr(exc, "partial_text", None)
+            progress.end(f"Failed: {exc}")
+            error = backend_error(exc, COMMAND)
+            if partial:
+                error.data = {"partialText": partial}
+            raise error
+        progress.end("Cancelled" if cancelled else "Done")
+        stream = state["stream"]
+        result = GenerateResult(
+            text=run.text,
+            model=getattr(stream, "model_version", None) or model,
+            finish_reason=None if cancelled else getattr(stream, "finish_reason", None),
+            cancelled=cancelled,
+            usage=_usage(stream),
+        )
+        if not cancelled and request.insert != "none" and request.text_document is not None:
+            await _apply_edit(ls, request, result.text)
+        return dump(result)
+    finally:
+        ls.generations.pop(run.token, None)
+
+
+async def _close(stream: Any) -> None:
+    try:
+        await asyncio.wait_for(asyncio.shield(stream.aclose()), CLOSE_TIMEOUT)
+    except Exception as exc:  # includes TimeoutError: the library keeps closing in background
+        log.debug("closing stream: %r", exc)
+
+
+async def _apply_edit(ls: GreyCloudLanguageServer, request: GenerateArgs, text: str) -> None:
+    assert request.text_document is not None
+    uri = request.text_document.uri
+    source = _document_text(ls, uri)
+    if request.range is not None:
+        rng = _to_range(request.range)
+    else:
+        rng = types.Range(start=types.Position(line=0, character=0), end=_document_end(source))
+    if request.insert == "after":
+        rng = types.Range(start=rng.end, end=rng.end)
+    edit = types.WorkspaceEdit(changes={uri: [types.TextEdit(range=rng, new_text=text)]})
+    try:
+        result = await ls.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=edit, label="Gemini")
+        )
+    except Exception as exc:
+        log.warning("workspace/applyEdit failed: %s", exc)
+        return
+    if not result.applied:
+        log.warning("client did not apply the edit: %s", result.failure_reason)

@@ -1,0 +1,120 @@
+"""initialize / initialized / settings / shutdown / exit, and the parent watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from typing import Any
+
+from lsprotocol import types
+
+from .server import CONFIG_SECTION, GreyCloudLanguageServer
+
+log = logging.getLogger(__name__)
+
+PARENT_POLL_SECONDS = 1.0
+
+
+def register(server: GreyCloudLanguageServer) -> None:
+    server.feature(types.INITIALIZE)(on_initialize)
+    server.feature(types.INITIALIZED)(on_initialized)
+    server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)(on_did_change_configuration)
+    server.feature(types.SHUTDOWN)(on_shutdown)
+    server.feature(types.EXIT)(on_exit)
+
+
+def _section(raw: Any) -> Any:
+    """Accept both ``{"greycloud": {...}}`` and the bare settings object."""
+    if isinstance(raw, dict) and isinstance(raw.get(CONFIG_SECTION), dict):
+        return raw[CONFIG_SECTION]
+    return raw
+
+
+def on_initialize(ls: GreyCloudLanguageServer, params: types.InitializeParams) -> None:
+    ls.init_options = _section(params.initialization_options)
+    ls.update_settings()
+    if params.process_id:
+        ls.spawn(watch_parent(ls, params.process_id), name="parent-watchdog")
+
+
+async def on_initialized(ls: GreyCloudLanguageServer, _params: types.InitializedParams) -> None:
+    await pull_configuration(ls)
+    ls.caches.start()
+    await ls.caches.register_file_watchers()
+
+
+def _supports_configuration(ls: GreyCloudLanguageServer) -> bool:
+    workspace = ls.client_capabilities.workspace
+    return bool(workspace and workspace.configuration)
+
+
+async def pull_configuration(ls: GreyCloudLanguageServer) -> None:
+    """Read section ``greycloud`` with ``workspace/configuration`` if the client can."""
+    if not _supports_configuration(ls):
+        return
+    try:
+        result = await asyncio.wait_for(
+            ls.workspace_configuration_async(
+                types.ConfigurationParams(items=[types.ConfigurationItem(section=CONFIG_SECTION)])
+            ),
+            timeout=5.0,
+        )
+    except Exception as exc:
+        log.warning("workspace/configuration failed: %s", exc)
+        return
+    ls.workspace_settings = result[0] if result else None
+    ls.update_settings()
+
+
+async def on_did_change_configuration(
+    ls: GreyCloudLanguageServer, params: types.DidChangeConfigurationParams
+) -> None:
+    if _supports_configuration(ls):
+        await pull_configuration(ls)
+    else:
+        ls.workspace_settings = _section(params.settings)
+        ls.update_settings()
+
+
+async def on_shutdown(ls: GreyCloudLanguageServer, *_args: Any) -> None:
+    await ls.cleanup()
+
+
+def on_exit(ls: GreyCloudLanguageServer, *_args: Any) -> None:
+    """Leave at once: pygls' own exit path can wait on a blocked stdin reader."""
+    hard_exit(0 if ls.protocol._shutdown else 1)
+
+
+def hard_exit(code: int) -> None:
+    """Flush what we can and end the process without waiting for worker threads."""
+    logging.shutdown()
+    try:
+        sys.stdout.flush()
+    except Exception:
+        pass
+    os._exit(code)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+async def watch_parent(ls: GreyCloudLanguageServer, pid: int) -> None:
+    """Exit (after cleanup) when the editor that started us is gone."""
+    if pid == os.getpid():
+        return
+    while _alive(pid):  # noqa: ASYNC110 - polling another process, nothing to wait on
+        await asyncio.sleep(PARENT_POLL_SECONDS)
+    log.info("parent process %s is gone; exiting", pid)
+    await ls.cleanup()
+    hard_exit(0)

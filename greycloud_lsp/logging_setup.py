@@ -1,0 +1,132 @@
+"""Python logging -> ``window/logMessage`` (and an optional file), secrets redacted."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+if TYPE_CHECKING:
+    from .server import GreyCloudLanguageServer
+
+_SECRET_PATTERNS = [
+    (re.compile(r"AIza[0-9A-Za-z_\-]{20,}"), "AIza***"),
+    (re.compile(r"ya29\.[0-9A-Za-z_\-\.]+"), "ya29.***"),
+    (re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"), r"\1***"),
+    (
+        re.compile(
+            r"(?i)((?:api[_-]?key|access[_-]?token|refresh[_-]?token|private[_-]?key"
+            r"|client[_-]?secret|x-goog-api-key)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}]+"
+        ),
+        r"\1***",
+    ),
+    (
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+        "<private key>",
+    ),
+]
+
+LOGGERS = ("greycloud_lsp", "greycloud", "google_genai", "pygls")
+
+
+def redact(text: str) -> str:
+    """``text`` with API keys, OAuth access tokens and bearer credentials masked."""
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's message so no handler ever sees a secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+_LEVELS = {
+    logging.ERROR: types.MessageType.Error,
+    logging.WARNING: types.MessageType.Warning,
+    logging.INFO: types.MessageType.Info,
+}
+
+
+class LspLogHandler(logging.Handler):
+    """Sends records to the client as ``window/logMessage``; safe from any thread."""
+
+    def __init__(self, ls: GreyCloudLanguageServer, level: int = logging.INFO):
+        super().__init__(level)
+        self.ls = ls
+        self._busy = threading.local()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(self._busy, "on", False) or self.ls.protocol.writer is None:
+            return
+        # pygls' own debug chatter about sending messages would loop forever.
+        if record.name.startswith("pygls") and record.levelno < logging.WARNING:
+            return
+        try:
+            params = types.LogMessageParams(
+                type=_LEVELS.get(record.levelno, types.MessageType.Log),
+                message=self.format(record),
+            )
+        except Exception:
+            self.handleError(record)
+            return
+        if self.loop is not None and threading.current_thread() is not threading.main_thread():
+            self.loop.call_soon_threadsafe(self._send, params)
+        else:
+            self._send(params)
+
+    def _send(self, params: types.LogMessageParams) -> None:
+        self._busy.on = True
+        try:
+            self.ls.window_log_message(params)
+        except Exception:
+            pass
+        finally:
+            self._busy.on = False
+
+
+def setup_logging(
+    ls: GreyCloudLanguageServer, level: str = "INFO", log_file: str | None = None
+) -> LspLogHandler:
+    """Route GreyCloud, google-genai and pygls logs to the client and ``log_file``."""
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    redactor = RedactingFilter()
+    handlers: list[logging.Handler] = []
+    lsp_handler = LspLogHandler(ls, numeric)
+    lsp_handler.setFormatter(logging.Formatter("[%(name)s] %(message)s"))
+    handlers.append(lsp_handler)
+    if log_file:
+        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler.setLevel(numeric)
+        file_handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+        handlers.append(file_handler)
+    for handler in handlers:
+        handler.addFilter(redactor)
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(max(numeric, logging.INFO) if name == "pygls" else numeric)
+        logger.propagate = False
+        for handler in handlers:
+            logger.addHandler(handler)
+    return lsp_handler

@@ -1,0 +1,70 @@
+"""Work-done progress that quietly does nothing when the client cannot show it."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+if TYPE_CHECKING:
+    from .server import GreyCloudLanguageServer
+
+log = logging.getLogger(__name__)
+
+
+def client_supports_progress(ls: GreyCloudLanguageServer) -> bool:
+    """True if the client declared ``window.workDoneProgress``."""
+    try:
+        window = ls.client_capabilities.window
+    except Exception:  # not initialised yet
+        return False
+    return bool(window and window.work_done_progress)
+
+
+class ProgressReporter:
+    """One server-initiated progress bar: ``begin``, any ``report``, one ``end``.
+
+    Every method is a no-op when the client lacks ``window.workDoneProgress`` or
+    refused to create the token, so callers never have to check.
+    """
+
+    def __init__(self, ls: GreyCloudLanguageServer, title: str, *, cancellable: bool = False):
+        self.ls = ls
+        self.title = title
+        self.cancellable = cancellable
+        self.token = f"greycloud-{uuid.uuid4().hex[:12]}"
+        self.active = False
+        self._ended = False
+
+    async def begin(self, message: str | None = None, percentage: int | None = None) -> None:
+        if not client_supports_progress(self.ls):
+            return
+        try:
+            await self.ls.work_done_progress.create_async(self.token)
+        except Exception as exc:
+            log.debug("client refused progress token %s: %s", self.token, exc)
+            return
+        self.active = True
+        self.ls.work_done_progress.begin(
+            self.token,
+            types.WorkDoneProgressBegin(
+                title=self.title,
+                message=message,
+                cancellable=self.cancellable,
+                percentage=percentage,
+            ),
+        )
+
+    def report(self, message: str | None = None, percentage: int | None = None) -> None:
+        if self.active and not self._ended:
+            self.ls.work_done_progress.report(
+                self.token, types.WorkDoneProgressReport(message=message, percentage=percentage)
+            )
+
+    def end(self, message: str | None = None) -> None:
+        if self.active and not self._ended:
+            self._ended = True
+            self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
+            self.ls.work_done_progress.tokens.pop(self.token, None)

@@ -1,0 +1,219 @@
+"""Typed server settings, layered env < initializationOptions < workspace/configuration.
+
+Connection and generation settings left unset (``None``) fall through to
+``GreyCloudConfig``, which reads the environment. Each layer is applied key by
+key: an invalid value is reported (once per key and value) and the previous
+value for that key is kept, so one typo never resets the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import cattrs
+
+from .payloads import camel, converter, describe_error
+
+TOKEN_MODES = ("auto", "api", "local", "estimate")
+
+
+def _positive(key: str) -> Callable[[Any, Any, Any], None]:
+    def check(_i: Any, _a: Any, value: Any) -> None:
+        if value is not None and value <= 0:
+            raise ValueError(f"{key}: must be greater than 0")
+
+    return check
+
+
+def _non_negative(key: str) -> Callable[[Any, Any, Any], None]:
+    def check(_i: Any, _a: Any, value: Any) -> None:
+        if value < 0:
+            raise ValueError(f"{key}: must be 0 or greater")
+
+    return check
+
+
+def _temperature(_i: Any, _a: Any, value: float | None) -> None:
+    if value is not None and not 0.0 <= value <= 2.0:
+        raise ValueError("temperature: must be between 0 and 2")
+
+
+def _mode(_i: Any, _a: Any, value: str) -> None:
+    if value not in TOKEN_MODES:
+        raise ValueError(f"tokenCount.mode: must be one of {', '.join(TOKEN_MODES)}")
+
+
+@attrs.define(frozen=True)
+class TokenCountSettings:
+    """``tokenCount``: live token counts."""
+
+    enabled: bool = True
+    debounce_ms: int = attrs.field(default=500, validator=_non_negative("tokenCount.debounceMs"))
+    mode: str = attrs.field(default="auto", validator=_mode)
+    local_model_path: str | None = None
+    """A SentencePiece ``.model`` file for the local tokenizer (no download needed)."""
+
+
+@attrs.define(frozen=True)
+class CacheSettings:
+    """``cache``: workspace context caches."""
+
+    ttl_seconds: int = attrs.field(default=3600, validator=_positive("cache.ttlSeconds"))
+    include: list[str] = attrs.field(factory=list)
+    exclude: list[str] = attrs.field(factory=list)
+    max_file_bytes: int = attrs.field(default=512 * 1024, validator=_positive("cache.maxFileBytes"))
+    max_total_bytes: int = attrs.field(
+        default=20 * 1024 * 1024, validator=_positive("cache.maxTotalBytes")
+    )
+    keep_alive: bool = False
+    delete_on_exit: bool = True
+
+
+@attrs.define(frozen=True)
+class Settings:
+    """Everything the server can be configured with (section ``greycloud``)."""
+
+    project_id: str | None = None
+    location: str | None = None
+    model: str | None = None
+    endpoint: str | None = None
+    use_api_key: bool | None = None
+    api_key_file: str | None = None
+    sa_email: str | None = None
+    rpm: int | None = attrs.field(default=None, validator=_positive("rpm"))
+    tpm: int | None = attrs.field(default=None, validator=_positive("tpm"))
+    max_concurrency: int | None = attrs.field(default=None, validator=_positive("maxConcurrency"))
+    temperature: float | None = attrs.field(default=None, validator=_temperature)
+    max_output_tokens: int | None = attrs.field(
+        default=None, validator=_positive("maxOutputTokens")
+    )
+    system_instruction: str | None = None
+    token_count: TokenCountSettings = attrs.field(factory=TokenCountSettings)
+    cache: CacheSettings = attrs.field(factory=CacheSettings)
+
+    def client_config_overrides(self) -> dict[str, Any]:
+        """The ``GreyCloudConfig`` keyword arguments these settings set explicitly."""
+        names = (
+            "project_id",
+            "location",
+            "model",
+            "endpoint",
+            "use_api_key",
+            "api_key_file",
+            "sa_email",
+            "rpm",
+            "tpm",
+            "max_concurrency",
+            "temperature",
+            "max_output_tokens",
+            "system_instruction",
+        )
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+
+for _cls in (TokenCountSettings, CacheSettings, Settings):
+    attrs.resolve_types(_cls)
+
+_NESTED = {"token_count": TokenCountSettings, "cache": CacheSettings}
+
+
+@attrs.define
+class SettingsProblem:
+    """One rejected value: ``key`` is the dotted camelCase name."""
+
+    key: str
+    value: Any
+    message: str
+
+
+def _apply(obj: Any, raw: dict[str, Any], prefix: str, problems: list[SettingsProblem]) -> Any:
+    for field in attrs.fields(type(obj)):
+        wire = camel(field.name)
+        if wire not in raw:
+            continue
+        key = f"{prefix}{wire}"
+        value = raw[wire]
+        nested = _NESTED.get(field.name)
+        try:
+            if nested is not None:
+                if not isinstance(value, dict):
+                    raise TypeError("expected an object")
+                obj = attrs.evolve(
+                    obj,
+                    **{field.name: _apply(getattr(obj, field.name), value, f"{key}.", problems)},
+                )
+                continue
+            typed = converter.structure(value, field.type) if value is not None else None
+            obj = attrs.evolve(obj, **{field.name: typed})
+        except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
+            detailed = isinstance(exc, cattrs.BaseValidationError)
+            message = describe_error(exc) if detailed else str(exc)
+            message = message.removeprefix("argument: ")
+            if not message.startswith(key):
+                message = f"{key}: {message}"
+            problems.append(SettingsProblem(key, value, message))
+    return obj
+
+
+def apply_layer(current: Settings, raw: Any, problems: list[SettingsProblem]) -> Settings:
+    """``current`` with every valid key of ``raw`` applied; bad keys go to ``problems``."""
+    if raw is None:
+        return current
+    if not isinstance(raw, dict):
+        problems.append(SettingsProblem("greycloud", raw, "greycloud: expected an object"))
+        return current
+    return _apply(current, raw, "", problems)
+
+
+def resolve(layers: list[Any], previous: Settings | None) -> tuple[Settings, list[SettingsProblem]]:
+    """Apply ``layers`` (lowest priority first) over the defaults.
+
+    A rejected value leaves the key as it was in ``previous`` (the settings in
+    force before this re-read) or at its default.
+    """
+    problems: list[SettingsProblem] = []
+    settings = Settings()
+    for layer in layers:
+        settings = apply_layer(settings, layer, problems)
+    if previous is not None and problems:
+        settings = _keep_previous(settings, previous, {p.key for p in problems})
+    return settings, problems
+
+
+def _keep_previous(settings: Settings, previous: Settings, keys: set[str]) -> Settings:
+    for key in keys:
+        parts = key.split(".")
+        if len(parts) == 1:
+            name = _snake(parts[0])
+            if hasattr(previous, name):
+                settings = attrs.evolve(settings, **{name: getattr(previous, name)})
+        elif len(parts) == 2 and _snake(parts[0]) in _NESTED:
+            group, name = _snake(parts[0]), _snake(parts[1])
+            prev_group = getattr(previous, group)
+            if hasattr(prev_group, name):
+                new_group = attrs.evolve(
+                    getattr(settings, group), **{name: getattr(prev_group, name)}
+                )
+                settings = attrs.evolve(settings, **{group: new_group})
+    return settings
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def problem_fingerprint(problem: SettingsProblem) -> str:
+    """Identity used to report each bad value only once."""
+    try:
+        value = json.dumps(problem.value, sort_keys=True)
+    except (TypeError, ValueError):
+        value = repr(problem.value)
+    return f"{problem.key}={value}"
+
+
+def dump_settings(settings: Settings) -> dict[str, Any]:
+    """camelCase view, for logs (no secrets live in settings)."""
+    return converter.unstructure(settings)

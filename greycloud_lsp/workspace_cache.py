@@ -1,0 +1,477 @@
+"""Workspace context caches: create, list, delete, extend; staleness and keep-alive."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import attrs
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.uris import to_fs_path
+
+from .collect import collect, is_within
+from .errors import RequestFailed, backend_error
+from .payloads import (
+    CacheListEntry,
+    CacheStatus,
+    CacheWorkspaceArgs,
+    CacheWorkspaceResult,
+    DeleteCacheArgs,
+    ExtendCacheArgs,
+    ListCachesArgs,
+    SkippedFile,
+    dump,
+    parse,
+)
+from .progress import ProgressReporter
+from .server import GreyCloudLanguageServer
+from .tokens import digest, estimate
+
+log = logging.getLogger(__name__)
+
+STATUS_METHOD = "greycloud/cacheStatus"
+TICK_SECONDS = 1.0
+POLL_EVERY_TICKS = 5
+WATCHER_ID = "greycloud-cache-files"
+
+
+@attrs.define
+class OwnedCache:
+    """A cache this server created, with the digests of the files it holds."""
+
+    name: str
+    display_name: str | None
+    model: str
+    ttl_seconds: int
+    expire_time: dt.datetime | None
+    files: dict[str, str]  # resolved path -> content digest
+    mtimes: dict[str, float]
+    last_used: float = attrs.field(factory=time.monotonic)
+    stale: bool = False
+    stale_reason: str = ""
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _tokens_of(cached: Any) -> int | None:
+    meta = getattr(cached, "usage_metadata", None)
+    return getattr(meta, "total_token_count", None) if meta is not None else None
+
+
+class CacheRegistry:
+    """The caches this server owns, and the background keep-alive / staleness loop."""
+
+    def __init__(self, ls: GreyCloudLanguageServer):
+        self.ls = ls
+        self.owned: dict[str, OwnedCache] = {}
+        self._progress_tasks: dict[str, asyncio.Task[Any]] = {}
+        self._loop_task: asyncio.Task[Any] | None = None
+
+    # -- backend ------------------------------------------------------------
+
+    async def genai(self) -> Any:
+        """The shared client's underlying ``genai.Client`` (built off the event loop)."""
+        client = self.ls.get_client()
+        return await asyncio.to_thread(lambda: client.client)
+
+    # -- lookups used by other features ---------------------------------------
+
+    def resolve_cached_content(self, value: str | None, command: str) -> str | None:
+        """Map ``"workspace"`` to the newest live cache this server made."""
+        if value != "workspace":
+            return value
+        now = dt.datetime.now(dt.timezone.utc)
+        live = [
+            c for c in self.owned.values() if c.expire_time is None or _aware(c.expire_time) > now
+        ]
+        if not live:
+            raise JsonRpcInvalidParams(
+                f"{command}: cachedContent: no live workspace cache; "
+                "run greycloud.cacheWorkspace first"
+            )
+        return live[-1].name
+
+    def mark_used(self, name: str | None) -> None:
+        if name and name in self.owned:
+            self.owned[name].last_used = time.monotonic()
+
+    def cancel_progress(self, token: str) -> None:
+        task = self._progress_tasks.get(token)
+        if task is not None:
+            task.cancel()
+
+    # -- staleness --------------------------------------------------------------
+
+    def file_changed(self, path: str, text: str | None, reason: str) -> None:
+        """``path`` was saved or changed on disk: mark caches holding it stale."""
+        try:
+            resolved = str(Path(path).resolve())
+        except OSError:
+            return
+        for cache in self.owned.values():
+            old = cache.files.get(resolved)
+            if old is None or cache.stale:
+                continue
+            if text is None:
+                try:
+                    text = Path(resolved).read_text("utf-8")
+                except (OSError, UnicodeDecodeError):
+                    text = None  # deleted or unreadable: certainly stale
+            if text is not None and digest(text) == old:
+                continue
+            self.mark_stale(cache, f"{reason}: {Path(resolved).name}")
+
+    def mark_stale(self, cache: OwnedCache, reason: str) -> None:
+        cache.stale = True
+        cache.stale_reason = reason
+        log.info("cache %s is stale (%s)", cache.name, reason)
+        self.ls.notify(STATUS_METHOD, CacheStatus(cache.name, True, reason))
+
+    def _poll_files(self) -> None:
+        for cache in list(self.owned.values()):
+            if cache.stale:
+                continue
+            for path, mtime in cache.mtimes.items():
+                try:
+                    now = Path(path).stat().st_mtime
+                except OSError:
+                    self.mark_stale(cache, f"deleted: {Path(path).name}")
+                    break
+                if now != mtime:
+                    cache.mtimes[path] = now
+                    self.file_changed(path, None, "changed on disk")
+                    if cache.stale:
+                        break
+
+    # -- background loop ----------------------------------------------------------
+
+    def start(self) -> None:
+        if self._loop_task is None:
+            self._loop_task = self.ls.spawn(self._maintain(), name="cache-maintenance")
+
+    async def register_file_watchers(self) -> None:
+        """Ask for ``workspace/didChangeWatchedFiles`` if the client can register them."""
+        workspace = self.ls.client_capabilities.workspace
+        watched = workspace.did_change_watched_files if workspace else None
+        if not (watched and watched.dynamic_registration):
+            return
+        options = types.DidChangeWatchedFilesRegistrationOptions(
+            watchers=[types.FileSystemWatcher(glob_pattern="**/*")]
+        )
+        try:
+            await self.ls.client_register_capability_async(
+                types.RegistrationParams(
+                    registrations=[
+                        types.Registration(
+                            id=WATCHER_ID,
+                            method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                            register_options=options,
+                        )
+                    ]
+                )
+            )
+        except Exception as exc:
+            log.debug("file watcher registration refused: %s", exc)
+
+    async def _maintain(self) -> None:
+        ticks = 0
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            ticks += 1
+            if ticks % POLL_EVERY_TICKS == 0 and self.owned:
+                self._poll_files()
+            if self.ls.settings.cache.keep_alive:
+                await self._keep_alive()
+
+    async def _keep_alive(self) -> None:
+        now = dt.datetime.now(dt.timezone.utc)
+        for cache in list(self.owned.values()):
+            if cache.expire_time is None:
+                continue
+            in_use = time.monotonic() - cache.last_used < cache.ttl_seconds
+            remaining = (_aware(cache.expire_time) - now).total_seconds()
+            margin = min(300.0, max(2.0, cache.ttl_seconds * 0.25))
+            if in_use and 0 < remaining < margin:
+                try:
+                    await self.extend(cache.name, cache.ttl_seconds)
+                    log.info("kept cache %s alive for %ss", cache.name, cache.ttl_seconds)
+                except Exception as exc:
+                    log.warning("could not extend cache %s: %s", cache.name, exc)
+
+    # -- operations ----------------------------------------------------------------
+
+    async def extend(self, name: str, ttl_seconds: int) -> Any:
+        from google.genai import types as gtypes
+
+        genai = await self.genai()
+        updated = await genai.aio.caches.update(
+            name=name, config=gtypes.UpdateCachedContentConfig(ttl=f"{ttl_seconds}s")
+        )
+        if name in self.owned:
+            self.owned[name].expire_time = updated.expire_time
+            self.owned[name].ttl_seconds = ttl_seconds
+        return updated
+
+    async def delete(self, name: str) -> None:
+        genai = await self.genai()
+        await genai.aio.caches.delete(name=name)
+        self.owned.pop(name, None)
+
+    async def on_exit(self) -> None:
+        """Delete the caches this server created (``cache.deleteOnExit``)."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+        if not self.owned or not self.ls.settings.cache.delete_on_exit:
+            return
+        names = list(self.owned)
+        results = await asyncio.gather(*(self.delete(n) for n in names), return_exceptions=True)
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("could not delete cache %s on exit: %s", name, result)
+            else:
+                log.info("deleted cache %s on exit", name)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def register(server: GreyCloudLanguageServer) -> None:
+    server.command("greycloud.cacheWorkspace")(cache_workspace_command)
+    server.command("greycloud.listCaches")(list_caches_command)
+    server.command("greycloud.deleteCache")(delete_cache_command)
+    server.command("greycloud.extendCache")(extend_cache_command)
+    server.feature(types.TEXT_DOCUMENT_DID_SAVE)(on_did_save)
+    server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)(on_watched_files)
+
+
+def on_did_save(ls: GreyCloudLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    path = to_fs_path(uri)
+    if path is None or not ls.caches.owned:
+        return
+    text = params.text
+    if text is None and uri in ls.workspace.text_documents:
+        text = ls.workspace.get_text_document(uri).source
+    ls.caches.file_changed(path, text, "saved")
+
+
+def on_watched_files(
+    ls: GreyCloudLanguageServer, params: types.DidChangeWatchedFilesParams
+) -> None:
+    for change in params.changes:
+        path = to_fs_path(change.uri)
+        if path is None:
+            continue
+        deleted = change.type == types.FileChangeType.Deleted
+        ls.caches.file_changed(path, None, "deleted" if deleted else "changed on disk")
+
+
+# -- commands --------------------------------------------------------------------
+
+
+def _workspace_roots(ls: GreyCloudLanguageServer) -> list[Path]:
+    roots = []
+    for folder in ls.workspace.folders.values():
+        if (path := to_fs_path(folder.uri)) is not None:
+            roots.append(Path(path).resolve())
+    if not roots and ls.workspace.root_path:
+        roots.append(Path(ls.workspace.root_path).resolve())
+    return roots
+
+
+def _choose_folder(ls: GreyCloudLanguageServer, folder: str | None, command: str) -> Path:
+    roots = _workspace_roots(ls)
+    if not roots:
+        raise JsonRpcInvalidParams(f"{command}: folder: no workspace folder is open")
+    if folder is None:
+        return roots[0]
+    path = to_fs_path(folder) if "://" in folder else folder
+    if path is None:
+        raise JsonRpcInvalidParams(f"{command}: folder: {folder!r} is not a file URI")
+    candidate = Path(path)
+    if not any(is_within(candidate, root) for root in roots):
+        raise JsonRpcInvalidParams(f"{command}: folder: {folder} is outside the workspace folders")
+    if not candidate.resolve().is_dir():
+        raise JsonRpcInvalidParams(f"{command}: folder: {folder} is not a directory")
+    return candidate.resolve()
+
+
+def _mtimes(paths: Iterable[str]) -> dict[str, float]:
+    out = {}
+    for path in paths:
+        try:
+            out[path] = Path(path).stat().st_mtime
+        except OSError:
+            continue
+    return out
+
+
+def _minimum_tokens(model: str) -> int | None:
+    try:
+        from greycloud.cache import minimum_cache_tokens
+    except ImportError:
+        return None
+    try:
+        return int(minimum_cache_tokens(model))
+    except Exception:
+        return None
+
+
+async def cache_workspace_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
+    """``greycloud.cacheWorkspace``: upload workspace files as a context cache."""
+    command = "greycloud.cacheWorkspace"
+    request = parse(CacheWorkspaceArgs, list(args), command)
+    root = _choose_folder(ls, request.folder, command)
+    settings = ls.settings.cache
+    progress = ProgressReporter(ls, "Gemini cache", cancellable=True)
+    task = asyncio.current_task()
+    if task is not None:
+        ls.caches._progress_tasks[progress.token] = task
+    try:
+        await progress.begin(f"Reading {root.name}…", 0)
+        try:
+            result = await _create_cache(ls, request, root, settings, progress)
+        except asyncio.CancelledError:
+            progress.end("Cancelled")
+            raise
+        except Exception as exc:
+            progress.end(f"Failed: {exc}")
+            raise backend_error(exc, command) from exc
+        progress.end(f"Cached {len(result.files)} files")
+        return dump(result)
+    finally:
+        ls.caches._progress_tasks.pop(progress.token, None)
+
+
+async def _create_cache(
+    ls: GreyCloudLanguageServer,
+    request: CacheWorkspaceArgs,
+    root: Path,
+    settings: Any,
+    progress: ProgressReporter,
+) -> CacheWorkspaceResult:
+    from google.genai import types as gtypes
+
+    collected = await asyncio.to_thread(
+        collect,
+        root,
+        include=request.include if request.include is not None else settings.include,
+        exclude=[*settings.exclude, *(request.exclude or [])],
+        max_file_bytes=settings.max_file_bytes,
+        max_total_bytes=settings.max_total_bytes,
+    )
+    skipped = [SkippedFile(path, reason) for path, reason in collected.skipped]
+    if not collected.files:
+        raise RequestFailed(
+            f"nothing to cache in {root}: every file was skipped "
+            f"({len(skipped)} skipped); check cache.include/exclude and .gitignore"
+        )
+    progress.report(f"{len(collected.files)} files, {collected.total_bytes} bytes", 30)
+    parts = [
+        gtypes.Part.from_text(text=f"File: {rel}\n```\n{text}\n```\n")
+        for rel, _path, text in collected.files
+    ]
+    contents = [gtypes.Content(role="user", parts=parts)]
+    model = request.model or ls.model
+    minimum = _minimum_tokens(model)
+    if minimum is not None:
+        approx = sum(estimate(text) for _r, _p, text in collected.files)
+        if approx < minimum:
+            raise RequestFailed(
+                f"the selected files are about {approx} tokens but {model} needs at least "
+                f"{minimum} tokens to cache: include more files (cache.include) or skip caching"
+            )
+    ttl = request.ttl_seconds or settings.ttl_seconds
+    display_name = request.display_name or f"greycloud-lsp {root.name}"
+    progress.report(f"Uploading {len(collected.files)} files…", 60)
+    genai = await ls.caches.genai()
+    cached = await genai.aio.caches.create(
+        model=model,
+        config=gtypes.CreateCachedContentConfig(
+            contents=contents,
+            system_instruction=request.system_instruction,
+            display_name=display_name,
+            ttl=f"{ttl}s",
+        ),
+    )
+    files = {str(path): digest(text) for _rel, path, text in collected.files}
+    mtimes = await asyncio.to_thread(_mtimes, files)
+    owned = OwnedCache(
+        name=cached.name,
+        display_name=cached.display_name or display_name,
+        model=model,
+        ttl_seconds=ttl,
+        expire_time=cached.expire_time,
+        files=files,
+        mtimes=mtimes,
+    )
+    ls.caches.owned[owned.name] = owned
+    log.info("created cache %s with %d files", owned.name, len(files))
+    return CacheWorkspaceResult(
+        name=owned.name,
+        display_name=owned.display_name,
+        model=model,
+        tokens=_tokens_of(cached),
+        expire_time=_iso(cached.expire_time),
+        files=[rel for rel, _p, _t in collected.files],
+        skipped=skipped,
+    )
+
+
+async def list_caches_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
+    command = "greycloud.listCaches"
+    if args and args != (None,):
+        parse(ListCachesArgs, list(args), command)
+    try:
+        genai = await ls.caches.genai()
+        pager = await genai.aio.caches.list()
+        entries = []
+        async for cached in pager:
+            owned = ls.caches.owned.get(cached.name)
+            entries.append(
+                CacheListEntry(
+                    name=cached.name,
+                    display_name=cached.display_name,
+                    model=cached.model,
+                    tokens=_tokens_of(cached),
+                    expire_time=_iso(cached.expire_time),
+                    owned_by_server=owned is not None,
+                    stale=bool(owned and owned.stale),
+                )
+            )
+    except Exception as exc:
+        raise backend_error(exc, command) from exc
+    return dump(entries)
+
+
+async def delete_cache_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
+    command = "greycloud.deleteCache"
+    request = parse(DeleteCacheArgs, list(args), command)
+    try:
+        await ls.caches.delete(request.name)
+    except Exception as exc:
+        raise backend_error(exc, command) from exc
+    return {"deleted": True}
+
+
+async def extend_cache_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
+    command = "greycloud.extendCache"
+    request = parse(ExtendCacheArgs, list(args), command)
+    try:
+        updated = await ls.caches.extend(request.name, request.ttl_seconds)
+    except Exception as exc:
+        raise backend_error(exc, command) from exc
+    return {"name": updated.name or request.name, "expireTime": _iso(updated.expire_time)}
