@@ -156,7 +156,9 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGcloud:
 
     Removes every variable GreyCloud, google-auth or google-genai read (and all
     ``GREYCLOUD_*``), points ``HOME``, ``CLOUDSDK_CONFIG`` and ``XDG_*`` at
-    ``tmp_path``, disables metadata-server probing and puts the fake ``gcloud``
+    ``tmp_path``, disables metadata-server probing (google-auth reads
+    ``NO_GCE_CHECK`` once at import and only honours ``"true"``, hence the
+    module-level setting and the patched flag) and puts the fake ``gcloud``
     first on ``PATH``. ``STORAGE_EMULATOR_HOST`` is left alone.
     """
     for name in CLEARED_ENV_VARS:
@@ -175,6 +177,9 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGcloud:
     monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
     monkeypatch.setenv("NO_GCE_CHECK", "true")
+    from google.auth.compute_engine import _metadata
+
+    monkeypatch.setattr(_metadata, "_NO_GCE_CHECK", True)
     gcloud = FakeGcloud(tmp_path / "fake_gcloud")
     monkeypatch.setenv("PATH", f"{gcloud.directory}{os.pathsep}{os.environ.get('PATH', '')}")
     return gcloud

@@ -76,17 +76,20 @@ async def _stream(
     )
     await response.prepare(request)
     record.status = 200
-    for i, event in enumerate(events):
-        if cut_after is not None and i >= cut_after:
+    try:
+        for i, event in enumerate(events):
+            if cut_after is not None and i >= cut_after:
+                return drop_connection(request)
+            if i and state.stream_chunk_delay > 0:
+                await asyncio.sleep(state.stream_chunk_delay)
+            await response.write(b"data: " + json.dumps(event).encode() + b"\r\n\r\n")
+            if record.first_chunk_time is None:
+                record.first_chunk_time = time.monotonic()
+        if cut_after is not None:
             return drop_connection(request)
-        if i and state.stream_chunk_delay > 0:
-            await asyncio.sleep(state.stream_chunk_delay)
-        await response.write(b"data: " + json.dumps(event).encode() + b"\r\n\r\n")
-        if record.first_chunk_time is None:
-            record.first_chunk_time = time.monotonic()
-    if cut_after is not None:
-        return drop_connection(request)
-    await response.write_eof()
+        await response.write_eof()
+    except ConnectionResetError:
+        record.client_disconnected = True
     return response
 
 

@@ -36,8 +36,16 @@ def begin_record(
 def finish_record(
     record: RecordedRequest, response: web.StreamResponse, fault: Fault | None
 ) -> web.StreamResponse:
-    """Stamp status, end time and fault label on ``record``; return ``response``."""
-    record.status = 0 if fault is not None and fault.drop_connection else response.status
+    """Stamp status, end time and fault label on ``record``; return ``response``.
+
+    Status is 0 for a dropped connection and 499 when the client went away.
+    """
+    if fault is not None and fault.drop_connection:
+        record.status = 0
+    elif record.client_disconnected:
+        record.status = 499
+    else:
+        record.status = response.status
     record.fault = fault.describe() if fault is not None else None
     record.end_time = time.monotonic()
     return response

@@ -37,6 +37,7 @@ class RecordedRequest:
     first_chunk_time: float | None = None
     principal: str | None = None
     project: str | None = None
+    client_disconnected: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
