@@ -25,6 +25,10 @@ ContentsInput = ContentItem | Sequence[ContentItem]
 SafetySettingsInput = Sequence[types.SafetySetting | Mapping[str, Any]]
 
 PUBLISHER_MODEL_PREFIX = "publishers/google/models/"
+_HARM_CATEGORIES = frozenset(c.value for c in types.HarmCategory) - {"HARM_CATEGORY_UNSPECIFIED"}
+_THRESHOLDS = frozenset(t.value for t in types.HarmBlockThreshold) - {
+    "HARM_BLOCK_THRESHOLD_UNSPECIFIED"
+}
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,8 @@ def normalize_contents(contents: ContentsInput) -> list[types.Content]:
                 "types.Part or a dict."
             )
     flush()
-    if not result or not any(c.parts for c in result):
+    texts, others = contents_texts(result)
+    if not others and not any(t.strip() for t in texts):
         raise ValueError("contents is empty: pass a prompt string, a Content, or a list of them.")
     return result
 
@@ -132,13 +137,18 @@ def build_safety_settings(
                 f"safety_settings[{index}] has type {type(setting).__name__}: "
                 "use types.SafetySetting or a dict with 'category' and 'threshold'."
             )
+        category = str(setting.get("category", ""))
+        threshold = str(setting.get("threshold", ""))
+        if category not in _HARM_CATEGORIES or threshold not in _THRESHOLDS:
+            raise ValueError(
+                f"safety_settings[{index}]={dict(setting)!r} is invalid: 'category' must be one "
+                f"of {', '.join(sorted(_HARM_CATEGORIES))} and 'threshold' one of "
+                f"{', '.join(sorted(_THRESHOLDS))}."
+            )
         try:
             built.append(types.SafetySetting.model_validate(dict(setting)))
-        except ValidationError:
-            raise ValueError(
-                f"safety_settings[{index}]={dict(setting)!r} is invalid: use a category such as "
-                "HARM_CATEGORY_HATE_SPEECH and a threshold such as BLOCK_ONLY_HIGH."
-            ) from None
+        except ValidationError as exc:
+            raise ValueError(f"safety_settings[{index}] is invalid: {exc}") from None
     return built
 
 

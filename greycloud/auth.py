@@ -161,13 +161,14 @@ def create_client(
 ) -> genai.Client:
     """A `genai.Client` for Vertex AI.
 
-    The SDK's own retry is left off: GreyCloud retries in exactly one place.
-    ``timeout`` is in seconds.
+    The SDK's own retries are switched off (one attempt per call; without
+    explicit options its aiohttp path quietly retries dropped connections):
+    GreyCloud retries in exactly one place. ``timeout`` is in seconds.
     """
     http_options = types.HttpOptions(
         base_url=endpoint,
         timeout=int(timeout * 1000) if timeout else None,
-        retry_options=None,
+        retry_options=types.HttpRetryOptions(attempts=1),
     )
     if use_api_key:
         key = read_api_key(api_key, api_key_file)
