@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import httpx2
@@ -21,6 +23,7 @@ from google.genai import errors, types
 from google.genai.client import AsyncClient
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
+from pydantic import BaseModel
 
 from greycloud.emulator import (
     DEFAULT_API_KEY,
@@ -607,3 +610,88 @@ def test_fake_gcloud_programmed(fake_gcloud: Any) -> None:
     fake_gcloud.hang(5)
     with pytest.raises(subprocess.TimeoutExpired):
         subprocess.run(["gcloud", "version"], capture_output=True, timeout=0.5, check=False)
+
+
+# -- structured output, resource names, disconnects, CLI runner -------------------------
+
+
+class Recipe(BaseModel):
+    """A schema for JSON-mode tests."""
+
+    name: str
+    servings: int
+    vegan: bool
+    steps: list[str]
+    course: Literal["starter", "main", "dessert"]
+
+
+def test_json_mode_follows_schema(client: genai.Client) -> None:
+    config = types.GenerateContentConfig(
+        response_mime_type="application/json", response_schema=Recipe
+    )
+    first = client.models.generate_content(model=MODEL, contents="a recipe", config=config)
+    again = client.models.generate_content(model=MODEL, contents="a recipe", config=config)
+    assert isinstance(first.parsed, Recipe)
+    assert first.text == again.text
+    plain = client.models.generate_content(
+        model=MODEL,
+        contents="anything",
+        config=types.GenerateContentConfig(response_mime_type="application/json"),
+    )
+    assert set(json.loads(plain.text or "")) == {"answer"}
+
+
+def test_full_model_resource_name_records_short_id(
+    emulator: EmulatorServer, client: genai.Client
+) -> None:
+    resource = f"projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/{MODEL}"
+    assert client.models.generate_content(model=resource, contents="x").text
+    assert emulator.state.requests_for("generateContent")[-1].model == MODEL
+
+
+def test_client_disconnect_mid_stream_is_recorded(emulator: EmulatorServer) -> None:
+    emulator.state.configure(stream_chunk_delay=0.05, stream_chunk_tokens=2)
+    response = requests.post(
+        model_url(emulator, "streamGenerateContent") + "?alt=sse",
+        json=body("[[words=300]]"),
+        headers=auth(emulator),
+        stream=True,
+    )
+    next(response.iter_lines())
+    response.close()
+    deadline = time.monotonic() + 5
+    record = emulator.state.requests_for("streamGenerateContent")[-1]
+    while record.end_time is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert record.status == 499 and record.client_disconnected
+
+
+def test_admin_registers_service_account(emulator: EmulatorServer, tmp_path: Path) -> None:
+    info = write_service_account_key(tmp_path / "k.json", token_uri=emulator.url + "token")
+    other = write_service_account_key(tmp_path / "o.json", token_uri=emulator.url + "token")
+    payload = {"client_email": info["client_email"], "public_key_pem": public_key_pem(other)}
+    assert requests.post(emulator.url + "_emulator/service_accounts", json=payload).ok
+    with pytest.raises(auth_exceptions.RefreshError):
+        sa_credentials(tmp_path / "k.json").refresh(AuthRequest())
+
+
+def test_run_forever_prints_url_and_stops_on_sigterm() -> None:
+    code = "from greycloud.emulator import run_forever; run_forever('127.0.0.1', 0)"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        url = line.rsplit(" ", 1)[-1].strip()
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/")
+        assert requests.get(url + "_emulator/health", timeout=5).ok
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -108,4 +108,5 @@ def register_routes(app: web.Application, state: EmulatorState) -> None:
     router.add_post(f"{PREFIX}/api_keys", _setter("add_api_key"))
     router.add_post(f"{PREFIX}/expire_tokens", _setter("expire_all_tokens"))
     router.add_post(f"{PREFIX}/deny_impersonation", _setter("deny_impersonation"))
+    router.add_post(f"{PREFIX}/service_accounts", _setter("register_service_account"))
     router.add_post(f"{PREFIX}/tokens", issue_token)

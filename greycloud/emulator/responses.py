@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import random
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from greycloud.emulator.schema import json_answer
 from greycloud.emulator.text import (
     count_tokens,
     prompt_info,
@@ -47,6 +49,8 @@ def build_answer(model: str, body: dict[str, Any]) -> Answer:
     prompt = prompt_info(body)
     config = body.get("generationConfig") or {}
     text = response_text(model, prompt.text, config)
+    if config.get("responseMimeType") == "application/json":
+        text = json_answer(config, text, random.Random(text))
     finish = "STOP"
     limit = config.get("maxOutputTokens")
     if isinstance(limit, int) and count_tokens(text) > limit:
