@@ -58,7 +58,12 @@ class Fault:
     delay: float = 0.0
 
     def matches(self, action: str) -> bool:
-        """Whether this fault applies to ``action`` (``None`` = any model route)."""
+        """Whether this fault applies to ``action``.
+
+        ``None`` means any model route, or only streams for ``cut_after_chunks``.
+        """
+        if self.action is None and self.cut_after_chunks is not None:
+            return action == "streamGenerateContent"
         if self.action is None:
             return action in MODEL_ACTIONS
         return self.action == action
