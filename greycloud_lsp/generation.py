@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -131,6 +130,7 @@ def _usage(stream: Any) -> Usage:
 async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     """Stream a generation to the client; see docs/lsp.md for the wire contract."""
     request = parse(GenerateArgs, list(args), COMMAND)
+    await ls.settings_ready()
     if request.insert != "none" and request.text_document is not None:
         _document_text(ls, request.text_document.uri)  # fail early on a bad uri
     cached_content = ls.caches.resolve_cached_content(request.cached_content, COMMAND)
@@ -170,20 +170,17 @@ async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
                 await _close(stream)
 
         run.task = asyncio.get_running_loop().create_task(consume(), name=f"generate {run.token}")
+        msg_id = ls.on_cancel_request(run.cancel)
         ls.caches.mark_used(cached_content)
         try:
             await asyncio.wait({run.task})
-        except asyncio.CancelledError:  # $/cancelRequest for the command itself
-            started = time.perf_counter()
+        except asyncio.CancelledError:  # the server is shutting down
             run.cancel()
             await asyncio.wait({run.task}, timeout=1.0)
-            log.info(
-                "generation %s cancelled by request (stopped in %.0f ms)",
-                run.token,
-                (time.perf_counter() - started) * 1000,
-            )
             progress.end("Cancelled")
             raise
+        finally:
+            ls.cancel_hooks.pop(msg_id, None)
         cancelled = run.task.cancelled()
         if not cancelled and (exc := run.task.exception()) is not None:
             partial = getattr(exc, "partial_text", None)

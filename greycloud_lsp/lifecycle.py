@@ -40,7 +40,10 @@ def on_initialize(ls: GreyCloudLanguageServer, params: types.InitializeParams) -
 
 
 async def on_initialized(ls: GreyCloudLanguageServer, _params: types.InitializedParams) -> None:
-    await pull_configuration(ls)
+    try:
+        await pull_configuration(ls)
+    finally:
+        ls.settings_pulled()
     ls.caches.start()
     await ls.caches.register_file_watchers()
 

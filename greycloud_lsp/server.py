@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 
 from . import __version__
 from .payloads import dump
@@ -31,6 +32,21 @@ log = logging.getLogger(__name__)
 CONFIG_SECTION = "greycloud"
 
 
+class GreyCloudProtocol(LanguageServerProtocol):
+    """pygls' protocol, plus cancel hooks for long-running commands.
+
+    ``workspace/executeCommand`` runs the command handler as a separate task, so
+    pygls' own ``$/cancelRequest`` handling cannot stop it; commands register a
+    hook under their request id instead.
+    """
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        hook = self._server.cancel_hooks.pop(msg_id, None)  # type: ignore[attr-defined]
+        if hook is not None:
+            hook()
+        super()._handle_cancel_notification(msg_id)
+
+
 class GreyCloudLanguageServer(LanguageServer):
     """State shared by every handler.
 
@@ -41,10 +57,11 @@ class GreyCloudLanguageServer(LanguageServer):
         tokens: per-document token-count state (versions, debounce timers, caches).
         caches: the workspace caches this server created, and their staleness.
         generations: running ``greycloud.generate`` calls by progress token.
+        cancel_hooks: request id -> callable run on ``$/cancelRequest``.
     """
 
     def __init__(self) -> None:
-        super().__init__("greycloud-lsp", __version__)
+        super().__init__("greycloud-lsp", __version__, protocol_cls=GreyCloudProtocol)
         from .tokens import TokenTracker
         from .workspace_cache import CacheRegistry
 
@@ -58,8 +75,10 @@ class GreyCloudLanguageServer(LanguageServer):
         self.tokens: TokenTracker = TokenTracker(self)
         self.caches: CacheRegistry = CacheRegistry(self)
         self.generations: dict[str, GenerationRun] = {}
+        self.cancel_hooks: dict[Any, Callable[[], None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cleaned_up = False
+        self._settings_ready: asyncio.Event | None = None
 
     # -- settings ---------------------------------------------------------
 
@@ -73,6 +92,23 @@ class GreyCloudLanguageServer(LanguageServer):
             log.info("settings: %s", dump(settings))
             self.tokens.settings_changed(previous, settings)
         return settings
+
+    def settings_pulled(self) -> None:
+        """The first ``workspace/configuration`` pull is done (or will never happen)."""
+        self._ready_event().set()
+
+    async def settings_ready(self, timeout: float = 5.0) -> None:
+        """Wait (bounded) until the client's settings are in, so no request sees defaults."""
+        try:
+            await asyncio.wait_for(self._ready_event().wait(), timeout)
+        except asyncio.TimeoutError:
+            log.warning("no workspace configuration after %.0fs; using what we have", timeout)
+            self.settings_pulled()
+
+    def _ready_event(self) -> asyncio.Event:
+        if self._settings_ready is None:
+            self._settings_ready = asyncio.Event()
+        return self._settings_ready
 
     def _report_problems(self, problems: list[SettingsProblem]) -> None:
         for problem in problems:
@@ -135,6 +171,13 @@ class GreyCloudLanguageServer(LanguageServer):
             return "gemini-3-flash-preview"
 
     # -- helpers --------------------------------------------------------------
+
+    def on_cancel_request(self, hook: Callable[[], None]) -> Any:
+        """Run ``hook`` if the client cancels the request being handled; returns its id."""
+        msg_id = self.protocol.msg_id
+        if msg_id is not None:
+            self.cancel_hooks[msg_id] = hook
+        return msg_id
 
     def notify(self, method: str, payload: Any) -> None:
         """Send a custom notification with an attrs payload."""

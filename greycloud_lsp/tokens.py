@@ -259,6 +259,7 @@ def _dump(value: Any) -> Any:
 async def count_tokens_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     """``greycloud.countTokens`` ``{textDocument: {uri}}`` or ``{text}``."""
     request = parse(CountTokensArgs, list(args), "greycloud.countTokens")
+    await ls.settings_ready()
     if request.text is not None:
         text = request.text
     else:

@@ -31,7 +31,7 @@ from .payloads import (
 )
 from .progress import ProgressReporter
 from .server import GreyCloudLanguageServer
-from .tokens import digest, estimate
+from .tokens import digest
 
 log = logging.getLogger(__name__)
 
@@ -321,11 +321,11 @@ def _mtimes(paths: Iterable[str]) -> dict[str, float]:
 
 def _minimum_tokens(model: str) -> int | None:
     try:
-        from greycloud.cache import minimum_cache_tokens
+        from greycloud.pricing import min_cache_tokens
     except ImportError:
         return None
     try:
-        return int(minimum_cache_tokens(model))
+        return int(min_cache_tokens(model))
     except Exception:
         return None
 
@@ -334,6 +334,7 @@ async def cache_workspace_command(ls: GreyCloudLanguageServer, *args: Any) -> An
     """``greycloud.cacheWorkspace``: upload workspace files as a context cache."""
     command = "greycloud.cacheWorkspace"
     request = parse(CacheWorkspaceArgs, list(args), command)
+    await ls.settings_ready()
     root = _choose_folder(ls, request.folder, command)
     settings = ls.settings.cache
     progress = ProgressReporter(ls, "Gemini cache", cancellable=True)
@@ -388,11 +389,12 @@ async def _create_cache(
     model = request.model or ls.model
     minimum = _minimum_tokens(model)
     if minimum is not None:
-        approx = sum(estimate(text) for _r, _p, text in collected.files)
-        if approx < minimum:
+        counted = await ls.get_client().count_tokens(contents, model=model, fallback=True)
+        if counted < minimum:
             raise RequestFailed(
-                f"the selected files are about {approx} tokens but {model} needs at least "
-                f"{minimum} tokens to cache: include more files (cache.include) or skip caching"
+                f"the selected files are {counted} tokens but {model} can only cache "
+                f"{minimum} tokens or more: include more files (cache.include) or send "
+                "them without a cache"
             )
     ttl = request.ttl_seconds or settings.ttl_seconds
     display_name = request.display_name or f"greycloud-lsp {root.name}"

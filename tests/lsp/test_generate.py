@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
-from lsp_helpers import execute
+from lsp_helpers import execute, open_document
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 
 pytestmark = pytest.mark.asyncio
 
@@ -27,3 +31,121 @@ async def test_generate_streams_progress_and_chunks(start_session, adc_env):
     assert isinstance(reports[-1], types.WorkDoneProgressEnd)
     assert sum(isinstance(r, types.WorkDoneProgressReport) for r in reports) == len(chunks)
     assert adc_env.state.requests_for("streamGenerateContent")
+
+
+async def _first_chunk(client, timeout=10.0):
+    return await client.recorder.wait_for("greycloud/generationChunk", lambda c: True, timeout)
+
+
+async def test_cancel_by_progress_returns_partial_text(start_session, adc_env):
+    adc_env.state.configure(stream_chunk_delay=0.05)
+    client = await start_session()
+    task = asyncio.create_task(
+        execute(client, "greycloud.generate", {"prompt": "Go on [[words=3000]]"})
+    )
+    chunk = await _first_chunk(client)
+    cancelled_at = time.monotonic()
+    client.window_work_done_progress_cancel(
+        types.WorkDoneProgressCancelParams(token=chunk["token"])
+    )
+    result = await asyncio.wait_for(task, 10)
+    assert result["cancelled"] is True
+    chunks = client.recorder.of("greycloud/generationChunk")
+    assert result["text"] == "".join(c["text"] for c in chunks)
+    assert 0 < len(result["text"]) < 3000 * 3
+    record = adc_env.state.requests_for("streamGenerateContent")[-1]
+    await _wait_end(record)
+    assert record.end_time - cancelled_at < 0.2, "upstream stream not stopped within 200 ms"
+    end = client.progress_reports[chunk["token"]][-1]
+    assert isinstance(end, types.WorkDoneProgressEnd) and "ancel" in (end.message or "")
+
+
+async def _wait_end(record, timeout=2.0):
+    deadline = time.monotonic() + timeout
+    while record.end_time is None and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    assert record.end_time is not None
+
+
+async def test_cancel_request_stops_upstream_and_frees_slot(start_session, adc_env):
+    adc_env.state.configure(stream_chunk_delay=0.05)
+    client = await start_session(settings={"maxConcurrency": 1})
+    pending = set(client.protocol._request_futures)
+    fut = asyncio.create_task(
+        execute(client, "greycloud.generate", {"prompt": "Long [[words=3000]]"})
+    )
+    await _first_chunk(client)
+    (msg_id,) = set(client.protocol._request_futures) - pending
+    cancelled_at = time.monotonic()
+    client.protocol.notify("$/cancelRequest", types.CancelParams(id=msg_id))
+    with pytest.raises(JsonRpcException):
+        await asyncio.wait_for(fut, 10)
+    record = adc_env.state.requests_for("streamGenerateContent")[-1]
+    await _wait_end(record)
+    assert record.end_time - cancelled_at < 0.2
+    # The only concurrency slot must be free again: a new generate runs at once.
+    adc_env.state.configure(stream_chunk_delay=0.0)
+    started = time.monotonic()
+    result = await asyncio.wait_for(
+        execute(client, "greycloud.generate", {"prompt": "short [[words=5]]"}), 5
+    )
+    assert result["text"] and time.monotonic() - started < 3
+
+
+async def test_ten_concurrent_generates_share_the_limiter(start_session, adc_env):
+    adc_env.state.configure(stream_chunk_delay=0.02)
+    client = await start_session(settings={"maxConcurrency": 3, "rpm": 100})
+    results = await asyncio.gather(
+        *(
+            execute(client, "greycloud.generate", {"prompt": f"n{i} [[words=40]]"})
+            for i in range(10)
+        )
+    )
+    assert all(r["text"] and not r["cancelled"] for r in results)
+    records = adc_env.state.requests_for("streamGenerateContent")
+    assert len(records) == 10
+    events = sorted(
+        [(r.time, 1) for r in records] + [(r.end_time, -1) for r in records],
+        key=lambda e: (e[0], e[1]),
+    )
+    running = peak = 0
+    for _, delta in events:
+        running += delta
+        peak = max(peak, running)
+    assert peak <= 3, f"{peak} streams ran at once with maxConcurrency 3"
+    chunks = client.recorder.of("greycloud/generationChunk")
+    for result in results:
+        token = next(c["token"] for c in chunks if result["text"].startswith(c["text"]))
+        mine = sorted((c for c in chunks if c["token"] == token), key=lambda c: c["index"])
+        assert "".join(c["text"] for c in mine) == result["text"]
+
+
+async def test_insert_applies_one_edit(start_session, adc_env, tmp_path):
+    client = await start_session()
+    edits = []
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(ls, params: types.ApplyWorkspaceEditParams):
+        edits.append(params)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    uri = (tmp_path / "notes.md").as_uri()
+    open_document(client, uri, "first line\nsecond line\n")
+    selection = {"start": {"line": 1, "character": 0}, "end": {"line": 1, "character": 11}}
+    result = await execute(
+        client,
+        "greycloud.generate",
+        {
+            "prompt": "Rewrite [[words=30]]",
+            "textDocument": {"uri": uri},
+            "range": selection,
+            "insert": "replace",
+        },
+    )
+    assert len(edits) == 1
+    (text_edit,) = edits[0].edit.changes[uri]
+    assert text_edit.new_text == result["text"]
+    assert text_edit.range.start == types.Position(line=1, character=0)
+    assert text_edit.range.end == types.Position(line=1, character=11)
+    body = adc_env.state.requests_for("streamGenerateContent")[-1].body
+    assert "second line" in str(body) and "first line" not in str(body)
