@@ -107,8 +107,20 @@ def describe_error(exc: BaseException) -> str:
     return "; ".join(parts)
 
 
+def plain(value: Any) -> Any:
+    """JSON data from what pygls hands over (it turns unknown objects into namedtuples)."""
+    if hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
 def parse(cls: type[T], arguments: Any, command: str) -> T:
     """Structure one command argument into ``cls`` or raise InvalidParams naming the field."""
+    arguments = plain(arguments)
     if isinstance(arguments, (list, tuple)):
         if len(arguments) != 1:
             raise JsonRpcInvalidParams(
