@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from greycloud.emulator.auth_routes import authenticate
+from greycloud.emulator.cache_routes import resolve_cached_content
 from greycloud.emulator.context import get_state
 from greycloud.emulator.errors import ApiError, error_response, from_exception
 from greycloud.emulator.faults import drop_connection, fault_response
@@ -87,6 +88,7 @@ async def _stream(
                 record.first_chunk_time = time.monotonic()
         if cut_after is not None:
             return drop_connection(request)
+        record.end_time = time.monotonic()  # before the client can see the end
         await response.write_eof()
     except ConnectionResetError:
         record.client_disconnected = True
@@ -110,7 +112,8 @@ async def _answer(
     else:
         validate_generate(body)
         check_model(call.model, call.resource)
-        answer = build_answer(call.model, body)
+        merged, cached_tokens = resolve_cached_content(state, body, call.model)
+        answer = build_answer(call.model, merged, cached_tokens)
         charged, payload = answer.total_tokens, generate_payload(answer)
     over = state.charge_quota(call.project or EXPRESS_PROJECT, charged, now=record.time)
     if over is not None:

@@ -47,5 +47,6 @@ def finish_record(
     else:
         record.status = response.status
     record.fault = fault.describe() if fault is not None else None
-    record.end_time = time.monotonic()
+    if record.end_time is None:
+        record.end_time = time.monotonic()
     return response

@@ -33,6 +33,7 @@ class Answer:
     output_tokens: int
     response_id: str
     create_time: str
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -44,8 +45,12 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def build_answer(model: str, body: dict[str, Any]) -> Answer:
-    """Compute the deterministic answer to a generate request."""
+def build_answer(model: str, body: dict[str, Any], cached_tokens: int = 0) -> Answer:
+    """Compute the deterministic answer to a generate request.
+
+    ``body`` already has any cached content merged in; ``cached_tokens`` of its
+    prompt came from the cache (reported as ``cachedContentTokenCount``).
+    """
     prompt = prompt_info(body)
     config = body.get("generationConfig") or {}
     text = response_text(model, prompt.text, config)
@@ -65,16 +70,20 @@ def build_answer(model: str, body: dict[str, Any]) -> Answer:
         output_tokens=count_tokens(text),
         response_id=digest[:22],
         create_time=_now(),
+        cached_tokens=cached_tokens,
     )
 
 
 def usage(answer: Answer) -> dict[str, int]:
     """``usageMetadata`` for a complete answer."""
-    return {
+    metadata = {
         "promptTokenCount": answer.prompt_tokens,
         "candidatesTokenCount": answer.output_tokens,
         "totalTokenCount": answer.total_tokens,
     }
+    if answer.cached_tokens:
+        metadata["cachedContentTokenCount"] = answer.cached_tokens
+    return metadata
 
 
 def _candidate(text: str, finish: str | None) -> dict[str, Any]:
