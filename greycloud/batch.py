@@ -244,8 +244,14 @@ def line_key(line: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+def _canonical(request: Any) -> str:
+    """A request as comparable text, without GreyCloud's own key label."""
+    if isinstance(request, Mapping) and isinstance(request.get("labels"), Mapping):
+        labels = {k: v for k, v in request["labels"].items() if k != KEY_LABEL}
+        request = {k: v for k, v in request.items() if k != "labels"}
+        if labels:
+            request["labels"] = labels
+    return json.dumps(request, sort_keys=True, separators=(",", ":"))
 
 
 def _error_text(status: Any) -> str | None:

@@ -2,13 +2,15 @@
 
 The storage client is built with the credentials the genai client uses, so one
 login serves both. ``google-cloud-storage`` itself honours
-``STORAGE_EMULATOR_HOST``: when it is set every request goes to that emulator.
+``STORAGE_EMULATOR_HOST``: when it is set every request goes to that emulator
+(anonymously, see :func:`make_storage_client`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import mimetypes
+import os
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -39,6 +41,7 @@ _EXTRA_MIME_TYPES = {
     ".flac": "audio/flac",
 }
 DEFAULT_MIME_TYPE = "application/octet-stream"
+EMULATOR_HOST_ENV = "STORAGE_EMULATOR_HOST"
 
 
 @dataclass(frozen=True)
@@ -141,9 +144,15 @@ def guess_mime_type(name: str, default: str = DEFAULT_MIME_TYPE) -> str:
 def make_storage_client(project: str | None, credentials: Credentials | None) -> storage.Client:
     """A storage client using ``credentials`` (the genai client's).
 
-    With ``STORAGE_EMULATOR_HOST`` set the library sends every request to the
-    emulator; without credentials it then talks to it anonymously.
+    With ``STORAGE_EMULATOR_HOST`` set, ``google-cloud-storage`` sends every
+    request to that emulator, which checks no tokens: the client then talks to
+    it anonymously, so no token refresh (and none of google-auth's background
+    lookups at googleapis.com) happens on the emulator's behalf.
     """
     from google.cloud import storage
 
+    if os.environ.get(EMULATOR_HOST_ENV):
+        from google.auth.credentials import AnonymousCredentials
+
+        return storage.Client(project=project or "emulator", credentials=AnonymousCredentials())
     return storage.Client(project=project, credentials=credentials)
