@@ -1,0 +1,89 @@
+"""The examples in examples/ run as real scripts against the emulators."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from greycloud.emulator.cache_routes import cache_store
+
+pytest_plugins = ["storage_emulator"]
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TIMEOUT = 90
+
+
+def run_example(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=cwd,
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+@pytest.fixture
+def example_env(gcs_env, bucket, monkeypatch):
+    monkeypatch.setenv("GREYCLOUD_MODEL", "gemini-2.5-flash")
+    return gcs_env
+
+
+def test_simple(example_env, tmp_path):
+    done = run_example("simple.py", "What is Vertex AI?", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Echo: What is Vertex AI.")
+    assert "--- streamed ---" in done.stdout
+    assert "The question is 5 tokens long (gemini-2.5-flash)." in done.stdout
+    assert len(example_env.state.requests_for("generateContent")) == 1
+    assert len(example_env.state.requests_for("streamGenerateContent")) == 1
+
+
+def test_caching(example_env, tmp_path):
+    done = run_example("caching.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Cache created: projects/emulator-project/" in done.stdout
+    assert done.stdout.count("Q: ") == 3 and done.stdout.count("A: Echo:") == 3
+    assert "Estimated saving for 4 queries" in done.stdout
+    assert "Deleted 1 cache(s)" in done.stdout
+    assert cache_store(example_env.state).live() == []
+    generated = example_env.state.requests_for("generateContent")
+    assert len(generated) == 3 and all("cachedContent" in r.body for r in generated)
+    assert example_env.state.requests_for("cachedContents.update")[0].body == {"ttl": "7200s"}
+
+
+def test_batch(example_env, bucket, tmp_path):
+    done = run_example("batch.py", "results.jsonl", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "State: JOB_STATE_SUCCEEDED" in done.stdout
+    assert f"Batch results saved to: {tmp_path / 'results.jsonl'}" in done.stdout or (
+        "Batch results saved to: results.jsonl" in done.stdout
+    )
+    lines = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len(lines) == 2
+    file_uris = sorted(
+        line["request"]["contents"][0]["parts"][1]["fileData"].get("fileUri")
+        or line["request"]["contents"][0]["parts"][1]["fileData"]["file_uri"]
+        for line in lines
+    )
+    assert file_uris == [
+        f"gs://{bucket}/uploads/data1.json",
+        f"gs://{bucket}/uploads/data2.json",
+    ]
+    assert "req-000001: Echo: Analyze data1json." in done.stdout
+
+
+def test_batch_without_bucket_says_what_to_set(example_env, monkeypatch, tmp_path):
+    monkeypatch.delenv("BATCH_GCS_BUCKET")
+    monkeypatch.delenv("GCS_BUCKET")
+    done = run_example("batch.py", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "BATCH_GCS_BUCKET" in done.stderr
