@@ -287,6 +287,7 @@ class GreyCloudAsyncClient(ClientCore):
                 model=prepared.model, contents=prepared.contents, config=prepared.config
             )
             async for chunk in upstream:
+                reservation.confirm()
                 text = state.absorb(chunk)
                 if text:
                     return reservation, upstream, text

@@ -2,11 +2,14 @@
 
 Admission is first come, first served. A caller first takes a concurrency
 slot, then waits until admitting it keeps both sliding windows within their
-limits, and is recorded at the moment it is let through, right before its
-request is sent. Hence:
+limits. The server may receive a request any time between its admission and
+its answer (a credential refresh, say, can delay the send), so a request
+counts in every window while it is in flight, and from its answer on it
+counts at the time of that answer. Hence:
 
-* at most ``rpm`` admissions fall in any window of ``period`` seconds, from
-  the very first one (no burst), and a steady backlog runs exactly at the limit;
+* the server never sees more than ``rpm`` requests in any window of ``period``
+  seconds, from the very first one (no burst), and a steady backlog runs at
+  the limit less one round trip per window;
 * tokens are charged from the caller's estimate at admission and corrected
   with `Reservation.settle` once the response reports its real usage;
 * a request whose estimate alone exceeds ``tpm`` fails at once with
@@ -55,32 +58,44 @@ class MonotonicClock:
 
 
 @dataclass(eq=False)
-class _TokenCharge:
-    time: float
+class _Admission:
+    """One admitted request: its token charge and when the server surely had it.
+
+    ``time`` stays None while the request is in flight: it then counts in every
+    window, because the server may receive it at any moment. Once the server
+    answers, ``time`` is that moment, an upper bound of the server's arrival.
+    """
+
     tokens: int
+    time: float | None = None
 
 
 class Reservation:
     """What one admitted call holds: a concurrency slot and a token charge."""
 
-    def __init__(self, limiter: VertexRateLimiter, charge: _TokenCharge) -> None:
+    def __init__(self, limiter: VertexRateLimiter, admission: _Admission) -> None:
         self._limiter = limiter
-        self._charge = charge
+        self._admission = admission
         self._released = False
 
     @property
     def tokens(self) -> int:
         """Tokens currently charged for this call."""
-        return self._charge.tokens
+        return self._admission.tokens
+
+    def confirm(self) -> None:
+        """Note that the server has answered (first byte, chunk or error)."""
+        self._limiter._confirm(self._admission)
 
     def settle(self, actual_tokens: int) -> None:
         """Replace the estimate with the usage the server reported."""
-        self._limiter._recharge(self._charge, max(0, int(actual_tokens)))
+        self._limiter._recharge(self._admission, max(0, int(actual_tokens)))
 
     def release(self) -> None:
         """Give the concurrency slot back (safe to call more than once)."""
         if not self._released:
             self._released = True
+            self.confirm()
             self._limiter._release_slot()
 
 
@@ -106,8 +121,8 @@ class VertexRateLimiter:
         self.max_concurrency = max_concurrency
         self.period = period
         self.clock: Clock = clock or MonotonicClock()
-        self._admissions: deque[float] = deque()
-        self._charges: deque[_TokenCharge] = deque()
+        self._pending: set[_Admission] = set()
+        self._answered: deque[_Admission] = deque()  # ordered by answer time
         self._charged = 0
         self._blocked_until = float("-inf")
         self._slots = asyncio.Semaphore(max_concurrency)
@@ -134,9 +149,9 @@ class VertexRateLimiter:
         return self._charged
 
     def requests_in_window(self) -> int:
-        """Admissions within the last ``period`` seconds."""
+        """Requests in flight plus those answered within the last ``period`` seconds."""
         self._expire(self.clock.now())
-        return len(self._admissions)
+        return len(self._pending) + len(self._answered)
 
     async def acquire(self, estimated_tokens: int) -> Reservation:
         """Wait for admission; the caller must `Reservation.release` when done."""
@@ -159,12 +174,10 @@ class VertexRateLimiter:
                     self._slots.release()
                     raise
                 self._held += 1
-                now = self.clock.now()
-                self._admissions.append(now)
-                charge = _TokenCharge(now, estimated_tokens)
-                self._charges.append(charge)
+                admission = _Admission(estimated_tokens)
+                self._pending.add(admission)
                 self._charged += estimated_tokens
-                return Reservation(self, charge)
+                return Reservation(self, admission)
         finally:
             self._waiting -= 1
 
@@ -193,24 +206,28 @@ class VertexRateLimiter:
 
     def _expire(self, now: float) -> None:
         horizon = now - self.period
-        while self._admissions and self._admissions[0] <= horizon:
-            self._admissions.popleft()
-        while self._charges and self._charges[0].time <= horizon:
-            self._charged -= self._charges.popleft().tokens
+        while self._answered and self._answered[0].time <= horizon:  # type: ignore[operator]
+            self._charged -= self._answered.popleft().tokens
 
     def _delay(self, tokens: int, now: float) -> float:
+        """Seconds until a request of ``tokens`` fits; ``inf`` = until an answer arrives."""
         self._expire(now)
         delay = self._blocked_until - now
-        if len(self._admissions) >= self.rpm:
-            oldest_that_must_leave = self._admissions[len(self._admissions) - self.rpm]
-            delay = max(delay, oldest_that_must_leave + self.period - now)
+        must_leave = len(self._pending) + len(self._answered) - self.rpm + 1
+        if must_leave > 0:
+            if must_leave > len(self._answered):
+                return float("inf")
+            leaving = self._answered[must_leave - 1]
+            delay = max(delay, leaving.time + self.period - now)  # type: ignore[operator]
         excess = self._charged + tokens - self.tpm
         if excess > 0:
-            for charge in self._charges:
-                excess -= charge.tokens
+            for answered in self._answered:
+                excess -= answered.tokens
                 if excess <= 0:
-                    delay = max(delay, charge.time + self.period - now)
+                    delay = max(delay, answered.time + self.period - now)  # type: ignore[operator]
                     break
+            else:
+                return float("inf")
         return delay
 
     async def _wait_for_room(self, tokens: int) -> None:
@@ -219,23 +236,32 @@ class VertexRateLimiter:
             if delay <= 0:
                 return
             changed = self._changed
-            sleeper = asyncio.ensure_future(self.clock.sleep(delay))
             waker = asyncio.ensure_future(changed.wait())
+            waits = {waker}
+            if delay != float("inf"):
+                waits.add(asyncio.ensure_future(self.clock.sleep(delay)))
             try:
-                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                sleeper.cancel()
-                waker.cancel()
+                for waiting in waits:
+                    waiting.cancel()
+
+    def _confirm(self, admission: _Admission) -> None:
+        if admission in self._pending:
+            self._pending.discard(admission)
+            admission.time = self.clock.now()
+            self._answered.append(admission)
+            self._notify()
 
     def _release_slot(self) -> None:
         self._held -= 1
         self._slots.release()
 
-    def _recharge(self, charge: _TokenCharge, tokens: int) -> None:
-        if charge in self._charges:
-            self._charged += tokens - charge.tokens
-        decreased = tokens < charge.tokens
-        charge.tokens = tokens
+    def _recharge(self, admission: _Admission, tokens: int) -> None:
+        if admission in self._pending or admission in self._answered:
+            self._charged += tokens - admission.tokens
+        decreased = tokens < admission.tokens
+        admission.tokens = tokens
         if decreased:
             self._notify()
 

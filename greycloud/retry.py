@@ -170,6 +170,8 @@ class RetryPolicy:
     max_delay: float = 60.0
     multiplier: float = 2.0
     reauth: bool = True
+    # The server's Retry-After is honoured in full, up to this sanity bound.
+    max_retry_after: float = 300.0
 
     def backoff(self, attempt: int) -> float:
         """Delay before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
@@ -183,7 +185,7 @@ class RetryPolicy:
                 return 0.0
             server = retry_after_seconds(exc)
             if server is not None:
-                return min(server, self.max_delay)
+                return min(server, self.max_retry_after)
         return self.backoff(attempt)
 
     def should_retry(self, exc: BaseException, unauthenticated_so_far: int) -> bool:
@@ -201,10 +203,8 @@ class _AttemptState:
         self.reauths = 0
 
 
-def _retrying_kwargs(
-    policy: RetryPolicy,
-    on_retry: Callable[[BaseException, float], Any],
-) -> dict[str, Any]:
+def _retrying_kwargs(policy: RetryPolicy) -> tuple[dict[str, Any], Callable[..., Any]]:
+    """tenacity arguments, and a function that logs a retry and returns (exc, delay)."""
     state = _AttemptState()
 
     def retry_predicate(retry_state: tenacity.RetryCallState) -> bool:
@@ -218,7 +218,7 @@ def _retrying_kwargs(
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         return policy.delay_for(exc, retry_state.attempt_number)
 
-    def before_sleep(retry_state: tenacity.RetryCallState) -> Any:
+    def note_retry(retry_state: tenacity.RetryCallState) -> tuple[BaseException, float]:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         assert exc is not None
         if classify(exc) is ErrorKind.UNAUTHENTICATED:
@@ -230,22 +230,27 @@ def _retrying_kwargs(
             describe(exc),
             delay,
         )
-        return on_retry(exc, delay)
+        return exc, delay
 
-    return {
+    kwargs = {
         "stop": tenacity.stop_after_attempt(policy.max_retries + 1),
         "retry": retry_predicate,
         "wait": wait,
-        "before_sleep": before_sleep,
         "reraise": True,
     }
+    return kwargs, note_retry
 
 
 def sync_retrying(
     policy: RetryPolicy, on_retry: Callable[[BaseException, float], None]
 ) -> tenacity.Retrying:
     """A tenacity loop for the sync client; ``on_retry(exc, delay)`` runs before each sleep."""
-    return tenacity.Retrying(**_retrying_kwargs(policy, on_retry))
+    kwargs, note_retry = _retrying_kwargs(policy)
+
+    def before_sleep(retry_state: tenacity.RetryCallState) -> None:
+        on_retry(*note_retry(retry_state))
+
+    return tenacity.Retrying(before_sleep=before_sleep, **kwargs)
 
 
 def async_retrying(
@@ -253,8 +258,13 @@ def async_retrying(
     on_retry: Callable[[BaseException, float], Awaitable[None]],
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> tenacity.AsyncRetrying:
-    """The same loop for the async client; sleeps with ``sleep``, hooks are awaited."""
-    return tenacity.AsyncRetrying(sleep=sleep, **_retrying_kwargs(policy, on_retry))
+    """The same loop for the async client; sleeps with ``sleep``, ``on_retry`` is awaited."""
+    kwargs, note_retry = _retrying_kwargs(policy)
+
+    async def before_sleep(retry_state: tenacity.RetryCallState) -> None:
+        await on_retry(*note_retry(retry_state))
+
+    return tenacity.AsyncRetrying(sleep=sleep, before_sleep=before_sleep, **kwargs)
 
 
 def needs_reauth(exc: BaseException) -> bool:
