@@ -10,8 +10,6 @@ from lsp_helpers import execute, open_document
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-pytestmark = pytest.mark.asyncio
-
 
 async def test_generate_streams_progress_and_chunks(start_session, adc_env):
     client = await start_session()

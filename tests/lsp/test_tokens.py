@@ -12,8 +12,6 @@ from lsprotocol import types
 
 from greycloud import GreyCloudAsyncClient
 
-pytestmark = pytest.mark.asyncio
-
 TOKENS = "greycloud/tokenCount"
 TEXT = "The quick brown fox jumps over the lazy dog.\n" * 40
 
