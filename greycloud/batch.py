@@ -332,9 +332,6 @@ class GreyCloudBatch:
             raise ValueError(f"No Cloud Storage bucket: pass bucket_name or set {what}.")
         return validate_bucket_name(name)
 
-    def _storage_errors(self) -> Any:
-        return _StorageErrors()
-
     # -- uploads --------------------------------------------------------------
 
     def upload_file_to_gcs(
@@ -354,7 +351,7 @@ class GreyCloudBatch:
             raise ValueError(f"Not a file: {path}")
         bucket = self._bucket_name(bucket_name, batch=False)
         name = validate_object_name(blob_name or path.name)
-        with self._storage_errors():
+        with _StorageErrors():
             blob = self.storage_client.bucket(bucket).blob(name)
             blob.upload_from_filename(str(path), content_type=content_type or guess_mime_type(name))
         return GcsPath(bucket, name).uri
@@ -379,7 +376,7 @@ class GreyCloudBatch:
                 raise ValueError(f"files[{index}]: duplicate name {name!r}.")
             object_name = validate_object_name(f"{folder}/{name}" if folder else name)
             mime = content_type or guess_mime_type(name)
-            with self._storage_errors():
+            with _StorageErrors():
                 blob = self.storage_client.bucket(bucket).blob(object_name)
                 if path is not None:
                     blob.upload_from_filename(str(path), content_type=mime)
@@ -439,7 +436,7 @@ class GreyCloudBatch:
             for line in lines:
                 handle.write(json.dumps(line, ensure_ascii=False).encode("utf-8") + b"\n")
             handle.seek(0)
-            with self._storage_errors():
+            with _StorageErrors():
                 blob = self.storage_client.bucket(path.bucket).blob(path.name)
                 blob.upload_from_file(handle, content_type="application/jsonl", rewind=True)
         return path.uri
@@ -553,7 +550,7 @@ class GreyCloudBatch:
         for place in places:
             where = parse_gs_uri(place)
             prefix = f"{where.name}/" if where.name else ""
-            with self._storage_errors():
+            with _StorageErrors():
                 blobs = list(self.storage_client.list_blobs(where.bucket, prefix=prefix))
             found = [b for b in blobs if _is_prediction_file(b.name)]
             if found:
@@ -578,7 +575,7 @@ class GreyCloudBatch:
         try:
             with os.fdopen(fd, "w+b") as handle:
                 for blob in blobs:
-                    with self._storage_errors():
+                    with _StorageErrors():
                         blob.download_to_file(handle)
                     if handle.tell() > 0:
                         handle.seek(-1, os.SEEK_END)
@@ -615,7 +612,7 @@ class GreyCloudBatch:
         position = 0
         for uri in uris:
             where = parse_gs_uri(uri)
-            with self._storage_errors():
+            with _StorageErrors():
                 reader = self.storage_client.bucket(where.bucket).blob(where.name).open("r")
             with reader:
                 for raw in reader:
@@ -634,7 +631,7 @@ class GreyCloudBatch:
         by_request: dict[str, str],
     ) -> Iterator[BatchResult]:
         for blob in self._prediction_blobs(job):
-            with self._storage_errors():
+            with _StorageErrors():
                 reader = blob.open("r")
             with reader:
                 for raw in reader:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 
 import pytest
 from google import genai
@@ -11,7 +10,6 @@ from google.genai import types
 
 from greycloud import GreyCloudClient, GreyCloudConfig
 from greycloud.cache import CacheTooSmallError, GreyCloudCache, ttl_string
-from greycloud.emulator import model_routes
 from greycloud.emulator.cache_routes import cache_store
 from greycloud.emulator.text import MEDIA_PART_TOKENS, count_tokens
 from greycloud.errors import APICallError
@@ -28,10 +26,6 @@ pytest_plugins = ["storage_emulator"]
 
 FLASH = "gemini-2.5-flash"
 PRO = "gemini-2.5-pro"
-HOOKED = "resolve_cached_content" in inspect.getsource(model_routes)
-needs_model_hook = pytest.mark.skipif(
-    not HOOKED, reason="model_routes does not call cache_routes.resolve_cached_content yet"
-)
 
 
 def document(words: int) -> str:
@@ -185,7 +179,6 @@ def test_generate_uses_the_cache_model_even_if_config_differs(big_cache, emu):
     )
 
 
-@needs_model_hook
 def test_generate_reports_cached_tokens(caches, big_cache):
     response = caches.generate_with_cache(big_cache.name, "Summarize")
     usage = response.usage_metadata
@@ -218,7 +211,6 @@ def test_greycloud_client_uses_cached_content(big_cache, emu):
     assert emu.state.requests_for("generateContent")[-1].body["cachedContent"] == big_cache.name
 
 
-@needs_model_hook
 def test_unknown_cache_is_a_clear_api_error(caches):
     with pytest.raises(APICallError) as info:
         caches.generate_with_cache(
@@ -353,3 +345,19 @@ def test_resolve_cached_content_merges_the_cache_for_the_model_routes(caches, bi
     with pytest.raises(ApiError) as info:
         resolve_cached_content(emu.state, {**body, "cachedContent": big_cache.name + "0"}, FLASH)
     assert info.value.code == 404
+
+
+def test_generate_with_an_expired_cache_fails_clearly(caches, big_cache, emu):
+    cache_store(emu.state).advance(4000)
+    with pytest.raises(APICallError) as info:
+        caches.generate_with_cache(big_cache.name, "Still there?", max_retries=0)
+    assert info.value.code == 404
+
+
+def test_cache_routes_require_credentials(emu):
+    import requests
+
+    url = f"{emu.url}v1beta1/projects/emulator-project/locations/us-central1/cachedContents"
+    answer = requests.get(url, timeout=5)
+    assert answer.status_code == 401
+    assert answer.json()["error"]["status"] == "UNAUTHENTICATED"
