@@ -534,7 +534,8 @@ class GreyCloudBatch:
         return [GcsPath(b.bucket.name, b.name).uri for b in self._prediction_blobs(job)]
 
     def _prediction_blobs(self, job: JobRef) -> list[Any]:
-        current = job if isinstance(job, types.BatchJob) and job.dest else self.get_batch_job(job)
+        fresh = isinstance(job, types.BatchJob) and job.dest and job.state in RESULT_STATES
+        current = job if fresh else self.get_batch_job(job)
         if current.state not in RESULT_STATES:
             raise GreyCloudError(
                 f"Batch job {current.name} is {_state_name(current)}: it has no results "

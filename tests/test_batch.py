@@ -385,3 +385,13 @@ def test_batch_location_is_used(gcs_env, bucket):
     job = client.create_batch_job([text_request("eu")])
     assert "/locations/europe-west4/batchPredictionJobs/" in job.name
     client.client.close()
+
+
+def test_results_of_a_stale_job_object_are_fetched_fresh(batch, tmp_path):
+    job = batch.create_batch_job([text_request("stale")])
+    batch.monitor_batch_job(job.name, poll_interval=0.01)
+    assert job.state == types.JobState.JOB_STATE_PENDING
+    out = batch.download_batch_results(job, tmp_path / "r.jsonl")
+    assert Path(out).read_text().count("\n") == 1
+    [result] = batch.iter_batch_results(job)
+    assert result.ok and result.key == "req-000001"
