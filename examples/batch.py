@@ -62,6 +62,7 @@ def main(argv: list[str]) -> int:
     for result in batch.iter_batch_results(batch_job, ordered=True):
         answer = result.text if result.ok else f"error: {result.error}"
         print(f"{result.key}: {answer}")
+    batch.close()
     return 0
 
 

@@ -81,6 +81,7 @@ def main(argv: list[str]) -> int:
     finally:
         deleted = cache_client.delete_all_caches(display_name_filter="greycloud-example-cache")
         print(f"Deleted {deleted} cache(s)")
+        cache_client.close()
     return 0
 
 

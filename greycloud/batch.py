@@ -320,6 +320,21 @@ class GreyCloudBatch:
             self._storage_client = make_storage_client(self.config.project_id, self.credentials)
         return self._storage_client
 
+    def close(self) -> None:
+        """Close both clients' HTTP connections (jobs keep running)."""
+        client, self._client = self._client, None
+        storage_client, self._storage_client = self._storage_client, None
+        if client is not None:
+            client.close()
+        if storage_client is not None:
+            storage_client.close()
+
+    def __enter__(self) -> GreyCloudBatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _bucket_name(self, bucket_name: str | None, *, batch: bool) -> str:
         name = (
             bucket_name

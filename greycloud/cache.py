@@ -160,6 +160,16 @@ class GreyCloudCache:
         """The underlying `genai.Client`."""
         return self.generator.client
 
+    def close(self) -> None:
+        """Close the HTTP connections (caches on the server are not touched)."""
+        self.generator.close()
+
+    def __enter__(self) -> GreyCloudCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- creation -------------------------------------------------------------
 
     def create_cache(
