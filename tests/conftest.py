@@ -28,6 +28,9 @@ import pytest
 
 from greycloud.emulator import EmulatorServer, write_service_account_key
 
+# Cloud Storage emulator fixtures (gcp-storage-emulator), for cache and batch tests.
+pytest_plugins = ["tests.storage_emulator"]
+
 CLEARED_ENV_VARS = (
     "PROJECT_ID",
     "GCP_PROJECT",

@@ -20,8 +20,6 @@ from greycloud.emulator.batch_routes import batch_store
 from greycloud.errors import APICallError, GreyCloudError
 from greycloud.storage import parse_gs_uri, validate_bucket_name, validate_object_name
 
-pytest_plugins = ["storage_emulator"]
-
 MODEL = "gemini-2.5-flash"
 SAFETY = [
     types.SafetySetting(

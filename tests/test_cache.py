@@ -22,8 +22,6 @@ from greycloud.pricing import (
     price_for,
 )
 
-pytest_plugins = ["storage_emulator"]
-
 FLASH = "gemini-2.5-flash"
 PRO = "gemini-2.5-pro"
 

@@ -10,8 +10,6 @@ from greycloud.cli import main
 from greycloud.emulator.batch_routes import batch_store
 from greycloud.emulator.cache_routes import cache_store
 
-pytest_plugins = ["storage_emulator"]
-
 
 @pytest.fixture
 def cli_env(gcs_env, bucket, monkeypatch):

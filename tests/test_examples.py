@@ -12,8 +12,6 @@ import pytest
 
 from greycloud.emulator.cache_routes import cache_store
 
-pytest_plugins = ["storage_emulator"]
-
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TIMEOUT = 90
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from lsp_helpers import Recorder
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from tests.lsp.lsp_helpers import Recorder
 
 CLIENTS = ["visual-studio-code", "neovim"]
 SERVER = [sys.executable, "-m", "greycloud_lsp", "--log-level", "DEBUG"]

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from lsp_helpers import execute, open_document
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from greycloud.emulator.cache_routes import cache_store
+from tests.lsp.lsp_helpers import execute, open_document
 
 PROSE = " ".join(f"word{i} alpha beta gamma delta" for i in range(900))
 SECRET = "SECRET_TOKEN=hunter2-do-not-upload"

@@ -6,9 +6,10 @@ import asyncio
 import time
 
 import pytest
-from lsp_helpers import execute, open_document
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
+
+from tests.lsp.lsp_helpers import execute, open_document
 
 
 async def test_generate_streams_progress_and_chunks(start_session, adc_env):

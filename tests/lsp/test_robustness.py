@@ -9,10 +9,11 @@ import sys
 import time
 
 import pytest
-from lsp_helpers import execute
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, client_capabilities
+
+from tests.lsp.lsp_helpers import execute
 
 BAD_ARGUMENTS = [
     ("greycloud.generate", {}, "prompt"),

@@ -7,10 +7,10 @@ import random
 import string
 
 import pytest
-from lsp_helpers import execute, open_document
 from lsprotocol import types
 
 from greycloud import GreyCloudAsyncClient
+from tests.lsp.lsp_helpers import execute, open_document
 
 TOKENS = "greycloud/tokenCount"
 TEXT = "The quick brown fox jumps over the lazy dog.\n" * 40
