@@ -146,7 +146,8 @@ async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     ls.generations[run.token] = run
     state: dict[str, Any] = {"stream": None, "error": None}
     try:
-        await progress.begin(f"Generating with {model}…")
+        # Create the progress token while the request goes upstream, not before it.
+        begun = asyncio.ensure_future(progress.begin(f"Generating with {model}…"))
 
         async def consume() -> None:
             stream = client.generate_with_retry(
@@ -159,13 +160,17 @@ async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
                 cached_content=cached_content,
             )
             state["stream"] = run.stream = stream
+            produced = 0
             try:
                 async for text in stream:
                     if not text:
                         continue
+                    if not begun.done():
+                        await begun
                     ls.notify(CHUNK_METHOD, GenerationChunk(run.token, len(run.chunks), text))
                     run.chunks.append(text)
-                    progress.report(f"{estimate(run.text)} tokens")
+                    produced += estimate(text)
+                    progress.report(f"{produced} tokens")
             finally:
                 await _close(stream)
 
@@ -175,12 +180,15 @@ async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
         try:
             await asyncio.wait({run.task})
         except asyncio.CancelledError:  # the server is shutting down
+            begun.cancel()
             run.cancel()
             await asyncio.wait({run.task}, timeout=1.0)
             progress.end("Cancelled")
             raise
         finally:
             ls.cancel_hooks.pop(msg_id, None)
+        if not begun.done():
+            await begun
         cancelled = run.task.cancelled()
         if not cancelled and (exc := run.task.exception()) is not None:
             partial = getattr(exc, "partial_text", None)

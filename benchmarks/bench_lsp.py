@@ -1,0 +1,397 @@
+"""Benchmarks for greycloud-lsp against the in-process emulator.
+
+Run: python benchmarks/bench_lsp.py [--quick]
+
+Prints a table and writes JSON to benchmarks/results/. Measures:
+token-count latency (didChange -> estimate, -> exact) for 10 KB / 1 MB / 10 MB
+documents; countTokens API calls caused by a burst of 200 one-character edits;
+emulator first SSE chunk -> first greycloud/generationChunk at the client; a
+whole generate through the server vs GreyCloudAsyncClient alone; spawn ->
+initialize result vs a minimal pygls server; resident memory with 200 open
+documents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+from greycloud import GreyCloudAsyncClient
+from greycloud.emulator import EmulatorServer
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SERVER = [sys.executable, "-m", "greycloud_lsp", "--log-level", "WARNING"]
+DEBOUNCE_MS = 100
+MINIMAL_SERVER = textwrap.dedent(
+    """
+    from pygls.lsp.server import LanguageServer
+    LanguageServer("minimal", "0").start_io()
+    """
+)
+
+
+class Bench:
+    """A client connected to one greycloud-lsp subprocess, recording notifications."""
+
+    def __init__(self) -> None:
+        self.client = LanguageClient("bench", "0")
+        self.events: list[tuple[float, str, Any]] = []
+        self.waiters: list[tuple[str, Any, asyncio.Future[Any]]] = []
+        for method in ("greycloud/tokenCount", "greycloud/generationChunk"):
+            self.client.feature(method)(self._record(method))
+
+        @self.client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
+        def create(ls: Any, params: Any) -> None:
+            return None
+
+        @self.client.feature(types.PROGRESS)
+        def progress(ls: Any, params: Any) -> None:
+            return None
+
+        @self.client.feature(types.WORKSPACE_CONFIGURATION)
+        def configuration(ls: Any, params: Any) -> list[Any]:
+            return [self.settings for _ in params.items]
+
+        self.settings: dict[str, Any] = {}
+
+    def _record(self, method: str) -> Any:
+        def handle(ls: Any, params: Any) -> None:
+            now = time.perf_counter()
+            data = _plain(params)
+            self.events.append((now, method, data))
+            for waiter in list(self.waiters):
+                m, predicate, fut = waiter
+                if m == method and not fut.done() and predicate(data):
+                    fut.set_result((now, data))
+                    self.waiters.remove(waiter)
+
+        return handle
+
+    async def wait(self, method: str, predicate: Any, timeout: float = 120) -> tuple[float, Any]:
+        for at, m, data in self.events:
+            if m == method and predicate(data):
+                return at, data
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiters.append((method, predicate, fut))
+        return await asyncio.wait_for(fut, timeout)
+
+    async def start(self, env: dict[str, str], settings: dict[str, Any], root: Path) -> float:
+        self.settings = settings
+        started = time.perf_counter()
+        await self.client.start_io(*SERVER, env=env)
+        caps = types.ClientCapabilities(
+            window=types.WindowClientCapabilities(work_done_progress=True),
+            workspace=types.WorkspaceClientCapabilities(configuration=True),
+        )
+        await self.client.initialize_async(
+            types.InitializeParams(
+                capabilities=caps,
+                process_id=os.getpid(),
+                root_uri=root.as_uri(),
+                workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="ws")],
+            )
+        )
+        elapsed = time.perf_counter() - started
+        self.client.initialized(types.InitializedParams())
+        await asyncio.sleep(0.2)
+        return elapsed
+
+    async def stop(self) -> None:
+        try:
+            await asyncio.wait_for(self.client.shutdown_async(None), 10)
+            self.client.exit(None)
+        except Exception:
+            pass
+        await self.client.stop()
+
+    @property
+    def pid(self) -> int:
+        return self.client._server.pid  # type: ignore[union-attr]
+
+    def open(self, uri: str, text: str) -> None:
+        self.client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(
+                    uri=uri, language_id="plaintext", version=1, text=text
+                )
+            )
+        )
+
+    def insert(self, uri: str, version: int, text: str) -> None:
+        pos = types.Position(line=0, character=0)
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(start=pos, end=pos), text=text
+                    )
+                ],
+            )
+        )
+
+    async def execute(self, command: str, argument: Any) -> Any:
+        return await self.client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=command, arguments=[argument])
+        )
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "_asdict"):
+        return {k: _plain(v) for k, v in value._asdict().items()}
+    return value
+
+
+def document(size: int) -> str:
+    line = "The quick brown fox jumps over the lazy dog; pack my box with jugs.\n"
+    return (line * (size // len(line) + 1))[:size]
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+async def token_latency(
+    emulator: EmulatorServer, env: dict[str, str], root: Path, sizes: dict[str, int], repeats: int
+) -> dict[str, Any]:
+    bench = Bench()
+    await bench.start(env, {"rpm": 100000, "tokenCount": {"debounceMs": DEBOUNCE_MS}}, root)
+    out: dict[str, Any] = {}
+    try:
+        for label, size in sizes.items():
+            uri = (root / f"doc-{label}.txt").as_uri()
+            bench.open(uri, document(size))
+            await bench.wait("greycloud/tokenCount", lambda d, u=uri: d["uri"] == u and d["exact"])
+            est, exact = [], []
+            for i in range(repeats):
+                version = i + 2
+                sent = time.perf_counter()
+                bench.insert(uri, version, "x")
+                t_est, _ = await bench.wait(
+                    "greycloud/tokenCount",
+                    lambda d, u=uri, v=version: (
+                        d["uri"] == u and d["version"] == v and not d["exact"]
+                    ),
+                )
+                t_exact, _ = await bench.wait(
+                    "greycloud/tokenCount",
+                    lambda d, u=uri, v=version: d["uri"] == u and d["version"] == v and d["exact"],
+                )
+                est.append(t_est - sent)
+                exact.append(t_exact - sent)
+            out[label] = {
+                "estimate_ms": ms(statistics.median(est)),
+                "exact_ms": ms(statistics.median(exact)),
+                "exact_minus_debounce_ms": ms(statistics.median(exact) - DEBOUNCE_MS / 1000),
+            }
+        # burst of 200 single-character edits
+        uri = (root / "burst.txt").as_uri()
+        bench.open(uri, "burst\n")
+        await bench.wait("greycloud/tokenCount", lambda d: d["uri"] == uri and d["exact"])
+        before = len(emulator.state.requests_for("countTokens"))
+        for i in range(200):
+            bench.insert(uri, i + 2, "y")
+            await asyncio.sleep(0.001)
+        await bench.wait(
+            "greycloud/tokenCount", lambda d: d["uri"] == uri and d["exact"] and d["version"] == 201
+        )
+        await asyncio.sleep(DEBOUNCE_MS / 1000 * 3)
+        out["burst_200_edits_api_calls"] = len(emulator.state.requests_for("countTokens")) - before
+    finally:
+        await bench.stop()
+    return out
+
+
+async def generation(
+    emulator: EmulatorServer,
+    env: dict[str, str],
+    root: Path,
+    repeats: int,
+    *,
+    latency: float = 0.0,
+    chunk_delay: float = 0.0,
+) -> dict[str, Any]:
+    """Generate through the server and directly, the emulator paced as given."""
+    emulator.state.configure(latency=latency, stream_chunk_delay=chunk_delay)
+    prompt = "Write something [[words=400]]"
+    bench = Bench()
+    await bench.start(env, {"rpm": 100000, "maxConcurrency": 10}, root)
+    first_chunk, via_server = [], []
+    try:
+        await bench.execute("greycloud.generate", {"prompt": "warm up [[words=5]]"})
+        for _ in range(repeats):
+            bench.events.clear()
+            emulator.state.clear_log()
+            started = time.perf_counter()
+            result = await bench.execute("greycloud.generate", {"prompt": prompt})
+            via_server.append(time.perf_counter() - started)
+            assert _plain(result)["text"]
+            record = emulator.state.requests_for("streamGenerateContent")[-1]
+            chunk_at = next(t for t, m, _ in bench.events if m == "greycloud/generationChunk")
+            # perf_counter and monotonic share CLOCK_MONOTONIC on Linux.
+            first_chunk.append(chunk_at - record.first_chunk_time)
+    finally:
+        await bench.stop()
+    direct = []
+    for key, value in env.items():
+        os.environ[key] = value
+    client = GreyCloudAsyncClient(rpm=100000, max_concurrency=10)
+    try:
+        async for _ in client.generate_with_retry("warm up [[words=5]]", streaming=True):
+            pass
+        for _ in range(repeats):
+            started = time.perf_counter()
+            stream = client.generate_with_retry(prompt, streaming=True)
+            text = "".join([t async for t in stream])
+            direct.append(time.perf_counter() - started)
+            assert text
+    finally:
+        await client.aclose()
+    server_ms, direct_ms = statistics.median(via_server), statistics.median(direct)
+    return {
+        "first_sse_chunk_to_client_chunk_ms": ms(statistics.median(first_chunk)),
+        "generate_via_server_ms": ms(server_ms),
+        "generate_direct_ms": ms(direct_ms),
+        "server_vs_direct_ratio": round(server_ms / direct_ms, 3),
+    }
+
+
+async def startup(env: dict[str, str], root: Path, repeats: int) -> dict[str, Any]:
+    minimal = root / "minimal_server.py"
+    minimal.write_text(MINIMAL_SERVER)
+
+    async def spawn(command: list[str]) -> float:
+        client = LanguageClient("bench", "0")
+        started = time.perf_counter()
+        await client.start_io(*command, env=env)
+        await client.initialize_async(
+            types.InitializeParams(capabilities=types.ClientCapabilities(), process_id=None)
+        )
+        elapsed = time.perf_counter() - started
+        await client.shutdown_async(None)
+        client.exit(None)
+        await client.stop()
+        return elapsed
+
+    ours = [await spawn(SERVER) for _ in range(repeats)]
+    base = [await spawn([sys.executable, str(minimal)]) for _ in range(repeats)]
+    return {
+        "greycloud_lsp_ms": ms(statistics.median(ours)),
+        "minimal_pygls_ms": ms(statistics.median(base)),
+        "ratio": round(statistics.median(ours) / statistics.median(base), 3),
+    }
+
+
+async def memory(env: dict[str, str], root: Path, docs: int) -> dict[str, Any]:
+    bench = Bench()
+    await bench.start(env, {"rpm": 100000, "tokenCount": {"debounceMs": 50}}, root)
+    try:
+        idle = psutil.Process(bench.pid).memory_info().rss
+        for i in range(docs):
+            bench.open((root / f"m{i}.txt").as_uri(), f"document {i}\n" + document(10_000))
+        last = (root / f"m{docs - 1}.txt").as_uri()
+        await bench.wait("greycloud/tokenCount", lambda d: d["uri"] == last and d["exact"])
+        await asyncio.sleep(0.5)
+        rss = psutil.Process(bench.pid).memory_info().rss
+    finally:
+        await bench.stop()
+    return {"rss_idle_mb": round(idle / 2**20, 1), f"rss_{docs}_docs_mb": round(rss / 2**20, 1)}
+
+
+async def main_async(quick: bool) -> dict[str, Any]:
+    emulator = EmulatorServer().start()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-lsp-"))
+    env = dict(os.environ)
+    env.update(emulator.start_default_credentials(workdir))
+    repeats = 3 if quick else 7
+    sizes = {"10KB": 10_000, "1MB": 1_000_000, "10MB": 10_000_000}
+    try:
+        results = {
+            "tokens": await token_latency(emulator, env, workdir, sizes, repeats),
+            "generation": await generation(emulator, env, workdir, repeats),
+            "generation_paced": await generation(
+                emulator, env, workdir, repeats, latency=0.3, chunk_delay=0.02
+            ),
+            "startup": await startup(env, workdir, repeats),
+            "memory": await memory(env, workdir, 200),
+        }
+    finally:
+        emulator.stop()
+    return results
+
+
+def print_table(results: dict[str, Any]) -> None:
+    rows = []
+    for label, data in results["tokens"].items():
+        if isinstance(data, dict):
+            rows.append((f"didChange -> estimate ({label})", f"{data['estimate_ms']} ms"))
+            rows.append(
+                (
+                    f"didChange -> exact ({label}, debounce {DEBOUNCE_MS} ms)",
+                    f"{data['exact_ms']} ms",
+                )
+            )
+    rows.append(
+        (
+            "200 one-char edits -> countTokens calls",
+            str(results["tokens"]["burst_200_edits_api_calls"]),
+        )
+    )
+    for key, label in (("generation", "instant"), ("generation_paced", "paced")):
+        g = results[key]
+        rows.append(
+            (
+                f"first SSE chunk -> first generationChunk ({label})",
+                f"{g['first_sse_chunk_to_client_chunk_ms']} ms",
+            )
+        )
+        rows.append(
+            (
+                f"generate via server / direct ({label})",
+                f"{g['generate_via_server_ms']} / {g['generate_direct_ms']} ms "
+                f"(ratio {g['server_vs_direct_ratio']})",
+            )
+        )
+    s = results["startup"]
+    rows.append(
+        (
+            "spawn -> initialize (greycloud-lsp / minimal pygls)",
+            f"{s['greycloud_lsp_ms']} / {s['minimal_pygls_ms']} ms (ratio {s['ratio']})",
+        )
+    )
+    for key, value in results["memory"].items():
+        rows.append((key.replace("_", " "), f"{value} MB"))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}}  value")
+    print("-" * (width + 30))
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = parser.parse_args()
+    results = asyncio.run(main_async(args.quick))
+    print_table(results)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"bench_lsp-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
