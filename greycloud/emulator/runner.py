@@ -129,6 +129,7 @@ class EmulatorServer:
             "PROJECT_ID": DEFAULT_PROJECT_ID,
             "LOCATION": DEFAULT_LOCATION,
             "GREYCLOUD_ENDPOINT": self.url,
+            "GREYCLOUD_IAM_ENDPOINT": self.url,
         }
 
 
