@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from greycloud import retry
-from greycloud._request import ContentsInput, PreparedRequest, prepare_request
+from greycloud._request import ContentsInput, GenerationOptions, PreparedRequest, prepare_request
 from greycloud.config import GreyCloudConfig
 
 logger = logging.getLogger("greycloud")
@@ -23,6 +23,10 @@ class ClientCore:
         self.retry_policy = retry_policy or retry.RetryPolicy()
 
     def _prepare(self, contents: ContentsInput, **options: Any) -> PreparedRequest:
+        unknown = sorted(set(options) - set(GenerationOptions.__annotations__))
+        if unknown:
+            accepted = ", ".join(GenerationOptions.__annotations__)
+            raise TypeError(f"unknown option {unknown[0]!r}: the options are {accepted}.")
         return prepare_request(self.config, contents, **options)
 
     def _policy(self, max_retries: int) -> retry.RetryPolicy:

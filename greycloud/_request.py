@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from google.genai import types
 from pydantic import ValidationError
@@ -29,6 +29,23 @@ _HARM_CATEGORIES = frozenset(c.value for c in types.HarmCategory) - {"HARM_CATEG
 _THRESHOLDS = frozenset(t.value for t in types.HarmBlockThreshold) - {
     "HARM_BLOCK_THRESHOLD_UNSPECIFIED"
 }
+
+
+class GenerationOptions(TypedDict, total=False):
+    """Per-request overrides accepted by every generate method (keyword-only).
+
+    Each one left out (or None) falls back to the `GreyCloudConfig` value.
+    """
+
+    model: str | None
+    system_instruction: str | None
+    temperature: float | None
+    top_p: float | None
+    max_output_tokens: int | None
+    seed: int | None
+    safety_settings: SafetySettingsInput | None
+    thinking_level: str | None
+    cached_content: str | None
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,14 @@ from typing import Any, Literal, overload
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
+from typing_extensions import Unpack
 
 from greycloud import retry
 from greycloud._base import ClientCore
 from greycloud._request import (
     ContentsInput,
+    GenerationOptions,
     PreparedRequest,
-    SafetySettingsInput,
     count_tokens_config,
     total_tokens,
 )
@@ -91,59 +92,19 @@ class GreyCloudAsyncClient(ClientCore):
     async def generate_content(
         self,
         contents: ContentsInput,
-        *,
-        model: str | None = None,
-        system_instruction: str | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_output_tokens: int | None = None,
-        seed: int | None = None,
-        safety_settings: SafetySettingsInput | None = None,
-        thinking_level: str | None = None,
-        cached_content: str | None = None,
+        **options: Unpack[GenerationOptions],
     ) -> types.GenerateContentResponse:
         """Generate a response in one attempt, within the rate limits."""
-        prepared = self._prepare(
-            contents,
-            model=model,
-            system_instruction=system_instruction,
-            temperature=temperature,
-            top_p=top_p,
-            max_output_tokens=max_output_tokens,
-            seed=seed,
-            safety_settings=safety_settings,
-            thinking_level=thinking_level,
-            cached_content=cached_content,
-        )
+        prepared = self._prepare(contents, **options)
         return await self._generate(prepared, self._policy(0))
 
     def generate_content_stream(
         self,
         contents: ContentsInput,
-        *,
-        model: str | None = None,
-        system_instruction: str | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_output_tokens: int | None = None,
-        seed: int | None = None,
-        safety_settings: SafetySettingsInput | None = None,
-        thinking_level: str | None = None,
-        cached_content: str | None = None,
+        **options: Unpack[GenerationOptions],
     ) -> AsyncTextStream:
         """``async for text in client.generate_content_stream(...)`` (one attempt)."""
-        prepared = self._prepare(
-            contents,
-            model=model,
-            system_instruction=system_instruction,
-            temperature=temperature,
-            top_p=top_p,
-            max_output_tokens=max_output_tokens,
-            seed=seed,
-            safety_settings=safety_settings,
-            thinking_level=thinking_level,
-            cached_content=cached_content,
-        )
+        prepared = self._prepare(contents, **options)
         return self._stream(prepared, self._policy(0))
 
     @overload
@@ -152,7 +113,7 @@ class GreyCloudAsyncClient(ClientCore):
         contents: ContentsInput,
         max_retries: int = ...,
         streaming: Literal[False] = ...,
-        **options: Any,
+        **options: Unpack[GenerationOptions],
     ) -> asyncio.Future[types.GenerateContentResponse]: ...
 
     @overload
@@ -162,7 +123,7 @@ class GreyCloudAsyncClient(ClientCore):
         max_retries: int = ...,
         *,
         streaming: Literal[True],
-        **options: Any,
+        **options: Unpack[GenerationOptions],
     ) -> AsyncTextStream: ...
 
     def generate_with_retry(
@@ -170,16 +131,7 @@ class GreyCloudAsyncClient(ClientCore):
         contents: ContentsInput,
         max_retries: int = 5,
         streaming: bool = False,
-        *,
-        model: str | None = None,
-        system_instruction: str | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_output_tokens: int | None = None,
-        seed: int | None = None,
-        safety_settings: SafetySettingsInput | None = None,
-        thinking_level: str | None = None,
-        cached_content: str | None = None,
+        **options: Unpack[GenerationOptions],
     ) -> Any:
         """Generate with retries, backoff, re-authentication and shared 429 slow-down.
 
@@ -188,18 +140,7 @@ class GreyCloudAsyncClient(ClientCore):
         (``async for t in client.generate_with_retry(..., streaming=True)``) or
         await it first; both work. Streams retry only before their first chunk.
         """
-        prepared = self._prepare(
-            contents,
-            model=model,
-            system_instruction=system_instruction,
-            temperature=temperature,
-            top_p=top_p,
-            max_output_tokens=max_output_tokens,
-            seed=seed,
-            safety_settings=safety_settings,
-            thinking_level=thinking_level,
-            cached_content=cached_content,
-        )
+        prepared = self._prepare(contents, **options)
         policy = self._policy(max_retries)
         if streaming:
             return self._stream(prepared, policy)

@@ -8,13 +8,14 @@ from typing import Any, Literal, overload
 
 from google import genai
 from google.genai import types
+from typing_extensions import Unpack
 
 from greycloud import retry
 from greycloud._base import ClientCore
 from greycloud._request import (
     ContentsInput,
+    GenerationOptions,
     PreparedRequest,
-    SafetySettingsInput,
     count_tokens_config,
 )
 from greycloud.auth import client_from_config
@@ -73,59 +74,19 @@ class GreyCloudClient(ClientCore):
     def generate_content(
         self,
         contents: ContentsInput,
-        *,
-        model: str | None = None,
-        system_instruction: str | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_output_tokens: int | None = None,
-        seed: int | None = None,
-        safety_settings: SafetySettingsInput | None = None,
-        thinking_level: str | None = None,
-        cached_content: str | None = None,
+        **options: Unpack[GenerationOptions],
     ) -> types.GenerateContentResponse:
         """Generate a response in one attempt. Options override the config for this call."""
-        prepared = self._prepare(
-            contents,
-            model=model,
-            system_instruction=system_instruction,
-            temperature=temperature,
-            top_p=top_p,
-            max_output_tokens=max_output_tokens,
-            seed=seed,
-            safety_settings=safety_settings,
-            thinking_level=thinking_level,
-            cached_content=cached_content,
-        )
+        prepared = self._prepare(contents, **options)
         return self._generate(prepared, self._policy(0))
 
     def generate_content_stream(
         self,
         contents: ContentsInput,
-        *,
-        model: str | None = None,
-        system_instruction: str | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_output_tokens: int | None = None,
-        seed: int | None = None,
-        safety_settings: SafetySettingsInput | None = None,
-        thinking_level: str | None = None,
-        cached_content: str | None = None,
+        **options: Unpack[GenerationOptions],
     ) -> TextStream:
         """Stream the response's text chunks as they arrive (one attempt)."""
-        prepared = self._prepare(
-            contents,
-            model=model,
-            system_instruction=system_instruction,
-            temperature=temperature,
-            top_p=top_p,
-            max_output_tokens=max_output_tokens,
-            seed=seed,
-            safety_settings=safety_settings,
-            thinking_level=thinking_level,
-            cached_content=cached_content,
-        )
+        prepared = self._prepare(contents, **options)
         return self._stream(prepared, self._policy(0))
 
     @overload
@@ -134,7 +95,7 @@ class GreyCloudClient(ClientCore):
         contents: ContentsInput,
         max_retries: int = ...,
         streaming: Literal[False] = ...,
-        **options: Any,
+        **options: Unpack[GenerationOptions],
     ) -> types.GenerateContentResponse: ...
 
     @overload
@@ -144,7 +105,7 @@ class GreyCloudClient(ClientCore):
         max_retries: int = ...,
         *,
         streaming: Literal[True],
-        **options: Any,
+        **options: Unpack[GenerationOptions],
     ) -> TextStream: ...
 
     def generate_with_retry(
@@ -152,16 +113,7 @@ class GreyCloudClient(ClientCore):
         contents: ContentsInput,
         max_retries: int = 5,
         streaming: bool = False,
-        *,
-        model: str | None = None,
-        system_instruction: str | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_output_tokens: int | None = None,
-        seed: int | None = None,
-        safety_settings: SafetySettingsInput | None = None,
-        thinking_level: str | None = None,
-        cached_content: str | None = None,
+        **options: Unpack[GenerationOptions],
     ) -> types.GenerateContentResponse | TextStream:
         """Generate with retries, backoff and re-authentication.
 
@@ -169,18 +121,7 @@ class GreyCloudClient(ClientCore):
         only until its first text chunk; a later break raises
         `StreamInterruptedError` carrying the text already yielded.
         """
-        prepared = self._prepare(
-            contents,
-            model=model,
-            system_instruction=system_instruction,
-            temperature=temperature,
-            top_p=top_p,
-            max_output_tokens=max_output_tokens,
-            seed=seed,
-            safety_settings=safety_settings,
-            thinking_level=thinking_level,
-            cached_content=cached_content,
-        )
+        prepared = self._prepare(contents, **options)
         policy = self._policy(max_retries)
         if streaming:
             return self._stream(prepared, policy)

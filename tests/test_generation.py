@@ -174,3 +174,9 @@ def test_count_tokens_without_fallback_raises(client, adc_env):
     adc_env.state.add_fault(503, action="countTokens")
     with pytest.raises(RetriesExhaustedError, match="503"):
         client.count_tokens("hello", fallback=False)
+
+
+def test_unknown_option_is_named(client, adc_env):
+    with pytest.raises(TypeError, match="unknown option 'temprature': the options are model"):
+        client.generate_content("Hi", temprature=0.5)
+    assert adc_env.state.requests_for("generateContent") == []
