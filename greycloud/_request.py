@@ -59,8 +59,9 @@ class PreparedRequest:
 
 
 def short_model_name(model: str) -> str:
-    """``gemini-x`` from ``gemini-x``, ``publishers/google/models/gemini-x`` or a full path."""
-    return model.rsplit("/", 1)[-1]
+    """``gemini-x`` from ``gemini-x``, ``models/gemini-x``,
+    ``publishers/google/models/gemini-x`` or a full ``projects/...`` model path."""
+    return model.rstrip("/").rsplit("/", 1)[-1]
 
 
 def normalize_contents(contents: ContentsInput) -> list[types.Content]:

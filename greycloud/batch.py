@@ -27,6 +27,7 @@ from google.genai import _common, types
 from google.genai import models as genai_models
 
 from greycloud import retry
+from greycloud._request import short_model_name
 from greycloud.auth import client_from_config, credentials_from_config
 from greycloud.cache import api_errors
 from greycloud.config import GreyCloudConfig
@@ -137,10 +138,6 @@ def publisher_model(model: str) -> str:
     return PUBLISHER_PREFIX + model
 
 
-def short_model(model: str) -> str:
-    return model.rsplit("/", 1)[-1]
-
-
 _REST_REQUEST_KEYS = frozenset(
     {"generationConfig", "systemInstruction", "safetySettings", "toolConfig", "cachedContent"}
 )
@@ -210,7 +207,7 @@ def build_request_lines(
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"requests[{index}]: {exc}") from None
         if model:
-            models.add(short_model(publisher_model(model)))
+            models.add(short_model_name(publisher_model(model)))
         key = key or f"req-{index + 1:06d}"
         if key in seen:
             raise ValueError(f"requests[{index}]: duplicate key {key!r}.")
@@ -431,7 +428,7 @@ class GreyCloudBatch:
         chosen = model or requests_model or self.config.model
         if not chosen:
             raise ValueError("No model: pass model= or set config.model.")
-        if model and requests_model and short_model(publisher_model(model)) != requests_model:
+        if model and requests_model and short_model_name(publisher_model(model)) != requests_model:
             raise ValueError(
                 f"model={model!r} differs from the model the requests name ({requests_model!r})."
             )

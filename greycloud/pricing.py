@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from greycloud._request import short_model_name
+
 TOKENS_PER_UNIT = 1_000_000
 
 # Minimum cacheable tokens per model prefix (documented in greycloud.cache).
@@ -64,11 +66,6 @@ PRICES: dict[str, ModelPrice] = {
     "gemini-2.0-flash": ModelPrice(0.15, 0.0375, 1.00),
 }
 
-
-def short_model_name(model: str) -> str:
-    """``gemini-x`` from any of ``gemini-x``, ``models/gemini-x``,
-    ``publishers/google/models/gemini-x`` or a full ``projects/...`` model path."""
-    return model.rstrip("/").rsplit("/", 1)[-1]
 
 
 def lookup_by_prefix(model: str, table: Mapping[str, object]) -> str | None:
