@@ -45,7 +45,19 @@ async def on_initialized(ls: GreyCloudLanguageServer, _params: types.Initialized
     finally:
         ls.settings_pulled()
     ls.caches.start()
+    ls.spawn(asyncio.to_thread(_warm_up), name="warm-up")
     await ls.caches.register_file_watchers()
+
+
+def _warm_up() -> None:
+    """Import the Gemini stack off the event loop so the first request is not slow."""
+    import importlib
+
+    for module in ("google.genai", "greycloud.async_client"):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # reported properly when a request needs it
+            log.debug("warm-up import of %s failed: %s", module, exc)
 
 
 def _supports_configuration(ls: GreyCloudLanguageServer) -> bool:
