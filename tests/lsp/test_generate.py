@@ -103,6 +103,7 @@ async def test_ten_concurrent_generates_share_the_limiter(start_session, adc_env
     assert all(r["text"] and not r["cancelled"] for r in results)
     records = adc_env.state.requests_for("streamGenerateContent")
     assert len(records) == 10
+    assert all(r.status == 200 for r in records)
     events = sorted(
         [(r.time, 1) for r in records] + [(r.end_time, -1) for r in records],
         key=lambda e: (e[0], e[1]),
@@ -148,3 +149,33 @@ async def test_insert_applies_one_edit(start_session, adc_env, tmp_path):
     assert text_edit.range.end == types.Position(line=1, character=11)
     body = adc_env.state.requests_for("streamGenerateContent")[-1].body
     assert "second line" in str(body) and "first line" not in str(body)
+
+
+async def test_include_document_and_insert_after(start_session, adc_env, tmp_path):
+    client = await start_session()
+    edits = []
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(ls, params: types.ApplyWorkspaceEditParams):
+        edits.append(params)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    uri = (tmp_path / "doc.md").as_uri()
+    open_document(client, uri, "alpha\nbeta gamma")
+    result = await execute(
+        client,
+        "greycloud.generate",
+        {
+            "prompt": "Continue [[words=12]]",
+            "textDocument": {"uri": uri},
+            "includeDocument": True,
+            "insert": "after",
+        },
+    )
+    body = str(adc_env.state.requests_for("streamGenerateContent")[-1].body)
+    assert "alpha" in body and "beta gamma" in body
+    (edit,) = edits
+    (text_edit,) = edit.edit.changes[uri]
+    end = types.Position(line=1, character=10)
+    assert text_edit.range == types.Range(start=end, end=end)
+    assert text_edit.new_text == result["text"]

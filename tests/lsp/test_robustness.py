@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -222,3 +223,47 @@ async def test_log_file_is_redacted(adc_env, tmp_path):
     assert "greycloud" in text
     assert "ya29." not in text.replace("ya29.***", "")
     assert "Bearer ey" not in text
+
+
+async def test_settings_change_applies_at_runtime(start_session, adc_env):
+    client = await start_session(settings={"tokenCount": {"mode": "api"}})
+    first = await execute(client, "greycloud.countTokens", {"text": "hello there"})
+    assert first["source"] == "api"
+    client.set_configuration({"tokenCount": {"mode": "estimate"}}, section="greycloud")
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={}))
+    for _ in range(50):
+        result = await execute(client, "greycloud.countTokens", {"text": "hello there"})
+        if result["source"] == "estimate":
+            break
+        await asyncio.sleep(0.05)
+    assert result == {"tokens": 3, "exact": False, "source": "estimate"}
+
+
+async def test_exits_when_the_editor_process_dies(adc_env, tmp_path):
+    editor = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import time; time.sleep(1)"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "greycloud_lsp",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=_server_env(adc_env),
+    )
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"processId": editor.pid, "rootUri": None, "capabilities": {}},
+        }
+    ).encode()
+    proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    await proc.stdin.drain()
+    await asyncio.wait_for(proc.stdout.readuntil(b'"result"'), 10)
+    await editor.wait()
+    gone = time.monotonic()
+    await asyncio.wait_for(proc.wait(), 5)
+    assert time.monotonic() - gone < 2.5
