@@ -75,9 +75,9 @@ async def _stream(
     response = web.StreamResponse(
         status=200, headers={"Content-Type": "text/event-stream; charset=utf-8"}
     )
-    await response.prepare(request)
-    record.status = 200
     try:
+        await response.prepare(request)  # the client may have gone during a delay
+        record.status = 200
         for i, event in enumerate(events):
             if cut_after is not None and i >= cut_after:
                 return drop_connection(request)
