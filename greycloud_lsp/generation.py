@@ -222,6 +222,10 @@ async def _close(stream: Any) -> None:
 
 async def _apply_edit(ls: GreyCloudLanguageServer, request: GenerateArgs, text: str) -> None:
     assert request.text_document is not None
+    workspace = ls.client_capabilities.workspace
+    if not (workspace and workspace.apply_edit):
+        log.warning("the client cannot apply edits; returning the text only")
+        return
     uri = request.text_document.uri
     source = _document_text(ls, uri)
     if request.range is not None:

@@ -17,7 +17,13 @@ from pygls.protocol import LanguageServerProtocol
 
 from . import __version__
 from .payloads import dump
-from .settings import Settings, SettingsProblem, problem_fingerprint, resolve
+from .settings import (
+    Settings,
+    SettingsProblem,
+    check_with_config,
+    problem_fingerprint,
+    resolve,
+)
 
 if TYPE_CHECKING:
     from greycloud.async_client import GreyCloudAsyncClient
@@ -86,6 +92,7 @@ class GreyCloudLanguageServer(LanguageServer):
         """Recompute settings from all layers; report new problems once each."""
         previous = self.settings
         settings, problems = resolve([self.init_options, self.workspace_settings], previous)
+        settings = check_with_config(settings, previous, problems)
         self._report_problems(problems)
         self.settings = settings
         if settings != previous:
@@ -116,7 +123,12 @@ class GreyCloudLanguageServer(LanguageServer):
             if fingerprint in self._reported:
                 continue
             self._reported.add(fingerprint)
-            message = f"GreyCloud setting greycloud.{problem.message}; keeping the previous value."
+            if problem.key == "environment":
+                message = f"GreyCloud: invalid environment: {problem.message}"
+            else:
+                message = (
+                    f"GreyCloud setting greycloud.{problem.message}; keeping the previous value."
+                )
             log.warning(message)
             self.show_warning(message)
 

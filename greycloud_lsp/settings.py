@@ -9,6 +9,7 @@ value for that key is kept, so one typo never resets the rest.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -198,6 +199,40 @@ def _keep_previous(settings: Settings, previous: Settings, keys: set[str]) -> Se
                     getattr(settings, group), **{name: getattr(prev_group, name)}
                 )
                 settings = attrs.evolve(settings, **{group: new_group})
+    return settings
+
+
+_CONFIG_FIELD = re.compile(r"^(\w+)=")
+
+
+def check_with_config(
+    settings: Settings, previous: Settings, problems: list[SettingsProblem]
+) -> Settings:
+    """Let ``GreyCloudConfig`` validate what it owns (e.g. the endpoint URL).
+
+    A setting it rejects goes back to its previous value; a bad environment
+    variable is reported under the key ``environment``.
+    """
+    try:
+        from greycloud.config import GreyCloudConfig
+    except ImportError:  # pragma: no cover
+        return settings
+    for _ in range(len(attrs.fields(Settings))):
+        overrides = settings.client_config_overrides()
+        try:
+            GreyCloudConfig(**overrides, resolve_project=False)
+            return settings
+        except ValueError as exc:
+            match = _CONFIG_FIELD.match(str(exc))
+            name = match.group(1) if match else None
+            if name in overrides and getattr(previous, name) != overrides[name]:
+                problems.append(
+                    SettingsProblem(camel(name), overrides[name], f"{camel(name)}: {exc}")
+                )
+                settings = attrs.evolve(settings, **{name: getattr(previous, name)})
+                continue
+            problems.append(SettingsProblem("environment", None, str(exc)))
+            return settings
     return settings
 
 

@@ -341,6 +341,7 @@ async def cache_workspace_command(ls: GreyCloudLanguageServer, *args: Any) -> An
     task = asyncio.current_task()
     if task is not None:
         ls.caches._progress_tasks[progress.token] = task
+        ls.on_cancel_request(task.cancel)
     try:
         await progress.begin(f"Reading {root.name}…", 0)
         try:
@@ -355,6 +356,7 @@ async def cache_workspace_command(ls: GreyCloudLanguageServer, *args: Any) -> An
         return dump(result)
     finally:
         ls.caches._progress_tasks.pop(progress.token, None)
+        ls.cancel_hooks.pop(ls.protocol.msg_id, None)
 
 
 async def _create_cache(

@@ -80,13 +80,19 @@ async def test_backend_errors_are_actionable(start_session, adc_env):
 
 async def test_invalid_setting_reported_once_and_previous_kept(start_session, adc_env):
     client = await start_session(
-        settings={"rpm": "lots", "tokenCount": {"debounceMs": -1}, "temperature": 0.5},
+        settings={
+            "rpm": "lots",
+            "tokenCount": {"debounceMs": -1},
+            "temperature": 0.5,
+            "endpoint": "not a url",
+        },
         init_options={"greycloud": {"maxConcurrency": 2}},
     )
     await asyncio.sleep(0.3)
     warnings = [m for m in client.messages if m.type == types.MessageType.Warning]
     assert any("greycloud.rpm" in m.message for m in warnings)
     assert any("tokenCount.debounceMs" in m.message for m in warnings)
+    assert any("greycloud.endpoint" in m.message for m in warnings)
     # the same bad values again: no new warnings
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={}))
     await asyncio.sleep(0.5)
