@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     server = create_server()
     handler = setup_logging(server, args.log_level, args.log_file)
     if emulator is not None:
+        server.emulator_url = emulator.url
         log.info("embedded emulator at %s", emulator.url)
     code = 0
     try:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONFIG_SECTION = "greycloud"
+EMULATOR_LOCKED = ("project_id", "location", "endpoint", "use_api_key", "api_key_file", "sa_email")
 
 
 class GreyCloudProtocol(LanguageServerProtocol):
@@ -85,6 +86,8 @@ class GreyCloudLanguageServer(LanguageServer):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cleaned_up = False
         self._settings_ready: asyncio.Event | None = None
+        self.emulator_url: str | None = None
+        """Set in ``--emulator`` mode: connection settings from the editor are ignored."""
 
     # -- settings ---------------------------------------------------------
 
@@ -150,11 +153,19 @@ class GreyCloudLanguageServer(LanguageServer):
         """
         from greycloud.config import GreyCloudConfig
 
-        return GreyCloudConfig(**self.settings.client_config_overrides())
+        return GreyCloudConfig(**self.config_overrides())
+
+    def config_overrides(self) -> dict[str, Any]:
+        """Settings passed to ``GreyCloudConfig``; in emulator mode, minus connection keys."""
+        overrides = self.settings.client_config_overrides()
+        if self.emulator_url is not None:
+            for key in EMULATOR_LOCKED:
+                overrides.pop(key, None)
+        return overrides
 
     def get_client(self) -> GreyCloudAsyncClient:
         """The ONE shared async client; rebuilt only when connection settings change."""
-        key = tuple(sorted(self.settings.client_config_overrides().items()))
+        key = tuple(sorted(self.config_overrides().items()))
         if self._client is None or key != self._client_key:
             from greycloud.async_client import GreyCloudAsyncClient
 

@@ -144,7 +144,10 @@ async def test_emulator_mode_needs_no_environment(tmp_path):
     try:
         await client.initialize_session(
             types.InitializeParams(
-                capabilities=client_capabilities("neovim"), root_uri=tmp_path.as_uri()
+                capabilities=client_capabilities("neovim"),
+                root_uri=tmp_path.as_uri(),
+                # connection settings from the editor must not lead away from the emulator
+                initialization_options={"endpoint": "http://127.0.0.1:9/", "projectId": "x"},
             )
         )
         result = await execute(client, "greycloud.generate", {"prompt": "hello [[words=8]]"})
