@@ -102,9 +102,13 @@ class TokenTracker:
         if not config.enabled:
             return
         doc = self.ls.workspace.get_text_document(uri)
+        try:
+            text = doc.source
+        except (OSError, UnicodeDecodeError) as exc:  # a change for a document never opened
+            log.warning("ignoring change for %s: %s", uri, exc)
+            return
         state = self.docs.setdefault(uri, DocState(uri))
         state.version = doc.version
-        text = doc.source
         if not text:
             self._publish(state, TokenCount(uri, doc.version, 0, True, "estimate"))
             return

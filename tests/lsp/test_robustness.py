@@ -58,6 +58,16 @@ async def test_bad_arguments_are_invalid_params(start_session, adc_env):
         code = getattr(error, "code", None)
         assert code == -32602, (command, argument, error)
         assert field in str(error), (command, argument, str(error))
+    # a change for a document that was never opened, and an unknown notification
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(
+                uri="file:///nowhere/ghost.md", version=3
+            ),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text="boo")],
+        )
+    )
+    client.protocol.notify("greycloud/noSuchThing", {"x": 1})
     # ... and the server is still alive and well
     result = await execute(client, "greycloud.generate", {"prompt": "still there? [[words=3]]"})
     assert result["text"]
