@@ -69,8 +69,11 @@ NEAR_VALID = st.recursive(
 ARGUMENT = JSON | NEAR_VALID
 
 
-async def test_every_command_answers_random_arguments(adc_env, lsp) -> None:
-    client = await lsp(settings=FAST_SERVER)
+async def test_every_command_answers_random_arguments(adc_env, lsp, tmp_path) -> None:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "notes.md").write_text("A short note.\n")
+    client = await lsp(settings=FAST_SERVER, workspace=workspace)
     run = on_loop(asyncio.get_running_loop())
     ran: list[object] = []
     seen: dict[str, set[int | None]] = {}
@@ -85,8 +88,9 @@ async def test_every_command_answers_random_arguments(adc_env, lsp) -> None:
             code, message = value
             seen.setdefault(name, set()).add(code)
             assert code in ACCEPTED_ERRORS, (name, arguments, code, message)
-            assert name in message, (name, arguments, message)
-            assert "Traceback" not in message
+            assert message.strip() and "Traceback" not in message, (name, arguments, message)
+            if code == -32602:  # InvalidParams names the command and the field
+                assert name in message, (name, arguments, message)
 
     await asyncio.to_thread(check)
     assert len(ran) >= 30, len(ran)  # hypothesis really ran the examples
