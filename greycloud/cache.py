@@ -453,7 +453,8 @@ class GreyCloudCache:
         if not isinstance(name, str) or not name.strip():
             raise ValueError("A cache (or its name) is required.")
         name = name.strip()
-        if ".." in name or any(ch in name for ch in "?#& "):
+        # '%' too: an encoded "%2e%2e" or "%2F" would leave the cachedContents collection.
+        if ".." in name or any(ch in name for ch in "?#&% ") or not name.isprintable():
             raise ValueError(f"Invalid cache name {name!r}.")
         return name
 
