@@ -269,6 +269,52 @@ async def generation(
     }
 
 
+async def cancel_latency(
+    emulator: EmulatorServer, env: dict[str, str], root: Path, repeats: int
+) -> dict[str, Any]:
+    """Progress cancel / $/cancelRequest -> the emulator sees the stream end."""
+    # The emulator notices a closed stream at its next write: keep chunks 10 ms apart.
+    emulator.state.configure(latency=0.0, stream_chunk_delay=0.01)
+    bench = Bench()
+    await bench.start(env, {"rpm": 100000}, root)
+    out: dict[str, list[float]] = {"progress_cancel_ms": [], "cancel_request_ms": []}
+    try:
+        for i in range(repeats * 2):
+            by_progress = i % 2 == 0
+            bench.events.clear()
+            emulator.state.clear_log()
+            pending = set(bench.client.protocol._request_futures)
+            task = asyncio.ensure_future(
+                bench.execute("greycloud.generate", {"prompt": "long [[words=3000]]"})
+            )
+            _, chunk = await bench.wait("greycloud/generationChunk", lambda d: True)
+            sent = time.monotonic()
+            if by_progress:
+                bench.client.window_work_done_progress_cancel(
+                    types.WorkDoneProgressCancelParams(token=chunk["token"])
+                )
+            else:
+                (msg_id,) = set(bench.client.protocol._request_futures) - pending
+                bench.client.protocol.notify("$/cancelRequest", types.CancelParams(id=msg_id))
+            try:
+                await asyncio.wait_for(task, 10)
+            except Exception:
+                pass
+            record = emulator.state.requests_for("streamGenerateContent")[-1]
+            for _ in range(200):
+                if record.end_time is not None:
+                    break
+                await asyncio.sleep(0.005)
+            key = "progress_cancel_ms" if by_progress else "cancel_request_ms"
+            out[key].append(record.end_time - sent)
+    finally:
+        emulator.state.configure(stream_chunk_delay=0.0)
+        await bench.stop()
+    return {k: ms(statistics.median(v)) for k, v in out.items()} | {
+        k.replace("_ms", "_max_ms"): ms(max(v)) for k, v in out.items()
+    }
+
+
 async def startup(env: dict[str, str], root: Path, repeats: int) -> dict[str, Any]:
     minimal = root / "minimal_server.py"
     minimal.write_text(MINIMAL_SERVER)
@@ -286,8 +332,10 @@ async def startup(env: dict[str, str], root: Path, repeats: int) -> dict[str, An
         await client.stop()
         return elapsed
 
-    ours = [await spawn(SERVER) for _ in range(repeats)]
-    base = [await spawn([sys.executable, str(minimal)]) for _ in range(repeats)]
+    ours, base = [], []
+    for _ in range(repeats):  # interleaved, so machine load hits both alike
+        ours.append(await spawn(SERVER))
+        base.append(await spawn([sys.executable, str(minimal)]))
     return {
         "greycloud_lsp_ms": ms(statistics.median(ours)),
         "minimal_pygls_ms": ms(statistics.median(base)),
@@ -299,6 +347,7 @@ async def memory(env: dict[str, str], root: Path, docs: int) -> dict[str, Any]:
     bench = Bench()
     await bench.start(env, {"rpm": 100000, "tokenCount": {"debounceMs": 50}}, root)
     try:
+        await asyncio.sleep(1.5)  # let the post-initialize import warm-up finish
         idle = psutil.Process(bench.pid).memory_info().rss
         for i in range(docs):
             bench.open((root / f"m{i}.txt").as_uri(), f"document {i}\n" + document(10_000))
@@ -325,6 +374,7 @@ async def main_async(quick: bool) -> dict[str, Any]:
             "generation_paced": await generation(
                 emulator, env, workdir, repeats, latency=0.3, chunk_delay=0.02
             ),
+            "cancel": await cancel_latency(emulator, env, workdir, repeats),
             "startup": await startup(env, workdir, repeats),
             "memory": await memory(env, workdir, 200),
         }
@@ -365,6 +415,14 @@ def print_table(results: dict[str, Any]) -> None:
                 f"(ratio {g['server_vs_direct_ratio']})",
             )
         )
+    c = results["cancel"]
+    rows.append(
+        (
+            "cancel -> upstream stream closed (progress / $/cancelRequest)",
+            f"{c['progress_cancel_ms']} / {c['cancel_request_ms']} ms "
+            f"(max {c['progress_cancel_max_ms']} / {c['cancel_request_max_ms']})",
+        )
+    )
     s = results["startup"]
     rows.append(
         (

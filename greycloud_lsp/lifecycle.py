@@ -34,18 +34,19 @@ def _section(raw: Any) -> Any:
 
 def on_initialize(ls: GreyCloudLanguageServer, params: types.InitializeParams) -> None:
     ls.init_options = _section(params.initialization_options)
-    ls.update_settings()
+    ls.update_settings(check_config=False)
     if params.process_id:
         ls.spawn(watch_parent(ls, params.process_id), name="parent-watchdog")
 
 
 async def on_initialized(ls: GreyCloudLanguageServer, _params: types.InitializedParams) -> None:
     try:
-        await pull_configuration(ls)
+        await asyncio.to_thread(_warm_up)
+        if not await pull_configuration(ls):
+            ls.update_settings()
     finally:
         ls.settings_pulled()
     ls.caches.start()
-    ls.spawn(asyncio.to_thread(_warm_up), name="warm-up")
     await ls.caches.register_file_watchers()
 
 
@@ -65,10 +66,13 @@ def _supports_configuration(ls: GreyCloudLanguageServer) -> bool:
     return bool(workspace and workspace.configuration)
 
 
-async def pull_configuration(ls: GreyCloudLanguageServer) -> None:
-    """Read section ``greycloud`` with ``workspace/configuration`` if the client can."""
+async def pull_configuration(ls: GreyCloudLanguageServer) -> bool:
+    """Read section ``greycloud`` with ``workspace/configuration`` if the client can.
+
+    Returns True if the settings were recomputed.
+    """
     if not _supports_configuration(ls):
-        return
+        return False
     try:
         result = await asyncio.wait_for(
             ls.workspace_configuration_async(
@@ -78,9 +82,10 @@ async def pull_configuration(ls: GreyCloudLanguageServer) -> None:
         )
     except Exception as exc:
         log.warning("workspace/configuration failed: %s", exc)
-        return
+        return False
     ls.workspace_settings = result[0] if result else None
     ls.update_settings()
+    return True
 
 
 async def on_did_change_configuration(

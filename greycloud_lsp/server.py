@@ -91,11 +91,16 @@ class GreyCloudLanguageServer(LanguageServer):
 
     # -- settings ---------------------------------------------------------
 
-    def update_settings(self) -> Settings:
-        """Recompute settings from all layers; report new problems once each."""
+    def update_settings(self, *, check_config: bool = True) -> Settings:
+        """Recompute settings from all layers; report new problems once each.
+
+        ``check_config=False`` skips ``GreyCloudConfig``'s checks, which need the
+        library imported (slow): ``initialize`` answers first, ``initialized`` checks.
+        """
         previous = self.settings
         settings, problems = resolve([self.init_options, self.workspace_settings], previous)
-        settings = check_with_config(settings, previous, problems)
+        if check_config:
+            settings = check_with_config(settings, previous, problems)
         self._report_problems(problems)
         self.settings = settings
         if settings != previous:

@@ -98,7 +98,8 @@ async def test_invalid_setting_reported_once_and_previous_kept(start_session, ad
         },
         init_options={"greycloud": {"maxConcurrency": 2}},
     )
-    await asyncio.sleep(0.3)
+    # a command waits for the settings, so once it answers every warning is out
+    await execute(client, "greycloud.countTokens", {"text": "x"})
     warnings = [m for m in client.messages if m.type == types.MessageType.Warning]
     assert any("greycloud.rpm" in m.message for m in warnings)
     assert any("tokenCount.debounceMs" in m.message for m in warnings)
