@@ -128,7 +128,7 @@ def _usage(stream: Any) -> Usage:
 
 
 async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
-    """Stream a generation to the client; see docs/lsp.md for the wire contract."""
+    """Stream a generation to the client (contract: shared/design/lsp-protocol.md)."""
     request = parse(GenerateArgs, list(args), COMMAND)
     await ls.settings_ready()
     if request.insert != "none" and request.text_document is not None:
@@ -144,7 +144,6 @@ async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     progress = ProgressReporter(ls, "Gemini", cancellable=True)
     run = GenerationRun(progress.token)
     ls.generations[run.token] = run
-    state: dict[str, Any] = {"stream": None, "error": None}
     try:
         # Create the progress token while the request goes upstream, not before it.
         begun = asyncio.ensure_future(progress.begin(f"Generating with {model}…"))
@@ -159,7 +158,7 @@ async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
                 max_output_tokens=request.max_output_tokens,
                 cached_content=cached_content,
             )
-            state["stream"] = run.stream = stream
+            run.stream = stream
             produced = 0
             try:
                 async for text in stream:
@@ -198,7 +197,7 @@ async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
                 error.data = {"partialText": partial}
             raise error
         progress.end("Cancelled" if cancelled else "Done")
-        stream = state["stream"]
+        stream = run.stream
         result = GenerateResult(
             text=run.text,
             model=getattr(stream, "model_version", None) or model,
