@@ -150,9 +150,14 @@ def translate(
         )
         return PermissionDeniedError(f"Permission denied ({what}): {hint}.")
     if kind is ErrorKind.TRANSIENT:
+        advice = (
+            "no answer within request_timeout; raise it (GREYCLOUD_REQUEST_TIMEOUT) or try "
+            "again later"
+            if "Timeout" in type(exc).__name__
+            else "try again later or lower the request rate"
+        )
         return RetriesExhaustedError(
-            f"Vertex AI kept failing after {attempts} attempt(s) ({what}); try again later "
-            "or lower the request rate.",
+            f"Vertex AI kept failing after {attempts} attempt(s) ({what}); {advice}.",
             attempts=attempts,
             last_error=exc,
         )

@@ -129,7 +129,7 @@ ROWS: tuple[Row, ...] = (
         attempts=2,
         max_retries=1,
         outcome="RetriesExhaustedError",
-        error_text=("2 attempt(s)", "Timeout", "try again later"),
+        error_text=("2 attempt(s)", "Timeout", "request_timeout"),
         request_timeout=0.5,
         lsp=False,
     ),
