@@ -8,6 +8,7 @@ reads a file that resolves outside the folder being cached.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -32,6 +33,15 @@ SECRET_PATTERNS = (
     ".git/",
     ".ssh/",
     ".gnupg/",
+)
+SECRET_CONTENT = re.compile(
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"  # PEM / OpenSSH private keys
+    r"|\"private_key\"\s*:"  # service-account key files, whatever their name
+    r"|\bAKIA[0-9A-Z]{16}\b"  # AWS access key ids
+    r"|\bAIza[0-9A-Za-z_\-]{35}\b"  # Google API keys
+    r"|\bya29\.[0-9A-Za-z_\-]{20,}"  # Google OAuth access tokens
+    r"|\bgh[pousr]_[A-Za-z0-9]{36}\b"  # GitHub tokens
+    r"|\bxox[abprs]-[A-Za-z0-9-]{10,}"  # Slack tokens
 )
 ALWAYS_SKIPPED_DIRS = {".git", ".hg", ".svn"}
 BINARY_SNIFF_BYTES = 8192
@@ -90,10 +100,12 @@ def collect(
         active = [(b, s) for b, s in ignores if b == current or b in current.parents]
 
         def ignored(path: Path, is_dir: bool, active: list = active) -> bool:
-            for base, spec in active:
+            # Like git: the deepest .gitignore with a matching rule (or negation) decides.
+            for base, spec in reversed(active):
                 rel = path.relative_to(base).as_posix() + ("/" if is_dir else "")
-                if spec.match_file(rel):
-                    return True
+                verdict = _verdict(spec, rel)
+                if verdict is not None:
+                    return bool(verdict)
             return False
 
         kept_dirs = []
@@ -123,6 +135,14 @@ def collect(
             if reason is not None:
                 result.skipped.append((rel, reason))
     return result
+
+
+def _verdict(spec: pathspec.PathSpec, rel: str) -> bool | None:
+    """True ignored, False re-included by a negation, None no rule matched."""
+    check = getattr(spec, "check_file", None)
+    if check is None:  # pathspec < 1.0: no negation awareness across files
+        return True if spec.match_file(rel) else None
+    return check(rel).include
 
 
 def _file_problem(path, rel, root, ignored, include_spec, exclude_spec, secret_spec) -> str | None:  # type: ignore[no-untyped-def]
@@ -159,6 +179,8 @@ def _read_into(
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return "binary"
+    if SECRET_CONTENT.search(text):
+        return "secret (content)"
     result.files.append((rel, path.resolve(), text))
     result.total_bytes += len(data)
     return None

@@ -10,6 +10,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from . import documents
 from .server import CONFIG_SECTION, GreyCloudLanguageServer
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def _section(raw: Any) -> Any:
 
 
 def on_initialize(ls: GreyCloudLanguageServer, params: types.InitializeParams) -> None:
+    documents.install(ls, params)
     ls.init_options = _section(params.initialization_options)
     ls.update_settings(check_config=False)
     if params.process_id:
@@ -136,5 +138,7 @@ async def watch_parent(ls: GreyCloudLanguageServer, pid: int) -> None:
     while _alive(pid):  # noqa: ASYNC110 - polling another process, nothing to wait on
         await asyncio.sleep(PARENT_POLL_SECONDS)
     log.info("parent process %s is gone; exiting", pid)
-    await ls.cleanup()
-    hard_exit(0)
+    try:
+        await ls.cleanup()
+    finally:
+        hard_exit(0)

@@ -8,6 +8,7 @@ the offending field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
@@ -264,18 +265,31 @@ class ListCachesArgs:
     """``greycloud.listCaches`` takes an (optional, empty) object."""
 
 
+_CACHE_NAME = re.compile(
+    r"^(?:projects/[A-Za-z0-9._:-]+/locations/[A-Za-z0-9-]+/cachedContents/)?[A-Za-z0-9_-]+$"
+)
+
+
+def _cache_name(_inst: Any, _attr: Any, value: str) -> None:
+    if not _CACHE_NAME.match(value):
+        raise ValueError(
+            "name: must be a cache id or projects/P/locations/L/cachedContents/ID "
+            "(letters, digits, '-' and '_' only)"
+        )
+
+
 @attrs.define
 class DeleteCacheArgs:
     """Arguments of ``greycloud.deleteCache``."""
 
-    name: str = attrs.field(validator=_non_empty("name"))
+    name: str = attrs.field(validator=_cache_name)
 
 
 @attrs.define
 class ExtendCacheArgs:
     """Arguments of ``greycloud.extendCache``."""
 
-    name: str = attrs.field(validator=_non_empty("name"))
+    name: str = attrs.field(validator=_cache_name)
     ttl_seconds: int = attrs.field(validator=_positive("ttlSeconds"))
 
 

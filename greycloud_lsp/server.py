@@ -230,8 +230,10 @@ class GreyCloudLanguageServer(LanguageServer):
         self._cleaned_up = True
         for run in list(self.generations.values()):
             run.cancel()
+        current = asyncio.current_task()
         for task in list(self._tasks):
-            task.cancel()
+            if task is not current:  # the parent watchdog may be the one cleaning up
+                task.cancel()
         self.tokens.close()
         try:
             await asyncio.wait_for(self._cleanup_backend(), timeout)

@@ -179,3 +179,29 @@ async def test_include_document_and_insert_after(start_session, adc_env, tmp_pat
     end = types.Position(line=1, character=10)
     assert text_edit.range == types.Range(start=end, end=end)
     assert text_edit.new_text == result["text"]
+
+
+async def test_incremental_edits_use_lsp_line_breaks(start_session, adc_env, tmp_path):
+    """A form feed or U+2028 is not a line break in LSP positions."""
+    client = await start_session()
+    uri = (tmp_path / "ff.c").as_uri()
+    open_document(client, uri, "one\x0ctwo\u2028three\nfour\n")
+    position = types.Position(line=1, character=0)
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(start=position, end=position), text="X"
+                )
+            ],
+        )
+    )
+    await execute(
+        client,
+        "greycloud.generate",
+        {"prompt": "echo [[words=2]]", "textDocument": {"uri": uri}, "includeDocument": True},
+    )
+    body = adc_env.state.requests_for("streamGenerateContent")[-1].body
+    texts = [part.get("text") for part in body["contents"][-1]["parts"]]
+    assert "one\x0ctwo\u2028three\nXfour\n" in texts

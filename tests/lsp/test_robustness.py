@@ -44,6 +44,8 @@ BAD_ARGUMENTS = [
     ("greycloud.listCaches", [1, 2], "argument"),
     ("greycloud.deleteCache", {}, "name"),
     ("greycloud.deleteCache", {"name": ""}, "name"),
+    ("greycloud.deleteCache", {"name": "../../x"}, "name"),
+    ("greycloud.extendCache", {"name": "x?alt=json", "ttlSeconds": 60}, "name"),
     ("greycloud.extendCache", {"name": "n"}, "ttlSeconds"),
     ("greycloud.extendCache", {"name": "n", "ttlSeconds": "60"}, "ttlSeconds"),
 ]

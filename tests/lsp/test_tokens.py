@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import string
 
@@ -170,3 +171,24 @@ async def test_bad_local_model_path_warns_once(start_session, adc_env, tmp_path)
         assert exact["source"] == "api"
     warnings = [m for m in client.messages if "localModelPath" in m.message]
     assert len(warnings) == 1 and warnings[0].type == types.MessageType.Warning
+
+
+async def test_one_api_count_in_flight_per_document(start_session, adc_env, tmp_path):
+    adc_env.state.configure(latency=0.4)
+    client = await start_session(settings={"tokenCount": {"debounceMs": 30}})
+    uri = (tmp_path / "slow.md").as_uri()
+    open_document(client, uri, "v1 text\n")
+    text = "v1 text\n"
+    for version in range(2, 12):
+        await asyncio.sleep(0.1)  # longer than the debounce, shorter than a count
+        insert(client, uri, version, 0, 0, "z")
+        text = "z" + text
+    final = await client.recorder.wait_for(
+        TOKENS, lambda n: n["exact"] and n["version"] == 11, timeout=15
+    )
+    records = adc_env.state.requests_for("countTokens")
+    spans = sorted((r.time, r.end_time) for r in records)
+    assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans))
+    assert len(records) < 10  # edits during a count were folded into the next one
+    adc_env.state.configure(latency=0.0)
+    assert final["tokens"] == await emulator_count(text)

@@ -1,0 +1,117 @@
+"""Fast unit tests: file selection, settings layering, payload validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pygls.exceptions import JsonRpcInvalidParams
+
+from greycloud_lsp.collect import collect
+from greycloud_lsp.payloads import GenerateArgs, parse
+from greycloud_lsp.settings import Settings, resolve
+
+
+def write(root: Path, rel: str, content: str | bytes = "text\n") -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+
+
+def test_collect_honours_nested_gitignore_include_exclude_and_limits(tmp_path):
+    tmp_path = tmp_path / "ws"  # tmp_path itself holds the fake gcloud and $HOME
+    write(tmp_path, ".gitignore", "*.tmp\n")
+    write(tmp_path, "pkg/.gitignore", "generated/\n!keep.tmp\n")
+    write(tmp_path, "pkg/mod.py")
+    write(tmp_path, "pkg/generated/x.py")
+    write(tmp_path, "pkg/keep.tmp")
+    write(tmp_path, "pkg/drop.tmp")
+    write(tmp_path, "docs/big.md", "x" * 5000)
+    write(tmp_path, "docs/a.md")
+    write(tmp_path, "docs/b.md")
+    write(tmp_path, "notes.txt")
+    write(tmp_path, "server.pem", "-----BEGIN PRIVATE KEY-----")
+    write(tmp_path, "id_rsa.pub")
+    write(tmp_path, "data.bin", b"\x00\x01\x02")
+    write(tmp_path, "latin1.txt", "caf\xe9".encode("latin-1"))
+    result = collect(
+        tmp_path,
+        include=["*.py", "*.md", "*.tmp"],
+        exclude=["docs/b.md"],
+        max_file_bytes=1000,
+        max_total_bytes=100_000,
+    )
+    files = sorted(rel for rel, _p, _t in result.files)
+    assert files == ["docs/a.md", "pkg/keep.tmp", "pkg/mod.py"]
+    skipped = dict(result.skipped)
+    assert skipped["pkg/generated/"] == "gitignored"
+    assert skipped["pkg/drop.tmp"] == "gitignored"
+    assert skipped["docs/b.md"] == "excluded"
+    assert skipped["docs/big.md"].startswith("too large")
+    assert skipped["notes.txt"] == "not included"
+    assert skipped["server.pem"] == "secret" and skipped["id_rsa.pub"] == "secret"
+
+
+def test_collect_total_limit_and_binary(tmp_path):
+    tmp_path = tmp_path / "ws"
+    for i in range(5):
+        write(tmp_path, f"f{i}.txt", "y" * 400)
+    write(tmp_path, "blob.dat", b"abc\x00def")
+    write(tmp_path, "latin1.txt", "caf\xe9".encode("latin-1"))
+    result = collect(tmp_path, max_file_bytes=1000, max_total_bytes=1000)
+    assert len(result.files) == 2 and result.total_bytes == 800
+    reasons = dict(result.skipped)
+    assert reasons["blob.dat"] == "binary" and reasons["latin1.txt"] == "binary"
+    assert sum(r.startswith("total size limit") for r in reasons.values()) == 3
+
+
+def test_collect_sniffs_secret_contents(tmp_path):
+    root = tmp_path / "ws"
+    write(root, "my-project-1a2b3c.json", '{"type": "service_account", "private_key": "k"}')
+    write(root, "notes.txt", "keep this\n-----BEGIN RSA PRIVATE KEY-----\nabc\n")
+    write(root, "fine.txt", "BEGIN PUBLIC KEY is fine")
+    result = collect(root, max_file_bytes=10_000, max_total_bytes=100_000)
+    assert [rel for rel, _p, _t in result.files] == ["fine.txt"]
+    assert dict(result.skipped) == {
+        "my-project-1a2b3c.json": "secret (content)",
+        "notes.txt": "secret (content)",
+    }
+
+
+def test_settings_layers_and_problems():
+    settings, problems = resolve(
+        [{"rpm": 10, "cache": {"ttlSeconds": 60}}, {"rpm": 20, "tokenCount": {"mode": "x"}}],
+        None,
+    )
+    assert settings.rpm == 20 and settings.cache.ttl_seconds == 60
+    assert settings.token_count.mode == "auto"
+    assert [p.key for p in problems] == ["tokenCount.mode"]
+    again, problems = resolve([{"rpm": "many"}], settings)
+    assert again.rpm == 20 and problems[0].message.startswith("rpm:")
+    assert resolve(["nonsense"], Settings())[1][0].key == "greycloud"
+
+
+@pytest.mark.parametrize(
+    ("argument", "field"),
+    [
+        (
+            {
+                "prompt": "x",
+                "range": {"start": {"line": 2, "character": 0}, "end": {"line": 1, "character": 0}},
+                "textDocument": {"uri": "file:///a"},
+            },
+            "range",
+        ),
+        ({"prompt": "x", "model": ""}, "model"),
+        ({"prompt": "x", "textDocument": {}}, "textDocument.uri"),
+        ([{"prompt": "a"}, {"prompt": "b"}], "argument"),
+    ],
+)
+def test_generate_arguments_name_the_field(argument, field):
+    arguments = argument if isinstance(argument, list) else [argument]
+    with pytest.raises(JsonRpcInvalidParams) as info:
+        parse(GenerateArgs, arguments, "greycloud.generate")
+    assert field in str(info.value)
