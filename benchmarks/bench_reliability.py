@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--fault-rate", type=float, default=0.2)
-    parser.add_argument("--rpm", type=int, default=600, help="limiter and quota, per --period")
+    parser.add_argument("--rpm", type=int, default=250, help="limiter and quota, per --period")
     parser.add_argument("--period", type=float, default=1.0)
     parser.add_argument("--skip-lsp", action="store_true")
     args = parser.parse_args(argv)
