@@ -126,6 +126,7 @@ async def test_stdin_closed_process_exits_quickly(adc_env):
         sys.executable,
         "-m",
         "greycloud_lsp",
+        "--stdio",  # what vscode-languageclient appends
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
