@@ -1,21 +1,33 @@
-"""GreyCloud: Gemini on Vertex AI, resilient and rate limited, from Python and the editor."""
+"""GreyCloud: Gemini on Vertex AI, resilient and rate limited, from Python and the editor.
 
-from greycloud.async_client import GreyCloudAsyncClient
-from greycloud.client import GreyCloudClient
-from greycloud.config import GreyCloudConfig
-from greycloud.errors import (
-    APICallError,
-    AuthenticationError,
-    GreyCloudError,
-    PermissionDeniedError,
-    RequestTooLargeError,
-    RetriesExhaustedError,
-    StreamInterruptedError,
-)
-from greycloud.rate_limiter import VertexRateLimiter
-from greycloud.streaming import AsyncTextStream, TextStream
+The public names are imported on first use, so ``import greycloud.config`` (or
+the language server's start-up) does not pay for loading google-genai.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "APICallError": "greycloud.errors",
+    "AsyncTextStream": "greycloud.streaming",
+    "AuthenticationError": "greycloud.errors",
+    "GreyCloudAsyncClient": "greycloud.async_client",
+    "GreyCloudBatch": "greycloud.batch",
+    "GreyCloudCache": "greycloud.cache",
+    "GreyCloudClient": "greycloud.client",
+    "GreyCloudConfig": "greycloud.config",
+    "GreyCloudError": "greycloud.errors",
+    "PermissionDeniedError": "greycloud.errors",
+    "RequestTooLargeError": "greycloud.errors",
+    "RetriesExhaustedError": "greycloud.errors",
+    "StreamInterruptedError": "greycloud.errors",
+    "TextStream": "greycloud.streaming",
+    "VertexRateLimiter": "greycloud.rate_limiter",
+}
 
 __all__ = [
     "APICallError",
@@ -36,15 +48,33 @@ __all__ = [
     "__version__",
 ]
 
+if TYPE_CHECKING:
+    from greycloud.async_client import GreyCloudAsyncClient
+    from greycloud.batch import GreyCloudBatch
+    from greycloud.cache import GreyCloudCache
+    from greycloud.client import GreyCloudClient
+    from greycloud.config import GreyCloudConfig
+    from greycloud.errors import (
+        APICallError,
+        AuthenticationError,
+        GreyCloudError,
+        PermissionDeniedError,
+        RequestTooLargeError,
+        RetriesExhaustedError,
+        StreamInterruptedError,
+    )
+    from greycloud.rate_limiter import VertexRateLimiter
+    from greycloud.streaming import AsyncTextStream, TextStream
+
 
 def __getattr__(name: str) -> object:
-    # Cache and batch helpers pull in Cloud Storage; import them on first use.
-    if name == "GreyCloudCache":
-        from greycloud.cache import GreyCloudCache
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'greycloud' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return GreyCloudCache
-    if name == "GreyCloudBatch":
-        from greycloud.batch import GreyCloudBatch
 
-        return GreyCloudBatch
-    raise AttributeError(f"module 'greycloud' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

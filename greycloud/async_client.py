@@ -63,7 +63,10 @@ class GreyCloudAsyncClient(ClientCore):
 
     @property
     def client(self) -> genai.Client:
-        """The underlying `genai.Client`; use this client's methods to stay rate limited."""
+        """The underlying `genai.Client`; use this client's methods to stay rate limited.
+
+        Created on first use, synchronously: in async code use `ensure_client`.
+        """
         if self._client is None:
             self._client = client_from_config(self.config)
         return self._client
@@ -161,7 +164,7 @@ class GreyCloudAsyncClient(ClientCore):
         """
         prepared = self._prepare(contents, model=model)
         try:
-            client = await self._ensure_client()
+            client = await self.ensure_client()
             async with self.rate_limiter.limit(0):
                 result = await client.aio.models.count_tokens(
                     model=prepared.model,
@@ -177,7 +180,12 @@ class GreyCloudAsyncClient(ClientCore):
 
     # -- internals -------------------------------------------------------
 
-    async def _ensure_client(self) -> genai.Client:
+    async def ensure_client(self) -> genai.Client:
+        """The underlying `genai.Client`, creating it in a worker thread if needed.
+
+        Prefer this to `.client` inside async code: loading credentials may read
+        files or run ``gcloud``, which must not happen on the event loop.
+        """
         if self._client is None:
             async with self._client_lock:
                 if self._client is None:
@@ -194,7 +202,7 @@ class GreyCloudAsyncClient(ClientCore):
         self, prepared: PreparedRequest, policy: retry.RetryPolicy
     ) -> types.GenerateContentResponse:
         async def attempt() -> types.GenerateContentResponse:
-            client = await self._ensure_client()
+            client = await self.ensure_client()
             async with self.rate_limiter.limit(prepared.estimated_tokens) as reservation:
                 try:
                     response = await client.aio.models.generate_content(
@@ -220,7 +228,7 @@ class GreyCloudAsyncClient(ClientCore):
         self, prepared: PreparedRequest, state: StreamState
     ) -> tuple[Reservation, AsyncIterator[types.GenerateContentResponse], str | None]:
         """Admit, start a stream and read up to its first text (the retryable part)."""
-        client = await self._ensure_client()
+        client = await self.ensure_client()
         reservation = await self.rate_limiter.acquire(prepared.estimated_tokens)
         upstream: AsyncIterator[types.GenerateContentResponse] | None = None
         try:

@@ -50,6 +50,10 @@ class GreyCloudClient(ClientCore):
                 self._client = client_from_config(self.config)
             return self._client
 
+    def ensure_client(self) -> genai.Client:
+        """The underlying `genai.Client` (the same as `.client`; twin of the async method)."""
+        return self.client
+
     def reauthenticate(self) -> None:
         """Drop the current credentials and build a fresh `genai.Client`."""
         fresh = client_from_config(self.config)

@@ -84,7 +84,7 @@ class CacheRegistry:
     async def genai(self) -> Any:
         """The shared client's underlying ``genai.Client`` (built off the event loop)."""
         client = self.ls.get_client()
-        return await asyncio.to_thread(lambda: client.client)
+        return await client.ensure_client()
 
     # -- lookups used by other features ---------------------------------------
 

@@ -19,6 +19,7 @@ PUBLIC_METHODS = (
     "generate_with_retry",
     "count_tokens",
     "reauthenticate",
+    "ensure_client",
 )
 
 

@@ -116,7 +116,7 @@ class BatchJobEntry:
 
 @dataclass
 class BatchStore:
-    """Jobs and settings; kept on the emulator state as ``state.batch_jobs``."""
+    """Jobs and settings; kept on the emulator state as ``state.extensions['batch_jobs']``."""
 
     settings: BatchSettings = field(default_factory=BatchSettings)
     jobs: dict[str, BatchJobEntry] = field(default_factory=dict)
@@ -150,11 +150,7 @@ class BatchStore:
 
 def batch_store(state: EmulatorState) -> BatchStore:
     """The state's :class:`BatchStore` (created on first use)."""
-    store = getattr(state, "batch_jobs", None)
-    if not isinstance(store, BatchStore):
-        store = BatchStore()
-        state.batch_jobs = store  # type: ignore[attr-defined]
-    return store
+    return state.extensions.setdefault("batch_jobs", BatchStore())
 
 
 def _now() -> dt.datetime:

@@ -1,7 +1,7 @@
 """``cachedContents`` routes: create, get, list, patch (ttl / expireTime), delete.
 
 Caches live in a :class:`CacheStore` kept on the emulator state as
-``state.caches``. They expire by wall-clock time (shiftable with
+``state.extensions['caches']``. They expire by wall-clock time (shiftable with
 :meth:`CacheStore.advance` in tests). The minimum size comes from
 `greycloud.pricing.min_cache_tokens`, the same table the library checks, and
 tokens are counted like ``countTokens`` counts them.
@@ -152,11 +152,7 @@ class CacheStore:
 
 def cache_store(state: EmulatorState) -> CacheStore:
     """The state's :class:`CacheStore` (created on first use)."""
-    store = getattr(state, "caches", None)
-    if not isinstance(store, CacheStore):
-        store = CacheStore()
-        state.caches = store  # type: ignore[attr-defined]
-    return store
+    return state.extensions.setdefault("caches", CacheStore())
 
 
 def resolve_cached_content(

@@ -118,6 +118,8 @@ class EmulatorState:
         self.stream_chunk_tokens = DEFAULT_STREAM_CHUNK_TOKENS
         self.stream_chunk_delay = 0.0
         self.token_lifetime = DEFAULT_TOKEN_LIFETIME
+        # Stores owned by route modules (cached contents, batch jobs), by name.
+        self.extensions: dict[str, Any] = {}
 
     def reset(self, *, keep_tokens: bool = True) -> None:
         """Restore defaults; issued tokens stay valid unless ``keep_tokens=False``."""
