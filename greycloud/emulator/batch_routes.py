@@ -31,11 +31,10 @@ from typing import Any
 
 from aiohttp import web
 
-from greycloud.emulator.auth_routes import authenticate
 from greycloud.emulator.cache_routes import rfc3339
 from greycloud.emulator.context import get_state
-from greycloud.emulator.errors import ApiError, error_response, from_exception, status_name
-from greycloud.emulator.recording import begin_record, finish_record
+from greycloud.emulator.errors import ApiError, error_response, status_name
+from greycloud.emulator.resources import resource_route
 from greycloud.emulator.responses import build_answer, generate_payload
 from greycloud.emulator.state import EmulatorState
 from greycloud.emulator.validation import MISSING_MODEL, validate_generate
@@ -455,26 +454,7 @@ async def _configure(request: web.Request) -> web.Response:
 
 
 def _route(action: str, work: Any) -> Any:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        state = get_state(request)
-        raw = await request.read()
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        record = begin_record(
-            request, state, action=action, body=body, project=request.match_info.get("project")
-        )
-        try:
-            record.principal = authenticate(request, state)
-            if raw and not isinstance(body, dict):
-                raise ApiError(400, "Invalid JSON payload received. Expected a JSON object.")
-            response = await work(request, body or {})
-        except ApiError as exc:
-            response = from_exception(exc)
-        return finish_record(record, response, None)
-
-    return handler
+    return resource_route(action, lambda _state, request, body: work(request, body))
 
 
 def register_routes(app: web.Application, state: EmulatorState) -> None:

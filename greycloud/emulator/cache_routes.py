@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import itertools
-import json
 import re
 import threading
 from dataclasses import dataclass, field
@@ -24,10 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
-from greycloud.emulator.auth_routes import authenticate
-from greycloud.emulator.context import get_state
-from greycloud.emulator.errors import ApiError, from_exception
-from greycloud.emulator.recording import begin_record, finish_record
+from greycloud.emulator.errors import ApiError
+from greycloud.emulator.resources import resource_route
 from greycloud.emulator.state import EmulatorState
 from greycloud.emulator.text import prompt_info
 from greycloud.pricing import min_cache_tokens
@@ -193,26 +190,6 @@ def _parent(request: web.Request) -> str:
     return f"projects/{info['project']}/locations/{info['location']}"
 
 
-async def _handle(request: web.Request, action: str, work: Any) -> web.StreamResponse:
-    state = get_state(request)
-    raw = await request.read()
-    try:
-        body: Any = json.loads(raw) if raw else None
-    except ValueError:
-        body = None
-    record = begin_record(
-        request, state, action=action, body=body, project=request.match_info.get("project")
-    )
-    try:
-        record.principal = authenticate(request, state)
-        if raw and not isinstance(body, dict):
-            raise ApiError(400, "Invalid JSON payload received. Expected a JSON object.")
-        response = work(state, request, body or {})
-    except ApiError as exc:
-        response = from_exception(exc)
-    return finish_record(record, response, None)
-
-
 def _check_contents(contents: Any) -> None:
     if not isinstance(contents, list) or not contents:
         raise ApiError(400, "contents must be a non-empty list of Content objects.")
@@ -334,14 +311,8 @@ def register_routes(app: web.Application, state: EmulatorState) -> None:
     base = "/{version:v1|v1beta1}/projects/{project}/locations/{location}/cachedContents"
     item = base + "/{cache_id}"
 
-    def route(action: str, work: Any) -> Any:
-        async def handler(request: web.Request) -> web.StreamResponse:
-            return await _handle(request, action, work)
-
-        return handler
-
-    app.router.add_post(base, route("cachedContents.create", _create))
-    app.router.add_get(base, route("cachedContents.list", _list))
-    app.router.add_get(item, route("cachedContents.get", _get))
-    app.router.add_patch(item, route("cachedContents.update", _patch))
-    app.router.add_delete(item, route("cachedContents.delete", _delete))
+    app.router.add_post(base, resource_route("cachedContents.create", _create))
+    app.router.add_get(base, resource_route("cachedContents.list", _list))
+    app.router.add_get(item, resource_route("cachedContents.get", _get))
+    app.router.add_patch(item, resource_route("cachedContents.update", _patch))
+    app.router.add_delete(item, resource_route("cachedContents.delete", _delete))

@@ -16,6 +16,7 @@ from greycloud.emulator.context import get_state
 from greycloud.emulator.errors import ApiError, error_response, from_exception
 from greycloud.emulator.faults import drop_connection, fault_response
 from greycloud.emulator.recording import begin_record, finish_record
+from greycloud.emulator.resources import read_json_body
 from greycloud.emulator.responses import (
     build_answer,
     count_payload,
@@ -131,11 +132,7 @@ async def model_action(request: web.Request) -> web.StreamResponse:
     """Entry point for every ``models/{model}:{action}`` POST."""
     state = get_state(request)
     call = parse_call(request)
-    raw = await request.read()
-    try:
-        body: Any = json.loads(raw) if raw else None
-    except ValueError:
-        body = None
+    raw, body = await read_json_body(request)
     record = begin_record(
         request, state, action=call.action, body=body, model=call.model, project=call.project
     )
