@@ -43,8 +43,9 @@ def require_server() -> list[str]:
     if LSP_CMD_OVERRIDE:
         return cmd
     try:
-        import greycloud_lsp  # noqa: F401
         import importlib.util
+
+        import greycloud_lsp  # noqa: F401
 
         if importlib.util.find_spec("greycloud_lsp.__main__") is None:
             raise ImportError("greycloud_lsp.__main__ missing")
