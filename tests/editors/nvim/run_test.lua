@@ -192,20 +192,55 @@ local function run()
   check('checkhealth: no errors', health:find('ERROR', 1, true) == nil, health)
   vim.cmd('close')
 
-  -- 8. :GreyCloudCancel stops a running generation (the request still answers).
+  -- 8. :GreyCloudCancel stops a running generation. The emulator is slowed down
+  -- (its admin route, found through the server log) so the cancel lands mid-stream.
+  local slowed = false
+  local log_path = vim.env.GREYCLOUD_TEST_LOG_FILE
+  local lf = log_path and io.open(log_path, 'r')
+  if lf then
+    local url = lf:read('*a'):match('embedded emulator at (http://127%.0%.0%.1:%d+/)')
+    lf:close()
+    local python = vim.env.GREYCLOUD_TEST_PYTHON
+    if url and python then
+      local code = 'import json,sys,urllib.request as u; u.urlopen(u.Request(sys.argv[1] + "_emulator/config", '
+        .. 'data=json.dumps({"stream_chunk_delay": 0.25, "stream_chunk_tokens": 2}).encode(), '
+        .. 'headers={"Content-Type": "application/json"}), timeout=10).read()'
+      local r = vim.system({ python, '-c', code, url }):wait(15000)
+      slowed = r.code == 0
+      report.slow_down = { url = url, code = r.code, stderr = r.stderr }
+    end
+  end
   vim.api.nvim_set_current_buf(buf)
   vim.cmd('GreyCloudGenerate Write a very long essay about rate limiters, with many sections')
   local job2 = gc.jobs[#gc.jobs]
   if job2 then
+    -- Cancel once the first words have arrived.
     vim.wait(TIMEOUT, function()
-      return job2.token ~= nil or job2.done
+      return job2.updates > 0 or job2.done
     end, 5)
+    local partial = job2.streamed
+    local t_cancel = vim.uv.hrtime()
     vim.cmd('GreyCloudCancel')
     local done2 = vim.wait(TIMEOUT, function()
       return job2.done == true
-    end, 20)
-    report.cancel = { done = done2, cancelled = job2.result and job2.result.cancelled, error = job2.error }
+    end, 10)
+    local res2 = job2.result or {}
+    report.cancel = {
+      slowed = slowed,
+      done = done2,
+      cancelled = res2.cancelled,
+      error = job2.error,
+      ms_to_answer = (vim.uv.hrtime() - t_cancel) / 1e6,
+      partial_at_cancel = partial,
+      text = res2.text,
+      token = job2.token,
+    }
     check('cancelled generation answered', done2 and (job2.result ~= nil or job2.error ~= nil), report.cancel)
+    if slowed then
+      check('generation was cancelled', res2.cancelled == true, report.cancel)
+      check('scratch buffer holds the partial text', type(res2.text) == 'string'
+        and vim.startswith(res2.text, partial) and buf_text(job2.buf) == res2.text, report.cancel)
+    end
   end
 end
 
