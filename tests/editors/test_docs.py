@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ def blocks(lang: str) -> list[str]:
 
 
 def test_helix_languages_toml():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     (snippet,) = blocks("toml")
     cfg = tomllib.loads(snippet)
     server = cfg["language-server"]["greycloud"]
@@ -32,7 +32,8 @@ def test_vscode_settings_json():
     (snippet,) = blocks("json")
     settings = json.loads(snippet)
     props = json.loads((README.parent / "vscode" / "package.json").read_text())["contributes"][
-        "configuration"]["properties"]
+        "configuration"
+    ]["properties"]
     assert set(settings) <= set(props), set(settings) - set(props)
 
 
@@ -69,10 +70,17 @@ def test_emacs_eglot_snippet():
     assert elisp_forms_balanced(snippet) == 4
     emacs = shutil.which("emacs")
     if emacs:  # read every form when Emacs is there
-        subprocess.run([emacs, "--batch", "--eval",
-                        f"(with-temp-buffer (insert {json.dumps(snippet)}) (goto-char (point-min))"
-                        " (condition-case nil (while t (read (current-buffer))) (end-of-file nil)))"],
-                       check=True, timeout=60)
+        subprocess.run(
+            [
+                emacs,
+                "--batch",
+                "--eval",
+                f"(with-temp-buffer (insert {json.dumps(snippet)}) (goto-char (point-min))"
+                " (condition-case nil (while t (read (current-buffer))) (end-of-file nil)))",
+            ],
+            check=True,
+            timeout=60,
+        )
 
 
 def test_nvim_lazy_spec_is_valid_lua(tmp_path):
@@ -86,7 +94,9 @@ def test_nvim_lazy_spec_is_valid_lua(tmp_path):
     proc = subprocess.run(
         [nvim, "--headless", "--clean", "-l", "/dev/stdin"],
         input=f"local f = assert(loadfile({json.dumps(str(src))})); "
-              "local spec = f(); assert(type(spec.config) == 'function' and spec.dir)",
-        capture_output=True, text=True, timeout=60,
+        "local spec = f(); assert(type(spec.config) == 'function' and spec.dir)",
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr

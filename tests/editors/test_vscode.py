@@ -32,9 +32,18 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def run(cmd, cwd, timeout=300, env=None):
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env,
-                          stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, f"{cmd} -> {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    proc = subprocess.run(
+        cmd,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, (
+        f"{cmd} -> {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
     return proc
 
 
@@ -69,18 +78,50 @@ def test_vscode_package(require_tool):
     assert not any("node_modules" in n for n in names), "dependencies must be bundled"
     palette = {c["command"] for c in manifest["contributes"]["commands"]}
     # The language client registers the server's own command ids; ours must differ.
-    server_ids = {"greycloud.generate", "greycloud.countTokens", "greycloud.cacheWorkspace",
-                  "greycloud.listCaches", "greycloud.deleteCache", "greycloud.extendCache"}
+    server_ids = {
+        "greycloud.generate",
+        "greycloud.countTokens",
+        "greycloud.cacheWorkspace",
+        "greycloud.listCaches",
+        "greycloud.deleteCache",
+        "greycloud.extendCache",
+    }
     assert not palette & server_ids
-    assert {"greycloud.ui.generate", "greycloud.ui.cacheWorkspace", "greycloud.ui.listCaches",
-            "greycloud.ui.countTokens"} <= palette
+    assert {
+        "greycloud.ui.generate",
+        "greycloud.ui.cacheWorkspace",
+        "greycloud.ui.listCaches",
+        "greycloud.ui.countTokens",
+    } <= palette
     props = manifest["contributes"]["configuration"]["properties"]
-    for key in ("projectId", "location", "model", "endpoint", "useApiKey", "apiKeyFile", "saEmail",
-                "rpm", "tpm", "maxConcurrency", "temperature", "maxOutputTokens",
-                "systemInstruction", "tokenCount.enabled", "tokenCount.debounceMs",
-                "tokenCount.mode", "cache.ttlSeconds", "cache.include", "cache.exclude",
-                "cache.maxFileBytes", "cache.maxTotalBytes", "cache.keepAlive",
-                "cache.deleteOnExit", "server.emulator", "server.command", "server.pythonPath"):
+    for key in (
+        "projectId",
+        "location",
+        "model",
+        "endpoint",
+        "useApiKey",
+        "apiKeyFile",
+        "saEmail",
+        "rpm",
+        "tpm",
+        "maxConcurrency",
+        "temperature",
+        "maxOutputTokens",
+        "systemInstruction",
+        "tokenCount.enabled",
+        "tokenCount.debounceMs",
+        "tokenCount.mode",
+        "cache.ttlSeconds",
+        "cache.include",
+        "cache.exclude",
+        "cache.maxFileBytes",
+        "cache.maxTotalBytes",
+        "cache.keepAlive",
+        "cache.deleteOnExit",
+        "server.emulator",
+        "server.command",
+        "server.pythonPath",
+    ):
         assert f"greycloud.{key}" in props, key
 
 
@@ -123,10 +164,15 @@ def server_settings(cmd: list[str]) -> dict:
 
 
 @pytest.mark.timeout(420)
-def test_vscode_in_code_server(tmp_path, editor_workspace, greycloud_server_cmd, require_tool,
-                               artifacts_dir):
+def test_vscode_in_code_server(
+    tmp_path, editor_workspace, greycloud_server_cmd, require_tool, artifacts_dir
+):
     need_extension_deps(require_tool)
-    for path, what in ((NODE24, "Node 24"), (CODE_SERVER, "code-server"), (PLAYWRIGHT, "playwright-core")):
+    for path, what in (
+        (NODE24, "Node 24"),
+        (CODE_SERVER, "code-server"),
+        (PLAYWRIGHT, "playwright-core"),
+    ):
         if not path.exists():
             require_tool(f"{what} missing under editors/vscode/e2e (run: bash .ci/editors.sh)")
     if not Path(CHROMIUM).exists():
@@ -156,11 +202,21 @@ def test_vscode_in_code_server(tmp_path, editor_workspace, greycloud_server_cmd,
     }
     (user_data / "User" / "settings.json").write_text(json.dumps(settings, indent=2))
     env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(NODE24.parent), str(Path(sys.executable).parent), env["PATH"]])
+    env["PATH"] = os.pathsep.join(
+        [str(NODE24.parent), str(Path(sys.executable).parent), env["PATH"]]
+    )
     config = tmp_path / "code-server.yaml"
     config.write_text("auth: none\ncert: false\n")
-    base = [str(NODE24), str(CODE_SERVER), "--config", str(config),
-            "--user-data-dir", str(user_data), "--extensions-dir", str(extensions)]
+    base = [
+        str(NODE24),
+        str(CODE_SERVER),
+        "--config",
+        str(config),
+        "--user-data-dir",
+        str(user_data),
+        "--extensions-dir",
+        str(extensions),
+    ]
 
     t0 = time.monotonic()
     run([*base, "--install-extension", str(vsix)], cwd=tmp_path, env=env, timeout=180)
@@ -170,10 +226,23 @@ def test_vscode_in_code_server(tmp_path, editor_workspace, greycloud_server_cmd,
     port = free_port()
     cs_log = open(tmp_path / "code-server.log", "w")
     proc = subprocess.Popen(
-        [*base, "--bind-addr", f"127.0.0.1:{port}", "--auth", "none", "--disable-telemetry",
-         "--disable-update-check", "--disable-workspace-trust", "--disable-getting-started-override",
-         str(editor_workspace)],
-        cwd=tmp_path, env=env, stdout=cs_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        [
+            *base,
+            "--bind-addr",
+            f"127.0.0.1:{port}",
+            "--auth",
+            "none",
+            "--disable-telemetry",
+            "--disable-update-check",
+            "--disable-workspace-trust",
+            "--disable-getting-started-override",
+            str(editor_workspace),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=cs_log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
@@ -188,9 +257,15 @@ def test_vscode_in_code_server(tmp_path, editor_workspace, greycloud_server_cmd,
             GREYCLOUD_TEST_WORKSPACE=str(editor_workspace),
             GREYCLOUD_TEST_ARTIFACTS=str(artifacts_dir),
         )
-        drive = subprocess.run([str(NODE24), str(HERE / "vscode" / "drive_code_server.cjs")],
-                               cwd=tmp_path, env=denv, capture_output=True, text=True, timeout=300,
-                               stdin=subprocess.DEVNULL)
+        drive = subprocess.run(
+            [str(NODE24), str(HERE / "vscode" / "drive_code_server.cjs")],
+            cwd=tmp_path,
+            env=denv,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+        )
     finally:
         stop(proc)
         cs_log.close()
@@ -202,17 +277,24 @@ def test_vscode_in_code_server(tmp_path, editor_workspace, greycloud_server_cmd,
     (artifacts_dir / "vscode-extension.log").write_text(ext_log)
     lines = [ln for ln in drive.stdout.splitlines() if ln.startswith("{")]
     seen = json.loads(lines[-1]) if lines else {}
-    diag = (f"drive exit={drive.returncode}\nseen={json.dumps(seen, indent=1)[:5000]}\n"
-            f"stderr={drive.stderr[-3000:]}\nextension log={ext_log[-3000:]}")
+    diag = (
+        f"drive exit={drive.returncode}\nseen={json.dumps(seen, indent=1)[:5000]}\n"
+        f"stderr={drive.stderr[-3000:]}\nextension log={ext_log[-3000:]}"
+    )
     assert drive.returncode == 0 and seen.get("ok"), diag
 
     # What the user saw in the status bar.
     assert seen["initial"]["tokens"] > 0, diag
-    assert seen["afterEdit"]["exact"] and seen["afterEdit"]["tokens"] > seen["initial"]["tokens"], diag
+    assert seen["afterEdit"]["exact"] and seen["afterEdit"]["tokens"] > seen["initial"]["tokens"], (
+        diag
+    )
     assert "--emulator" in ext_log, diag
     # The generated text is in the saved document, exactly as the server returned it.
-    results = [json.loads(ln.split("generate result: ", 1)[1]) for ln in ext_log.splitlines()
-               if "generate result: " in ln]
+    results = [
+        json.loads(ln.split("generate result: ", 1)[1])
+        for ln in ext_log.splitlines()
+        if "generate result: " in ln
+    ]
     assert results, diag
     text = results[-1]["text"]
     assert text.strip(), diag
@@ -221,4 +303,6 @@ def test_vscode_in_code_server(tmp_path, editor_workspace, greycloud_server_cmd,
     assert "the token count must change for sure." in saved
     assert text in saved, f"result {text!r} not in saved document {saved!r}"
     assert (artifacts_dir / "vscode-generate.png").exists()
-    print(f"code-server: install {t_install:.1f}s, up {t_up:.1f}s; seen {seen['initial']} -> {seen['afterEdit']}")
+    print(
+        f"code-server: install {t_install:.1f}s, up {t_up:.1f}s; seen {seen['initial']} -> {seen['afterEdit']}"
+    )
