@@ -27,7 +27,8 @@ step() { printf '[editors.sh %3ds] %s\n' "$((SECONDS - T0))" "$*"; }
 # npm_quiet: npm without the nodedir warning noise, no audit/fund.
 npm_q() { npm --no-audit --no-fund --loglevel=error "$@"; }
 
-hash_of() { sha256sum "$@" | sha256sum | cut -c1-16; }
+# Content only (never paths): the same lock file gives the same key in any clone.
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 
 # link_modules DIR CACHED_DIR: point DIR/node_modules at the cached tree.
 link_modules() {
