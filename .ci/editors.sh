@@ -16,6 +16,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${GREYCLOUD_CI_CACHE:-$HOME/.cache/greycloud-ci}"
+# The project's virtual environment when there is one (the README creates .venv).
+if [ -z "${PYTHON:-}" ] && [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; fi
 PYTHON="${PYTHON:-python3}"
 EXT="$ROOT/editors/vscode"
 E2E="$EXT/e2e"
