@@ -153,6 +153,19 @@ class VertexRateLimiter:
         self._expire(self.clock.now())
         return len(self._pending) + len(self._answered)
 
+    def headroom(self) -> int:
+        """Requests that would be admitted at once right now (0 while anyone waits).
+
+        Lets background work (e.g. an editor's live token counts) use only
+        spare capacity instead of queueing ahead of a person's request.
+        """
+        now = self.clock.now()
+        if self._waiting or self._blocked_until > now:
+            return 0
+        self._expire(now)
+        by_rate = self.rpm - len(self._pending) - len(self._answered)
+        return max(0, min(by_rate, self.max_concurrency - self._held))
+
     async def acquire(self, estimated_tokens: int) -> Reservation:
         """Wait for admission; the caller must `Reservation.release` when done."""
         estimated_tokens = max(0, int(estimated_tokens))

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 TOKEN_COUNT_METHOD = "greycloud/tokenCount"
 HASH_CACHE_SIZE = 1024
+# Live counts run in the background: they use at most half of the requests the
+# shared limiter could admit, never wait in its queue, and try again this much later.
+BACKGROUND_SHARE = 0.5
+DEFER_SECONDS = 2.0
 THREAD_THRESHOLD = 256 * 1024  # hash/count bigger texts off the event loop
 
 
@@ -58,6 +62,10 @@ class DocState:
     inflight: asyncio.Task[Any] | None = None
     rerun: bool = False
     api_calls: int = 0
+
+
+class CountDeferred(Exception):
+    """A live count that would have had to wait for the shared rate limiter."""
 
 
 class TokenTracker:
@@ -142,10 +150,16 @@ class TokenTracker:
 
     async def _exact(self, state: DocState) -> None:
         try:
+            # The editor's settings decide local vs API; never count with defaults.
+            await self.ls.settings_ready()
             doc = self.ls.workspace.get_text_document(state.uri)
             version, text = doc.version, doc.source
             try:
                 tokens, source = await self.count_exact(text, state)
+            except CountDeferred:
+                loop = asyncio.get_running_loop()
+                state.timer = loop.call_later(DEFER_SECONDS, self._fire, state)
+                return
             except Exception as exc:
                 self._warn_once(f"exact token count failed, showing estimates: {exc}")
                 return
@@ -179,12 +193,26 @@ class TokenTracker:
                 tokens = local(text)
         else:
             if state is not None:
+                await self._check_spare_capacity()
                 state.api_calls += 1
             tokens = await self._api_count(text, model)
         self._counts[key] = tokens
         if len(self._counts) > HASH_CACHE_SIZE:
             self._counts.popitem(last=False)
         return tokens, source
+
+    async def _check_spare_capacity(self) -> None:
+        """Raise `CountDeferred` unless the shared limiter has room to spare.
+
+        The client is built first: from this check to the limiter's admission
+        nothing else may run, or many counts could pass the check at once.
+        """
+        client = self.ls.get_client()
+        await client.ensure_client()
+        limiter = client.rate_limiter
+        rate_room = limiter.rpm - limiter.requests_in_window()
+        if limiter.headroom() == 0 or rate_room <= limiter.rpm * (1 - BACKGROUND_SHARE):
+            raise CountDeferred
 
     async def _api_count(self, text: str, model: str) -> int:
         from google.genai import types as gtypes

@@ -200,6 +200,24 @@ async def test_a_request_in_flight_counts_until_the_server_answers():
             held.release()
 
 
+async def test_headroom_is_what_could_be_admitted_at_once():
+    async with VirtualClock() as clock:
+        limiter = VertexRateLimiter(rpm=5, tpm=10**9, max_concurrency=3, clock=clock)
+        assert limiter.headroom() == 3  # concurrency is the tighter bound
+        held = [await limiter.acquire(1) for _ in range(2)]
+        assert limiter.headroom() == 1
+        for reservation in held:
+            reservation.release()
+        assert limiter.headroom() == 3  # 2 of 5 used in the window, 3 slots free
+        (await limiter.acquire(1)).release()
+        (await limiter.acquire(1)).release()
+        assert limiter.headroom() == 1
+        limiter.penalize(10)
+        assert limiter.headroom() == 0
+        await clock.sleep(61)
+        assert limiter.headroom() == 3
+
+
 def test_invalid_limits_are_named():
     with pytest.raises(ValueError, match="rpm=0"):
         VertexRateLimiter(rpm=0)
