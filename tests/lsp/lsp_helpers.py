@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
-from pytest_lsp import LanguageClient
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+SERVER = [sys.executable, "-m", "greycloud_lsp"]
+
+Session = Callable[..., Awaitable[LanguageClient]]
 
 
 class Recorder:
@@ -74,3 +82,55 @@ def open_document(client: LanguageClient, uri: str, text: str, version: int = 1)
             )
         )
     )
+
+
+@contextlib.asynccontextmanager
+async def language_servers(
+    default_root: Path, *, client_name: str = "visual-studio-code", args: list[str] | None = None
+) -> AsyncIterator[Session]:
+    """Yield ``start(...)``, which spawns and initialises ``greycloud-lsp``.
+
+    ``start`` takes ``settings`` (served as section ``greycloud`` of
+    ``workspace/configuration`` when not None), ``init_options``, ``workspace``
+    (default ``default_root``), ``env`` (added to this process's), ``args`` and
+    ``client_name`` (pytest-lsp capabilities). The client gets a ``recorder``.
+    Every server is shut down (bounded) and stopped on exit.
+    """
+    clients: list[LanguageClient] = []
+    default_client = client_name
+
+    async def start(
+        *,
+        settings: dict[str, Any] | None = None,
+        init_options: dict[str, Any] | None = None,
+        workspace: Path | None = None,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        client_name: str = default_client,
+    ) -> LanguageClient:
+        server_env = {**os.environ, **(env or {})}
+        command = [*SERVER, *base_args, *(args or [])]
+        client = await ClientServerConfig(server_command=command, server_env=server_env).start()
+        clients.append(client)
+        client.recorder = Recorder(client)  # type: ignore[attr-defined]
+        if settings is not None:
+            client.set_configuration(settings, section="greycloud")
+        root = workspace or default_root
+        await client.initialize_session(
+            types.InitializeParams(
+                capabilities=client_capabilities(client_name),
+                root_uri=root.as_uri(),
+                workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)],
+                initialization_options=init_options,
+            )
+        )
+        return client
+
+    base_args = list(args or [])
+    try:
+        yield start
+    finally:
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.shutdown_session(), 10)
+            await client.stop()
