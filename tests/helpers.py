@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
 from greycloud.retry import RetryPolicy
 
 # Real backoff shape, test-sized delays.
@@ -23,3 +28,21 @@ def thinking_level_of(generation_config: dict) -> str | None:
     """The thinking level sent; google-genai writes this one key in snake_case."""
     thinking = generation_config.get("thinkingConfig") or {}
     return thinking.get("thinkingLevel", thinking.get("thinking_level"))
+
+
+@contextlib.asynccontextmanager
+async def loop_lags(interval: float = 0.01) -> AsyncIterator[list[float]]:
+    """Measure the event loop's heartbeat: yields the list of observed tick gaps."""
+    lags: list[float] = []
+
+    async def heartbeat() -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(interval)
+            lags.append(time.monotonic() - before)
+
+    beat = asyncio.create_task(heartbeat())
+    try:
+        yield lags
+    finally:
+        beat.cancel()

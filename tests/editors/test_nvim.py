@@ -31,6 +31,19 @@ def nvim_version(nvim: str) -> tuple[int, int]:
 
 
 @pytest.mark.timeout(180)
+def nvim_test_command(nvim: str) -> list[str]:
+    """Headless, clean nvim that loads the plugin and runs the Lua test script."""
+    return [
+        nvim,
+        "--headless",
+        "--clean",
+        "-u",
+        str(HERE / "nvim" / "test_init.lua"),
+        "-c",
+        f"luafile {HERE / 'nvim' / 'run_test.lua'}",
+    ]
+
+
 def test_nvim_plugin_end_to_end(
     tmp_path, editor_workspace, greycloud_server_cmd, require_tool, artifacts_dir
 ):
@@ -55,15 +68,7 @@ def test_nvim_plugin_end_to_end(
         XDG_CACHE_HOME=str(tmp_path / "cache"),
         PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
     )
-    cmd = [
-        nvim,
-        "--headless",
-        "--clean",
-        "-u",
-        str(HERE / "nvim" / "test_init.lua"),
-        "-c",
-        f"luafile {HERE / 'nvim' / 'run_test.lua'}",
-    ]
+    cmd = nvim_test_command(nvim)
     t0 = time.monotonic()
     proc = subprocess.run(
         cmd,
@@ -119,15 +124,7 @@ def test_nvim_failure_exit_code(tmp_path, editor_workspace, require_tool):
         XDG_STATE_HOME=str(tmp_path / "state"),
     )
     proc = subprocess.run(
-        [
-            nvim,
-            "--headless",
-            "--clean",
-            "-u",
-            str(HERE / "nvim" / "test_init.lua"),
-            "-c",
-            f"luafile {HERE / 'nvim' / 'run_test.lua'}",
-        ],
+        nvim_test_command(nvim),
         cwd=editor_workspace,
         env=env,
         capture_output=True,

@@ -84,6 +84,18 @@ def open_document(client: LanguageClient, uri: str, text: str, version: int = 1)
     )
 
 
+def record_apply_edits(client: LanguageClient) -> list[types.ApplyWorkspaceEditParams]:
+    """Accept every ``workspace/applyEdit`` from the server and keep its params."""
+    edits: list[types.ApplyWorkspaceEditParams] = []
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(ls: Any, params: types.ApplyWorkspaceEditParams) -> Any:  # pygls: by name
+        edits.append(params)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    return edits
+
+
 @contextlib.asynccontextmanager
 async def language_servers(
     default_root: Path, *, client_name: str = "visual-studio-code", args: list[str] | None = None

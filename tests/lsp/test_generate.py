@@ -9,7 +9,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from tests.lsp.lsp_helpers import execute, open_document
+from tests.lsp.lsp_helpers import execute, open_document, record_apply_edits
 
 
 async def test_generate_streams_progress_and_chunks(start_session, adc_env):
@@ -122,12 +122,7 @@ async def test_ten_concurrent_generates_share_the_limiter(start_session, adc_env
 
 async def test_insert_applies_one_edit(start_session, adc_env, tmp_path):
     client = await start_session()
-    edits = []
-
-    @client.feature(types.WORKSPACE_APPLY_EDIT)
-    def apply_edit(ls, params: types.ApplyWorkspaceEditParams):
-        edits.append(params)
-        return types.ApplyWorkspaceEditResult(applied=True)
+    edits = record_apply_edits(client)
 
     uri = (tmp_path / "notes.md").as_uri()
     open_document(client, uri, "first line\nsecond line\n")
@@ -153,12 +148,7 @@ async def test_insert_applies_one_edit(start_session, adc_env, tmp_path):
 
 async def test_include_document_and_insert_after(start_session, adc_env, tmp_path):
     client = await start_session()
-    edits = []
-
-    @client.feature(types.WORKSPACE_APPLY_EDIT)
-    def apply_edit(ls, params: types.ApplyWorkspaceEditParams):
-        edits.append(params)
-        return types.ApplyWorkspaceEditResult(applied=True)
+    edits = record_apply_edits(client)
 
     uri = (tmp_path / "doc.md").as_uri()
     open_document(client, uri, "alpha\nbeta gamma")
