@@ -5,11 +5,11 @@
 import * as vscode from 'vscode';
 import { AnswerView } from './answerView';
 import { CacheTracker, TrackedCache } from './cacheStatus';
-import { formatNumber, planSummary } from './format';
+import { formatNumber, isCacheable, planSummary } from './format';
 import { runGenerate } from './generate';
 import { Generations } from './generation';
 import { Log, errorMessage } from './log';
-import { CachePlan, CacheWorkspaceResult, Commands } from './protocol';
+import { CachePlan, CacheWorkspaceResult, Commands, WorkspaceCacheState } from './protocol';
 import { Server } from './server';
 
 const TITLE = 'Ask the Workspace';
@@ -66,41 +66,48 @@ export class AskWorkspace {
 
   /** The cache to ask: the newest fresh one, else (after asking) a new, refreshed or the stale one. */
   private async chooseCache(folder: vscode.WorkspaceFolder): Promise<TrackedCache | undefined> {
-    await this.caches.refresh();
-    const candidates = this.caches.forFolder(folder.uri);
-    const fresh = candidates.find((c) => !c.stale);
-    if (fresh) {
-      return fresh;
+    const current = await this.currentCache(folder);
+    if (current && !current.stale) {
+      return current;
     }
-    const stale = candidates[0];
-    if (stale) {
+    if (current) {
       const refresh = 'Refresh the Cache';
       const keep = 'Ask the Stale Cache';
       const choice = await vscode.window.showWarningMessage(
-        `GreyCloud: the workspace cache of ${folder.name} is stale${stale.reason ? ` (${stale.reason})` : ''}.`,
-        { modal: true, detail: 'Refresh uploads the files again (and deletes the stale cache); the stale cache answers from the files as they were.' },
+        `GreyCloud: the workspace cache of ${folder.name} is stale${current.reason ? ` (${current.reason})` : ''}.`,
+        {
+          modal: true,
+          detail:
+            'Refresh uploads the files again and deletes the stale cache; the stale cache answers from the files as they were when it was made.',
+        },
         refresh,
         keep,
       );
       if (choice === keep) {
-        return stale;
+        return current;
       }
-      if (choice !== refresh) {
-        return undefined;
-      }
-      const made = await this.create(folder);
-      if (made) {
-        await this.server.execute(Commands.deleteCache, { name: stale.name }).then(
-          () => this.caches.forget(stale.name),
-          (err) => this.log.warn(`could not delete the stale cache ${stale.name}: ${errorMessage(err)}`),
-        );
-      }
-      return made;
+      return choice === refresh ? this.create(folder, true) : undefined;
     }
     if (!(await this.confirmNew(folder))) {
       return undefined;
     }
-    return this.create(folder);
+    return this.create(folder, false);
+  }
+
+  /** The server's choice (greycloud.workspaceCacheState); older servers: the newest cache listed. */
+  private async currentCache(folder: vscode.WorkspaceFolder): Promise<TrackedCache | undefined> {
+    try {
+      const state = await this.server.execute<WorkspaceCacheState>(Commands.workspaceCacheState, {
+        folder: folder.uri.toString(),
+      });
+      this.log.info(`workspace cache state: ${state.state}${state.cache ? ` ${state.cache.name}` : ''}`);
+      return state.cache ? this.caches.seen(state.cache) : undefined;
+    } catch (err) {
+      this.log.debug(`workspaceCacheState unavailable: ${errorMessage(err)}`);
+    }
+    await this.caches.refresh();
+    const candidates = this.caches.forFolder(folder.uri);
+    return candidates.find((c) => !c.stale) ?? candidates[0];
   }
 
   /** Say what will be cached and what it costs; true when the person agrees. */
@@ -108,19 +115,22 @@ export class AskWorkspace {
     let plan: CachePlan | undefined;
     try {
       plan = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Window, title: 'GreyCloud: reading the workspace…' },
-        () => this.server.execute<CachePlan>(Commands.planWorkspaceCache, { folder: folder.uri.toString() }),
+        { location: vscode.ProgressLocation.Notification, title: `GreyCloud: reading ${folder.name}…` },
+        () => this.server.execute<CachePlan>(Commands.cacheWorkspace, { folder: folder.uri.toString(), dryRun: true }),
       );
+      if (!Array.isArray(plan?.files) || typeof plan?.tokens !== 'number') {
+        plan = undefined; // an older server ignored dryRun and made a cache: treat as no plan
+      }
     } catch (err) {
-      this.log.info(`planWorkspaceCache unavailable: ${errorMessage(err)}`);
+      this.log.warn(`cache plan failed: ${errorMessage(err)}`);
     }
     const go = 'Cache and Ask';
     let message: string;
     let detail: string;
     if (plan) {
-      this.log.info(`cache plan: ${JSON.stringify({ ...plan, files: plan.files.length })}`);
+      this.log.info(`cache plan: ${JSON.stringify({ ...plan, files: plan.files.length, skipped: plan.skipped?.length })}`);
       ({ message, detail } = planSummary(plan, folder.name));
-      if (typeof plan.minimumTokens === 'number' && plan.tokens < plan.minimumTokens) {
+      if (!isCacheable(plan)) {
         await vscode.window.showWarningMessage(`GreyCloud: ${message}`, { modal: true, detail });
         return false;
       }
@@ -131,19 +141,27 @@ export class AskWorkspace {
     return (await vscode.window.showInformationMessage(`GreyCloud: ${message}`, { modal: true, detail }, go)) === go;
   }
 
-  private async create(folder: vscode.WorkspaceFolder): Promise<TrackedCache | undefined> {
+  private async create(folder: vscode.WorkspaceFolder, refresh: boolean): Promise<TrackedCache | undefined> {
     try {
       const res = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `GreyCloud: caching ${folder.name}`, cancellable: true },
         (_p, token) =>
-          this.server.execute<CacheWorkspaceResult>(Commands.cacheWorkspace, { folder: folder.uri.toString() }, { token }),
+          this.server.execute<CacheWorkspaceResult>(
+            Commands.cacheWorkspace,
+            { folder: folder.uri.toString(), ...(refresh ? { refresh: true } : {}) },
+            { token },
+          ),
       );
       this.log.info(`cacheWorkspace result: ${JSON.stringify({ ...res, files: res.files.length })}`);
       vscode.window.setStatusBarMessage(
         `GreyCloud: cached ${res.files.length} files (${formatNumber(res.tokens)} tokens) of ${folder.name}`,
         10000,
       );
-      return this.caches.created(res, folder.uri);
+      const made = this.caches.created(res, folder.uri);
+      if (refresh) {
+        await this.caches.refresh(); // the server deleted the stale cache
+      }
+      return made;
     } catch (err) {
       this.log.error(`cacheWorkspace failed: ${errorMessage(err)}`);
       vscode.window.showErrorMessage(`GreyCloud: caching ${folder.name} failed: ${errorMessage(err)}`);

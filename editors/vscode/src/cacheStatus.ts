@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import { formatNumber, formatRemaining } from './format';
 import { Log, errorMessage } from './log';
-import { CacheInfo, CacheStatus, CacheWorkspaceResult, Commands, Notifications } from './protocol';
+import { CacheInfo, CacheStatus, CacheWorkspaceResult, Commands, Notifications, OwnedCacheInfo } from './protocol';
 import { Server } from './server';
 
 export interface TrackedCache {
@@ -21,6 +21,15 @@ export interface TrackedCache {
 }
 
 const TICK_MS = 15000;
+
+/** A cache's `folder` (a path or a uri, as the server sends it) is `folder`; unknown matches any. */
+export function sameFolder(field: string | null | undefined, folder: vscode.Uri): boolean {
+  if (!field) {
+    return true;
+  }
+  const trim = (s: string) => s.replace(/[\\/]+$/, '');
+  return field.includes('://') ? trim(field) === trim(folder.toString()) : trim(field) === trim(folder.fsPath);
+}
 
 function expireMs(iso: string | null | undefined): number | undefined {
   const t = iso ? Date.parse(iso) : NaN;
@@ -67,9 +76,8 @@ export class CacheTracker implements vscode.Disposable {
   /** Caches of `folder` that have not expired, newest first. */
   forFolder(folder: vscode.Uri): TrackedCache[] {
     const now = Date.now();
-    const key = folder.toString();
     return [...this.caches.values()]
-      .filter((c) => (c.folder === undefined || c.folder === key) && (c.expireMs === undefined || c.expireMs > now))
+      .filter((c) => sameFolder(c.folder, folder) && (c.expireMs === undefined || c.expireMs > now))
       .sort((a, b) => (b.expireMs ?? 0) - (a.expireMs ?? 0) || b.createdMs - a.createdMs);
   }
 
@@ -131,9 +139,30 @@ export class CacheTracker implements vscode.Disposable {
     this.render();
   }
 
+  /** Remember what greycloud.workspaceCacheState said about a cache. */
+  seen(info: OwnedCacheInfo): TrackedCache {
+    const prev = this.caches.get(info.name);
+    const tracked: TrackedCache = {
+      name: info.name,
+      displayName: info.displayName ?? prev?.displayName,
+      model: info.model ?? prev?.model,
+      tokens: info.tokens ?? prev?.tokens,
+      folder: info.folder ?? prev?.folder,
+      expireMs:
+        expireMs(info.expireTime) ??
+        (typeof info.expiresInSeconds === 'number' ? Date.now() + info.expiresInSeconds * 1000 : prev?.expireMs),
+      stale: info.stale,
+      reason: info.staleReason || prev?.reason,
+      createdMs: prev?.createdMs ?? Date.now(),
+    };
+    this.caches.set(info.name, tracked);
+    this.render();
+    return tracked;
+  }
+
   private onStatus(p: CacheStatus): void {
-    this.log.info(`cache ${p.name}: ${p.state ?? (p.stale ? 'stale' : 'fresh')} ${p.reason ?? ''}`);
-    if (p.state === 'deleted' || p.state === 'expired') {
+    this.log.info(`cache ${p.name}: ${p.deleted ? 'deleted' : p.stale ? 'stale' : 'fresh'} ${p.reason ?? ''}`);
+    if (p.deleted) {
       this.forget(p.name);
       return;
     }
@@ -141,7 +170,7 @@ export class CacheTracker implements vscode.Disposable {
     this.caches.set(p.name, {
       name: p.name,
       displayName: p.displayName ?? prev?.displayName,
-      model: p.model ?? prev?.model,
+      model: prev?.model,
       tokens: p.tokens ?? prev?.tokens,
       folder: p.folder ?? prev?.folder,
       expireMs: expireMs(p.expireTime) ?? prev?.expireMs,

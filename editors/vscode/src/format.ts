@@ -44,18 +44,28 @@ export function usageLine(result: GenerateResult): string {
   }
   parts.push(`${formatNumber(u.outputTokens)} out`);
   const cost = result.cost;
-  if (cost && typeof cost.withCache === 'number' && typeof cost.withoutCache === 'number') {
+  if (cost && typeof cost.inputCostWithCache === 'number' && typeof cost.inputCostWithoutCache === 'number') {
     const currency = cost.currency ?? 'USD';
     parts.push(
-      u.cachedTokens
-        ? `prompt est. ${formatMoney(cost.withCache, currency)} with the cache vs ${formatMoney(cost.withoutCache, currency)} without`
-        : `prompt est. ${formatMoney(cost.withoutCache, currency)}`,
+      `input est. ${formatMoney(cost.inputCostWithCache, currency)} with the cache vs ` +
+        `${formatMoney(cost.inputCostWithoutCache, currency)} without` +
+        (typeof cost.savingPercent === 'number' ? ` (${Math.round(cost.savingPercent)}% saved)` : ''),
     );
+  }
+  if (result.cacheStale) {
+    parts.push('asked a stale cache');
   }
   if (result.cancelled) {
     parts.push('cancelled');
   }
   return parts.join(' · ');
+}
+
+export function isCacheable(plan: CachePlan): boolean {
+  if (typeof plan.cacheable === 'boolean') {
+    return plan.cacheable;
+  }
+  return !(typeof plan.minimumTokens === 'number' && plan.tokens < plan.minimumTokens);
 }
 
 /** What "Ask the Workspace" will cache, for the confirmation dialog. */
@@ -65,16 +75,15 @@ export function planSummary(plan: CachePlan, folderName: string): { message: str
     typeof plan.storageCostPerHour === 'number'
       ? `Keeping it costs about ${formatMoney(plan.storageCostPerHour, plan.currency)} per hour of storage`
       : 'Storage is billed per hour while the cache lives';
+  const lifetime = hours ? (hours < 1 ? `${Math.round(hours * 60)} minutes` : `${hours} h`) : undefined;
   const lines = [
-    `${storage}${hours ? `; it expires after ${hours < 1 ? `${Math.round(hours * 60)} minutes` : `${hours} h`} unless in use` : ''}.`,
+    `${storage}` +
+      (lifetime
+        ? `; it lives ${lifetime}${typeof plan.storageCostForTtl === 'number' ? ` (≈ ${formatMoney(plan.storageCostForTtl, plan.currency)})` : ''}`
+        : '') +
+      '. Questions against it then pay a fraction of the input price for the cached tokens.',
   ];
-  if (typeof plan.inputPricePerMillion === 'number' && typeof plan.cachedInputPricePerMillion === 'number') {
-    lines.push(
-      `Each question then pays ${formatMoney(plan.cachedInputPricePerMillion, plan.currency)} instead of ` +
-        `${formatMoney(plan.inputPricePerMillion, plan.currency)} per million cached tokens.`,
-    );
-  }
-  if (typeof plan.minimumTokens === 'number' && plan.tokens < plan.minimumTokens) {
+  if (!isCacheable(plan)) {
     lines.push(`Too small to cache: ${formatNumber(plan.tokens)} < ${formatNumber(plan.minimumTokens)} tokens for ${plan.model}.`);
   }
   const shown = plan.files.slice(0, 8).join(', ') + (plan.files.length > 8 ? `, … (${plan.files.length - 8} more)` : '');
@@ -84,7 +93,7 @@ export function planSummary(plan: CachePlan, folderName: string): { message: str
   }
   return {
     message:
-      `Cache ${plan.files.length} files of ${folderName} (${plan.exact === false ? '~' : ''}${formatNumber(plan.tokens)} tokens, ` +
+      `Cache ${plan.files.length} files of ${folderName} (${formatNumber(plan.tokens)} tokens, ` +
       `${plan.model}) to ask questions against them?`,
     detail: lines.join('\n'),
   };

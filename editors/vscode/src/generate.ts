@@ -2,7 +2,6 @@
 
 import * as vscode from 'vscode';
 import { AnswerView } from './answerView';
-import { usageLine } from './format';
 import { GenerationSink, Generations } from './generation';
 import { InsertionSink } from './insertion';
 import { Server } from './server';
@@ -46,11 +45,7 @@ export async function runGenerate(
   } else {
     sink = await answers.open(req.title, req.prompt);
   }
-  const result = await generations.run(args, sink, req.title);
-  if (result) {
-    vscode.window.setStatusBarMessage(`GreyCloud: ${result.cancelled ? 'cancelled' : 'done'} (${usageLine(result)})`, 15000);
-  }
-  return result;
+  return generations.run(args, sink, req.title);
 }
 
 async function generate(server: Server, generations: Generations, answers: AnswerView, withFile: boolean): Promise<void> {

@@ -4,6 +4,7 @@
 
 import * as vscode from 'vscode';
 import { LanguageClient, WorkDoneProgress, WorkDoneProgressCancelNotification } from 'vscode-languageclient/node';
+import { usageLine } from './format';
 import { Log, errorMessage } from './log';
 import { Commands, GenerateResult, GenerationChunk, Notifications } from './protocol';
 import { Server } from './server';
@@ -31,6 +32,7 @@ let counter = 0;
 
 export class Generations implements vscode.Disposable {
   private readonly runs = new Map<string, Run>();
+  private message: vscode.Disposable | undefined;
 
   constructor(
     private readonly server: Server,
@@ -43,6 +45,7 @@ export class Generations implements vscode.Disposable {
 
   dispose(): void {
     this.runs.clear();
+    this.message?.dispose();
   }
 
   /** Run greycloud.generate with `args`, streaming into `sink`; undefined when it failed. */
@@ -84,6 +87,11 @@ export class Generations implements vscode.Disposable {
       this.log.info(`generate result: ${JSON.stringify(result)}`);
       await run.writing;
       await sink.finish(result);
+      this.message?.dispose();
+      this.message = vscode.window.setStatusBarMessage(
+        `GreyCloud: ${title} ${result.cancelled ? 'cancelled' : 'done'} (${usageLine(result)})`,
+        15000,
+      );
       return result;
     } catch (err) {
       const partial = (err as { data?: { partialText?: string } })?.data?.partialText ?? run.text;

@@ -4,7 +4,7 @@ export const Commands = {
   generate: 'greycloud.generate',
   countTokens: 'greycloud.countTokens',
   cacheWorkspace: 'greycloud.cacheWorkspace',
-  planWorkspaceCache: 'greycloud.planWorkspaceCache',
+  workspaceCacheState: 'greycloud.workspaceCacheState',
   listCaches: 'greycloud.listCaches',
   deleteCache: 'greycloud.deleteCache',
   extendCache: 'greycloud.extendCache',
@@ -31,12 +31,16 @@ export interface Usage {
   totalTokens?: number;
 }
 
-/** Prompt-side cost estimate from greycloud.pricing (newer servers only). */
+/** What the cache saved on one question: input side, estimated from greycloud.pricing. */
 export interface Cost {
   currency?: string;
   model?: string;
-  withCache: number;
-  withoutCache: number;
+  cachedTokens?: number;
+  promptTokens?: number;
+  inputCostWithCache: number;
+  inputCostWithoutCache: number;
+  saving?: number;
+  savingPercent?: number;
 }
 
 export interface GenerateResult {
@@ -45,7 +49,9 @@ export interface GenerateResult {
   finishReason?: string;
   cancelled?: boolean;
   usage?: Usage;
-  cost?: Cost;
+  cost?: Cost | null;
+  cachedContent?: string | null;
+  cacheStale?: boolean;
 }
 
 export interface GenerationChunk {
@@ -77,7 +83,7 @@ export interface CacheWorkspaceResult {
   skipped: { path: string; reason: string }[];
 }
 
-/** greycloud.planWorkspaceCache: what cacheWorkspace would upload, and what it costs to keep. */
+/** greycloud.cacheWorkspace with `dryRun: true`: what it would upload and what keeping it costs. */
 export interface CachePlan {
   folder?: string;
   model: string;
@@ -85,24 +91,42 @@ export interface CachePlan {
   skipped?: { path: string; reason: string }[];
   bytes?: number;
   tokens: number;
-  exact?: boolean;
   minimumTokens?: number | null;
+  cacheable?: boolean;
   ttlSeconds?: number;
   storageCostPerHour?: number;
+  storageCostForTtl?: number;
   currency?: string;
-  inputPricePerMillion?: number;
-  cachedInputPricePerMillion?: number;
 }
 
-/** Notification greycloud/cacheStatus; newer servers send every field on every change. */
-export interface CacheStatus {
+/** One server-owned workspace cache (greycloud.workspaceCacheState). */
+export interface OwnedCacheInfo {
   name: string;
-  stale: boolean;
-  reason?: string;
-  state?: 'fresh' | 'stale' | 'expired' | 'deleted';
-  folder?: string | null;
   displayName?: string | null;
   model?: string | null;
   tokens?: number | null;
   expireTime?: string | null;
+  expiresInSeconds?: number | null;
+  stale: boolean;
+  staleReason?: string;
+  /** The folder (a path, or a file uri) the cache was made from. */
+  folder?: string | null;
+}
+
+export interface WorkspaceCacheState {
+  state: 'fresh' | 'stale' | 'none';
+  folder: string;
+  cache: OwnedCacheInfo | null;
+}
+
+/** Notification greycloud/cacheStatus: sent on create, stale, extend and delete. */
+export interface CacheStatus {
+  name: string;
+  stale: boolean;
+  reason?: string;
+  deleted?: boolean;
+  expireTime?: string | null;
+  tokens?: number | null;
+  folder?: string | null;
+  displayName?: string | null;
 }

@@ -144,7 +144,11 @@ export class Server implements vscode.Disposable {
       this.log.info(`server started: ${JSON.stringify(client.initializeResult?.serverInfo ?? {})}`);
       this.changed.fire(client);
     } catch (err) {
-      const message = errorMessage(err);
+      let message = errorMessage(err);
+      if (vscode.env.remoteName && /ENOENT/.test(message)) {
+        // Machine-scoped settings set in the user settings do not apply in a remote window.
+        message += ` (in a ${vscode.env.remoteName} window, set greycloud.server.command or greycloud.server.pythonPath in the Remote settings)`;
+      }
       this.log.error(`could not start the server (${launch.command}): ${message}`);
       await this.doStop();
       this.changed.fire(undefined);
