@@ -149,14 +149,15 @@ def _wire(value: Any) -> Any:
 def _resolve_supported(ls: GreyCloudLanguageServer) -> bool:
     text = ls.client_capabilities.text_document
     code_action = text.code_action if text else None
-    support = code_action.resolve_support if code_action else None
-    return bool(support and "command" in support.properties)
+    # Any resolveSupport means the client calls codeAction/resolve (VS Code lists only "edit").
+    return bool(code_action and code_action.resolve_support is not None)
 
 
-def list_code_actions(
+async def list_code_actions(
     ls: GreyCloudLanguageServer, params: types.CodeActionParams
 ) -> list[types.CodeAction]:
     """Every action for the range; ``fix`` only when the client sent diagnostics."""
+    await ls.settings_ready()  # the user's templates
     uri = params.text_document.uri
     rng = _line_range(ls, uri, params.range)
     diagnostics = [

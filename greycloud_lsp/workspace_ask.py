@@ -144,8 +144,7 @@ def resolve_workspace_cache(
         cache = live[-1] if live else None
     if cache is None:
         raise JsonRpcInvalidParams(
-            f"{command}: cachedContent: no live workspace cache; "
-            "run greycloud.cacheWorkspace first"
+            f"{command}: cachedContent: no live workspace cache; run greycloud.cacheWorkspace first"
         )
     return cache
 

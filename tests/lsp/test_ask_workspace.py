@@ -20,7 +20,9 @@ def workspace(tmp_path, adc_env):
 
 def cache_creations(emulator) -> list:
     return [
-        r for r in emulator.state.requests if r.path.endswith("/cachedContents") and r.method == "POST"
+        r
+        for r in emulator.state.requests
+        if r.path.endswith("/cachedContents") and r.method == "POST"
     ]
 
 
