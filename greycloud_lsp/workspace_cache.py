@@ -212,8 +212,19 @@ class CacheRegistry:
             ticks += 1
             if ticks % POLL_EVERY_TICKS == 0 and self.owned:
                 self._poll_files()
+            self._forget_expired()
             if self.ls.settings.cache.keep_alive:
                 await self._keep_alive()
+
+    def _forget_expired(self) -> None:
+        """Expired caches are gone upstream: drop them and say so (``deleted``, "expired")."""
+        now = dt.datetime.now(dt.timezone.utc)
+        for cache in list(self.owned.values()):
+            if cache.expire_time is not None and _aware(cache.expire_time) <= now:
+                self.owned.pop(cache.name, None)
+                cache.stale_reason = cache.stale_reason or "expired"
+                log.info("cache %s expired", cache.name)
+                self.announce(cache, deleted=True)
 
     async def _keep_alive(self) -> None:
         now = dt.datetime.now(dt.timezone.utc)

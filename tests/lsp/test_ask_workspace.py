@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from lsprotocol import types
 
@@ -105,4 +103,14 @@ async def test_stale_cache_refresh_replaces_it(start_session, adc_env, workspace
     assert cache_store(adc_env.state).get(old["name"]) is None
     deleted = await client.recorder.wait_for("greycloud/cacheStatus", lambda n: n["deleted"])
     assert deleted["name"] == old["name"]
-    await asyncio.sleep(0)
+
+
+async def test_expiry_is_announced(start_session, adc_env, workspace):
+    client = await start_session(workspace=workspace, settings={"model": "gemini-2.5-flash"})
+    created = await execute(client, "greycloud.cacheWorkspace", {"ttlSeconds": 2})
+    gone = await client.recorder.wait_for(
+        "greycloud/cacheStatus", lambda n: n["deleted"], timeout=15
+    )
+    assert gone["name"] == created["name"] and gone["reason"] == "expired"
+    state = await execute(client, "greycloud.workspaceCacheState", {})
+    assert state["state"] == "none"
