@@ -270,6 +270,7 @@ def test_vscode_in_code_server(
     (artifacts_dir / "vscode-extension.log").write_text(ext_log)
     lines = [ln for ln in drive.stdout.splitlines() if ln.startswith("{")]
     seen = json.loads(lines[-1]) if lines else {}
+    (artifacts_dir / "vscode-seen.json").write_text(json.dumps(seen, indent=1))
     diag = (
         f"drive exit={drive.returncode}\nseen={json.dumps(seen, indent=1)[:5000]}\n"
         f"stderr={drive.stderr[-3000:]}\nextension log={ext_log[-3000:]}"
@@ -307,7 +308,7 @@ def test_vscode_in_code_server(
         for ln in ext_log.splitlines()
         if "generate result: " in ln
     ]
-    assert len(results) == 3, diag
+    assert len(results) == 4, diag
     for asked in results[:2]:
         assert asked["usage"]["cachedTokens"] > 0, diag
     assert "cached)" in seen["answer2"] and "tokens in" in seen["answer2"], diag
@@ -322,12 +323,21 @@ def test_vscode_in_code_server(
     # Insert mode: text appeared in place mid-stream; one undo removed all of it.
     assert seen["insertMidStream"]["chars"] > 0, diag
     assert seen["undoRestored"], diag
-    text = results[-1]["text"]
-    assert text.strip() and results[-1]["usage"]["cachedTokens"] == 0, diag
+    text = results[2]["text"]
+    assert text.strip() and results[2]["usage"]["cachedTokens"] == 0, diag
+    assert not results[2]["cancelled"], diag
+
+    # Cancel: the partial answer stays in the document and stops growing.
+    cancelled = results[3]
+    assert cancelled["cancelled"] and cancelled["text"].strip(), diag
+    assert seen["cancel"]["charsLater"] == seen["cancel"]["charsAtCancel"] > 0, diag
+    # [[words=300]] at 0.3 s per 2 words would stream for ~45 s.
+    assert len(cancelled["text"].split()) < 300, diag
     saved = (editor_workspace / "notes.md").read_text()
     assert saved.startswith("# Notes\n"), saved
     assert "the token count must change for sure." in saved
     assert text in saved, f"result {text!r} not in saved document {saved!r}"
+    assert cancelled["text"] in saved, diag
 
     # Saving a cached file turned the cache status item from fresh to stale.
     assert seen["cacheItemFresh"]["state"] == "fresh", diag

@@ -16,11 +16,18 @@ from pathlib import Path
 import attrs
 
 from greycloud_lsp import settings as server_settings
-from greycloud_lsp.payloads import camel
+from greycloud_lsp.payloads import INSERT_MODES, camel
 
 REPO = Path(__file__).resolve().parents[2]
 EXT = REPO / "editors" / "vscode"
-JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", list: "array"}
+JSON_TYPES = {
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    list: "array",
+    tuple: "array",
+}
 
 
 def manifest_properties() -> dict[str, dict]:
@@ -96,6 +103,22 @@ def test_enums_match_the_server():
     props = manifest_properties()
     modes = [m for m in props["greycloud.tokenCount.mode"]["enum"] if m is not None]
     assert modes == list(server_settings.TOKEN_MODES)
+    insert = props["greycloud.codeActions"]["items"]["properties"]["insert"]["enum"]
+    assert insert == list(INSERT_MODES)
+
+
+def test_lists_of_objects_declare_the_server_fields():
+    """E.g. `codeActions: [{title, prompt, insert}]`: the item schema has the server's fields."""
+    props = manifest_properties()
+    for key, tp in server_fields().items():
+        (item,) = typing.get_args(tp)[:1] or (None,)
+        if item is None or not attrs.has(item):
+            continue
+        schema = props[f"greycloud.{key}"]["items"]
+        fields = {camel(f.name): f for f in attrs.fields(item)}
+        assert set(schema["properties"]) == set(fields), key
+        required = {name for name, f in fields.items() if f.default is attrs.NOTHING}
+        assert set(schema.get("required", [])) == required, key
 
 
 def test_client_sections_are_what_the_extension_reads():

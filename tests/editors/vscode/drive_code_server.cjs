@@ -285,7 +285,32 @@ async function main() {
     await page.keyboard.press('Control+Shift+Z');
     await waitFor('redo to bring the insertion back', async () => (await editorText(page, notes)) === inserted, 10000);
 
-    // 7. Save: notes.md is in the cache, so the cache turns stale.
+    // 7. Cancel from the progress notification stops the generation where it is.
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('Enter');
+    const beforeCancel = (await editorText(page, notes)).length;
+    await emulator('POST', '_emulator/config', { stream_chunk_delay: 0.3, stream_chunk_tokens: 2 });
+    await runPaletteCommand(page, 'GreyCloud: Generate…');
+    await answerInput(page, 'GreyCloud: Generate', 'Write a very long essay about rate limiters [[words=300]]');
+    await waitFor('the long answer to start streaming', async () => {
+      await failedToast(page);
+      return (await editorText(page, notes)).length > beforeCancel + 20;
+    }, TIMEOUT, 50);
+    await page.locator('.notifications-toasts', { hasText: 'GreyCloud: Generate' }).locator('.monaco-button', { hasText: 'Cancel' }).first().click();
+    const cancelClicked = Date.now();
+    seen.cancelMessage = await waitFor('the generation to stop', async () =>
+      (await statusText(page)).find((x) => x.startsWith('GreyCloud: Generate cancelled')) || null);
+    const atCancel = (await editorText(page, notes)).length;
+    await new Promise((r) => setTimeout(r, 1500));
+    seen.cancel = {
+      msToStop: Date.now() - cancelClicked,
+      charsAtCancel: atCancel - beforeCancel,
+      charsLater: (await editorText(page, notes)).length - beforeCancel,
+    };
+    log(`cancel: ${JSON.stringify(seen.cancel)}`);
+    await shot('vscode-cancelled.png');
+
+    // 8. Save: notes.md is in the cache, so the cache turns stale.
     await page.keyboard.press('Control+S');
     await page.locator('.tab.dirty', { hasText: 'notes.md' }).waitFor({ state: 'detached', timeout: TIMEOUT });
     seen.cacheItemStale = await waitFor('the cache status item to say stale', async () => {
