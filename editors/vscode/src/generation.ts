@@ -89,7 +89,7 @@ export class Generations implements vscode.Disposable {
       await sink.finish(result);
       this.message?.dispose();
       this.message = vscode.window.setStatusBarMessage(
-        `GreyCloud: ${title} ${result.cancelled ? 'cancelled' : 'done'} (${usageLine(result)})`,
+        `GreyCloud: ${title} ${result.cancelled ? 'cancelled' : 'done'} (${usageLine({ ...result, cancelled: false })})`,
         15000,
       );
       return result;
