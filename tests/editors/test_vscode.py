@@ -193,7 +193,8 @@ def test_vscode_in_code_server(
     # code-server's window is a remote one: machine-scoped settings (the server command and
     # pythonPath) are read from the remote machine's settings, not the user's.
     (user_data / "Machine").mkdir()
-    machine = {k: v for k, v in settings.items() if k.startswith("greycloud.server.")}
+    machine_keys = ("greycloud.server.command", "greycloud.server.pythonPath")
+    machine = {k: v for k, v in settings.items() if k in machine_keys}
     (user_data / "Machine" / "settings.json").write_text(json.dumps(machine, indent=2))
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(NODE24.parent), path_without_server(env["PATH"])])
@@ -293,7 +294,12 @@ def test_vscode_in_code_server(
         settings.get("greycloud.server.pythonPath") or settings["greycloud.server.command"]
     ), diag
     assert "--emulator" in commands[-1], diag
-    assert ext_log.count("server started: ") >= 2, diag  # first start + the palette restart
+    # A changed greycloud.server.* setting restarted the server by itself (with the new
+    # command line), then the palette command restarted it once more.
+    assert "restarting the server: greycloud.server settings changed" in ext_log, diag
+    assert "--log-level INFO" in commands[-1], diag
+    assert ext_log.count("server started: ") >= 3, diag
+    assert seen["afterSettingsRestart"]["tokens"] > 0, diag
 
     # Ask the Workspace: the plan named files, tokens and an hourly storage cost; one cache
     # was created and both questions went out with it; the answers report cached tokens.

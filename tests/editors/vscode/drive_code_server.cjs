@@ -180,13 +180,21 @@ async function main() {
     log(`status after edit: ${seen.afterEdit.text}`);
     await page.keyboard.press('Control+S');
 
-    // 3. Restart the server from the palette: the count comes back from the new process.
+    // 3. A greycloud.server.* setting changes while the editor runs (as when code-server
+    //    delivers settings late; here a workspace setting): the extension restarts the server by itself.
+    fs.mkdirSync(path.join(WORKSPACE, '.vscode'), { recursive: true });
+    fs.writeFileSync(path.join(WORKSPACE, '.vscode', 'settings.json'), JSON.stringify({ 'greycloud.server.logLevel': 'INFO' }));
+    await waitFor('the token count to go away during the restart', async () => !(await tokenStatus(page)), 20000, 50).catch(() => null);
+    seen.afterSettingsRestart = await waitFor('a token count after the settings change', () => tokenStatus(page), 90000);
+    log(`status after the settings change: ${seen.afterSettingsRestart.text}`);
+
+    // 4. Restart the server from the palette: the count comes back from the new process.
     await runPaletteCommand(page, 'GreyCloud: Restart Language Server');
     await waitFor('the token count to go away during the restart', async () => !(await tokenStatus(page)), 20000, 50).catch(() => null);
     seen.afterRestart = await waitFor('a token count after the restart', () => tokenStatus(page), 90000);
     log(`status after restart: ${seen.afterRestart.text}`);
 
-    // 4. Ask the Workspace: no cache yet, so it says what it will cache, then creates it.
+    // 5. Ask the Workspace: no cache yet, so it says what it will cache, then creates it.
     //    The emulator streams slowly so the answer is seen growing.
     await emulator('POST', '_emulator/config', { stream_chunk_delay: 0.25, stream_chunk_tokens: 2 });
     await emulator('DELETE', '_emulator/requests');
@@ -228,7 +236,7 @@ async function main() {
     seen.cacheItemFresh = await waitFor('the cache status item', () => cacheStatus(page), 20000);
     await shot('vscode-ask-answer.png');
 
-    // 5. Ask again: the fresh cache is reused (no dialog, no new cache).
+    // 6. Ask again: the fresh cache is reused (no dialog, no new cache).
     await emulator('POST', '_emulator/config', { stream_chunk_delay: 0.02, stream_chunk_tokens: 4 });
     await page.locator('.tab', { hasText: 'notes.md' }).first().click();
     await runPaletteCommand(page, 'GreyCloud: Ask the Workspace…');
@@ -250,7 +258,7 @@ async function main() {
     };
     log(`emulator: ${JSON.stringify(seen.emulator)}`);
 
-    // 6. Generate… in insert mode: the text streams into notes.md; one Ctrl+Z removes all of it.
+    // 7. Generate… in insert mode: the text streams into notes.md; one Ctrl+Z removes all of it.
     await page.locator('.tab', { hasText: 'notes.md' }).first().click();
     const notes = 'notes.md';
     await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
@@ -285,7 +293,7 @@ async function main() {
     await page.keyboard.press('Control+Shift+Z');
     await waitFor('redo to bring the insertion back', async () => (await editorText(page, notes)) === inserted, 10000);
 
-    // 7. Cancel from the progress notification stops the generation where it is.
+    // 8. Cancel from the progress notification stops the generation where it is.
     await page.keyboard.press('Control+End');
     await page.keyboard.press('Enter');
     const beforeCancel = (await editorText(page, notes)).length;
@@ -310,7 +318,7 @@ async function main() {
     log(`cancel: ${JSON.stringify(seen.cancel)}`);
     await shot('vscode-cancelled.png');
 
-    // 8. Save: notes.md is in the cache, so the cache turns stale.
+    // 9. Save: notes.md is in the cache, so the cache turns stale.
     await page.keyboard.press('Control+S');
     await page.locator('.tab.dirty', { hasText: 'notes.md' }).waitFor({ state: 'detached', timeout: TIMEOUT });
     seen.cacheItemStale = await waitFor('the cache status item to say stale', async () => {
