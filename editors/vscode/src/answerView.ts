@@ -14,14 +14,21 @@ export class AnswerView implements vscode.TextDocumentContentProvider, vscode.Di
   private readonly texts = new Map<string, string>();
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
   private readonly registration: vscode.Disposable;
+  private readonly closed: vscode.Disposable;
   private count = 0;
   readonly onDidChange = this.changed.event;
 
   constructor() {
     this.registration = vscode.workspace.registerTextDocumentContentProvider(SCHEME, this);
+    this.closed = vscode.workspace.onDidCloseTextDocument((doc) => {
+      if (doc.uri.scheme === SCHEME) {
+        this.texts.delete(doc.uri.toString());
+      }
+    });
   }
 
   dispose(): void {
+    this.closed.dispose();
     this.registration.dispose();
     this.changed.dispose();
   }

@@ -54,12 +54,9 @@ export class CacheTracker implements vscode.Disposable {
     ]);
     this.disposables.push(
       this.item,
-      server.onDidChange((client) => {
-        this.caches.clear(); // a new server process owns no cache
+      server.onDidChange(() => {
+        this.caches.clear(); // a new server process owns no cache yet (no API call needed)
         this.render();
-        if (client) {
-          void this.refresh();
-        }
       }),
       vscode.window.onDidChangeActiveTextEditor(() => this.render()),
     );
