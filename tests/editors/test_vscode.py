@@ -314,7 +314,7 @@ def test_vscode_in_code_server(
         for ln in ext_log.splitlines()
         if "generate result: " in ln
     ]
-    assert len(results) == 4, diag
+    assert len(results) == 6, diag
     for asked in results[:2]:
         assert asked["usage"]["cachedTokens"] > 0, diag
     assert "cached)" in seen["answer2"] and "tokens in" in seen["answer2"], diag
@@ -349,6 +349,17 @@ def test_vscode_in_code_server(
     assert seen["cacheItemFresh"]["state"] == "fresh", diag
     assert seen["cacheItemStale"]["state"] == "stale", diag
     assert (artifacts_dir / "vscode-generate.png").exists()
+
+    # A stale cache: "Ask the Stale Cache" used it as it was; "Refresh the Cache" made a new
+    # one, deleted the stale one, and the status item turned fresh again.
+    first_cache = streams[0]["cachedContent"]
+    later = seen["emulatorStale"]
+    assert "Refresh the Cache" in seen["askStale"]["dialog"], diag
+    assert "stale cache" in seen["askStale"]["footer"], diag
+    assert later["cacheCreates"] == 1 and later["cacheDeletes"] == 1, diag
+    assert later["streams"][0]["cachedContent"] == first_cache, diag
+    assert later["streams"][1]["cachedContent"] not in (None, first_cache), diag
+    assert seen["cacheItemRefreshed"]["state"] == "fresh", diag
     print(
         f"code-server: install {t_install:.1f}s, up {t_up:.1f}s; seen {seen['initial']} -> "
         f"{seen['afterEdit']}; answer grew {stream['first']} -> {stream['second']} chars"

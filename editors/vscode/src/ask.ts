@@ -61,6 +61,7 @@ export class AskWorkspace {
       includeDocument: false,
       insert: false,
       cachedContent: cache.name,
+      staleCache: cache.stale,
     });
   }
 

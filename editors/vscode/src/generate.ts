@@ -16,6 +16,8 @@ export interface GenerateRequest {
   /** Insert into the editor (else the answer view). */
   insert: boolean;
   cachedContent?: string;
+  /** The cache is known to be stale (the answer says so). */
+  staleCache?: boolean;
 }
 
 /** Build the greycloud.generate arguments, pick the sink, run it. */
@@ -45,7 +47,7 @@ export async function runGenerate(
   } else {
     sink = await answers.open(req.title, req.prompt);
   }
-  return generations.run(args, sink, req.title);
+  return generations.run(args, sink, req.title, { staleCache: req.staleCache });
 }
 
 async function generate(server: Server, generations: Generations, answers: AnswerView, withFile: boolean): Promise<void> {

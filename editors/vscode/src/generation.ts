@@ -49,7 +49,12 @@ export class Generations implements vscode.Disposable {
   }
 
   /** Run greycloud.generate with `args`, streaming into `sink`; undefined when it failed. */
-  async run(args: Record<string, unknown>, sink: GenerationSink, title: string): Promise<GenerateResult | undefined> {
+  async run(
+    args: Record<string, unknown>,
+    sink: GenerationSink,
+    title: string,
+    options: { staleCache?: boolean } = {},
+  ): Promise<GenerateResult | undefined> {
     const client = this.server.running;
     if (!client) {
       vscode.window.showErrorMessage('GreyCloud: the language server is not running (see "GreyCloud: Show Log").');
@@ -85,6 +90,9 @@ export class Generations implements vscode.Disposable {
         },
       );
       this.log.info(`generate result: ${JSON.stringify(result)}`);
+      if (options.staleCache) {
+        result.cacheStale = true; // the person chose to ask a cache they were told is stale
+      }
       await run.writing;
       await sink.finish(result);
       this.message?.dispose();

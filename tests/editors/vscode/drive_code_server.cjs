@@ -329,6 +329,42 @@ async function main() {
     seen.visibleText = (await editorText(page, notes)).slice(0, 4000);
     await shot('vscode-generate.png');
     log('saved, screenshot taken');
+
+    // 10. Ask with a stale cache: first ask the stale one, then refresh it.
+    await emulator('POST', '_emulator/config', { stream_chunk_delay: 0, stream_chunk_tokens: 8 });
+    await emulator('DELETE', '_emulator/requests');
+    const askStale = async (n, button) => {
+      await page.locator('.tab', { hasText: 'notes.md' }).first().click();
+      await runPaletteCommand(page, 'GreyCloud: Ask the Workspace…');
+      await answerInput(page, 'Ask the Workspace', `Stale question ${n} [[words=12]]`);
+      const box = page.locator('.monaco-dialog-box', { hasText: 'is stale' });
+      await box.waitFor({ state: 'visible', timeout: TIMEOUT });
+      const dialogText = (await box.innerText()).slice(0, 600);
+      await box.locator('.monaco-button', { hasText: button }).click();
+      const label = `Ask the Workspace ${n}`;
+      await page.locator('.tab', { hasText: label }).first().waitFor({ timeout: TIMEOUT });
+      const done = await waitFor(`answer ${n} to finish`, async () => {
+        const a = await answerLen(label);
+        return a.done ? a : null;
+      });
+      return { dialog: dialogText, footer: done.text.slice(done.text.lastIndexOf('---')) };
+    };
+    seen.askStale = await askStale(3, 'Ask the Stale Cache');
+    seen.askRefresh = await askStale(4, 'Refresh the Cache');
+    seen.cacheItemRefreshed = await waitFor('the cache item to be fresh again', async () => {
+      const c = await cacheStatus(page);
+      return c && c.state === 'fresh' ? c : null;
+    }, 30000);
+    const later = (await emulator('GET', '_emulator/requests')).requests;
+    seen.emulatorStale = {
+      cacheCreates: later.filter((r) => r.action === 'cachedContents.create').length,
+      cacheDeletes: later.filter((r) => r.method === 'DELETE' && /cachedContents\//.test(r.path)).length,
+      streams: later
+        .filter((r) => r.action === 'streamGenerateContent')
+        .map((r) => ({ cachedContent: (r.body && (r.body.cachedContent || r.body.cached_content)) || null })),
+    };
+    log(`stale asks: ${JSON.stringify(seen.emulatorStale)}`);
+    await shot('vscode-ask-refreshed.png');
     process.stdout.write(JSON.stringify({ ok: true, ...seen }) + '\n');
   } catch (err) {
     seen.error = String(err && err.stack ? err.stack : err);
