@@ -160,6 +160,8 @@ async def run_generation(
         cache_stale = owned.stale
     else:
         cached_content = ls.caches.resolve_cached_content(request.cached_content, command)
+        named = ls.caches.owned.get(cached_content or "")
+        cache_stale = bool(named and named.stale)
     if contents is None:
         contents = build_contents(ls, request)
     model = request.model or ls.model
