@@ -3,8 +3,9 @@
 Listing (``textDocument/codeAction``) and resolving (``codeAction/resolve``) make no API
 call: an action only carries the command ``greycloud.runCodeAction``. Running it streams
 like ``greycloud.generate`` (the same machinery, :func:`generation.run_generation`) and then
-applies ONE ``workspace/applyEdit`` (edit actions) or shows and returns the answer (prose
-actions: Explain, Ask the workspace, templates with ``insert: "none"``).
+applies ONE ``workspace/applyEdit`` (edit actions) or returns the answer (prose actions:
+Explain, Ask the workspace, templates with ``insert: "none"``), also shown with
+``window/showMessage`` unless the client chose the ``workDoneToken`` (then it streams it).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from .generation import _document_text, _slice, _to_range, run_generation
 from .payloads import GenerateArgs, RangeArg, TextDocumentRef, dump, parse
-from .server import GreyCloudLanguageServer
+from .server import WORK_DONE_TOKEN, GreyCloudLanguageServer
 from .settings import CodeActionTemplate
 
 log = logging.getLogger(__name__)
@@ -241,6 +242,8 @@ def strip_fences(text: str) -> str:
 async def run_code_action_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     """``greycloud.runCodeAction``: stream, then one edit (or show the prose answer)."""
     request = parse(RunCodeActionArgs, list(args), RUN_COMMAND)
+    # A client that chose a progress token follows the stream: it shows prose answers itself.
+    client_streams = WORK_DONE_TOKEN.get() is not None
     template = _template(ls, request.id)
     uri = request.text_document.uri
     source = _document_text(ls, uri)
@@ -286,7 +289,7 @@ async def run_code_action_command(ls: GreyCloudLanguageServer, *args: Any) -> An
         result.text = strip_fences(result.text)
         edit = attrs.evolve(generate, insert=template.insert)
         applied = await _apply_edit(ls, edit, result.text, f"Gemini: {title}")
-    elif not result.cancelled:
+    elif not result.cancelled and not client_streams:
         ls.window_show_message(
             types.ShowMessageParams(type=types.MessageType.Info, message=result.text)
         )

@@ -147,6 +147,9 @@ async def run_generation(
     ``contents`` replaces the user turn built from the request (code actions build
     their own). Returns the result and whether the edit was applied (None: no edit).
     """
+    token = WORK_DONE_TOKEN.get()  # before any await: it belongs to this request
+    if token is None:
+        token = request.work_done_token
     await ls.settings_ready()
     if request.insert != "none" and request.text_document is not None:
         _document_text(ls, request.text_document.uri)  # fail early on a bad uri
@@ -160,6 +163,8 @@ async def run_generation(
         cache_stale = owned.stale
     else:
         cached_content = ls.caches.resolve_cached_content(request.cached_content, command)
+        named = ls.caches.owned.get(cached_content or "")
+        cache_stale = bool(named and named.stale)
     if contents is None:
         contents = build_contents(ls, request)
     model = request.model or ls.model
@@ -168,9 +173,6 @@ async def run_generation(
     except Exception as exc:
         raise backend_error(exc, command) from exc
 
-    token = WORK_DONE_TOKEN.get()
-    if token is None:
-        token = request.work_done_token
     progress = ProgressReporter(ls, label, cancellable=True, token=token)
     run = GenerationRun(str(progress.token))
     ls.generations[run.token] = run

@@ -100,6 +100,7 @@ def test_nvim_plugin_end_to_end(
         "token count updated after edit (exact)",
         "cache workspace succeeded",
         "generation was cancelled",
+        "generation used the plugin's workDoneToken",
     ):
         assert name in checks, diag
     gen = report["generate"]

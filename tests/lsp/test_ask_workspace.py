@@ -96,6 +96,10 @@ async def test_stale_cache_refresh_replaces_it(start_session, adc_env, workspace
         client, "greycloud.generate", {"prompt": "hi [[words=3]]", "cachedContent": "workspace"}
     )
     assert answer["cachedContent"] == old["name"] and answer["cacheStale"] is True
+    by_name = await execute(
+        client, "greycloud.generate", {"prompt": "hi [[words=3]]", "cachedContent": old["name"]}
+    )
+    assert by_name["cacheStale"] is True and by_name["cost"]["cachedTokens"] > 0
 
     new = await execute(client, "greycloud.cacheWorkspace", {"refresh": True})
     state = await execute(client, "greycloud.workspaceCacheState", {})

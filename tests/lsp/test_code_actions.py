@@ -120,6 +120,19 @@ async def test_prose_action_and_template(start_session, adc_env, tmp_path):
         m.type == types.MessageType.Info and m.message == explained["text"] for m in client.messages
     )
 
+    # a client that chose the progress token streams the answer itself: no message
+    command = await command_of(client, by_id["explain"])
+    client.progress_reports.setdefault("nvim-1", [])
+    shown = len(client.messages)
+    streamed = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(
+            command=command.command, arguments=command.arguments, work_done_token="nvim-1"
+        )
+    )
+    assert streamed["text"] and len(client.messages) == shown
+    chunks = [c for c in client.recorder.of("greycloud/generationChunk") if c["token"] == "nvim-1"]
+    assert "".join(c["text"] for c in chunks) == streamed["text"]
+
     result = await run(client, by_id["user:0"])
     sent = adc_env.state.requests_for("streamGenerateContent")[-1].body["contents"][0]
     assert sent["parts"][0]["text"] == "In calc.py (python) translate: print(add(1, 2)) [[words=5]]"

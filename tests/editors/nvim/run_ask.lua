@@ -182,6 +182,33 @@ local function run()
     report.code_action_edited)
   vim.cmd('silent undo')
   check('the edit undoes in one step', buf_text(cbuf) == original, buf_text(cbuf))
+
+  -- 6. A prose action (Explain) streams into a scratch buffer instead of a message.
+  check('the improve action finished', vim.wait(TIMEOUT, function()
+    return #gc.jobs == 0
+  end, 20), gc.jobs)
+  local before = gc.last.generate
+  local notes_before = #notes
+  vim.lsp.buf.code_action({
+    apply = true,
+    filter = function(action)
+      return action.title == 'Gemini: Explain'
+    end,
+  })
+  local explained = vim.wait(TIMEOUT, function()
+    local job = gc.last.generate
+    return job ~= nil and job ~= before and job.done
+  end, 20)
+  local job = gc.last.generate or {}
+  local text = (job.result or {}).text or ''
+  report.explain = { text = text, updates = job.updates, scratch = job.scratch }
+  check('explain streamed into a scratch buffer', explained and job.scratch and job.updates > 0 and text ~= ''
+    and job.buf ~= cbuf and buf_text(job.buf) == text and buf_text(cbuf) == original, report.explain)
+  local shown = false
+  for i = notes_before + 1, #notes do
+    shown = shown or notes[i].msg:find(text, 1, true) ~= nil
+  end
+  check('explain answer not repeated as a message', not shown, notes)
 end
 
 local ok, err = xpcall(run, debug.traceback)

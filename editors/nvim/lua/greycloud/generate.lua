@@ -182,26 +182,53 @@ function M.generate(opts)
     args[k] = v
   end
 
+  return M.start('greycloud.generate', args, {
+    bufnr = bufnr,
+    title = prompt,
+    scratch = not (opts.insert and opts.insert ~= 'none' and is_file),
+    footer = opts.footer,
+    on_done = opts.on_done,
+  })
+end
+
+---@class greycloud.StartOptions
+---@field bufnr integer
+---@field title string
+---@field scratch boolean stream into a new scratch buffer (else the server edits bufnr)
+---@field footer? fun(result: table): string?
+---@field on_done? fun(job: greycloud.Job)
+
+--- Run a streaming server command (greycloud.generate or greycloud.runCodeAction) as a job
+--- with its own work-done token.
+---@param command string
+---@param args table
+---@param opts greycloud.StartOptions
+---@return greycloud.Job?
+function M.start(command, args, opts)
+  local c = client.require(opts.bufnr)
+  if not c then
+    return nil
+  end
   ---@type greycloud.Job
   local job = {
-    prompt = prompt,
+    prompt = opts.title,
     token = client.new_token(),
     chunks = {},
     updates = 0,
     streamed = '',
     client_id = c.id,
     footer = opts.footer,
+    scratch = opts.scratch,
   }
-  job.scratch = not (opts.insert and opts.insert ~= 'none' and is_file)
-  job.buf = job.scratch and open_scratch(prompt) or bufnr
+  job.buf = job.scratch and open_scratch(opts.title) or opts.bufnr
   table.insert(M.jobs, job)
-  local id = client.exec('greycloud.generate', args, function(err, result)
+  local id = client.exec(command, args, function(err, result)
     job.done = true
     remove_job(job)
     M.last = job
     if err then
       job.error = err
-      client.notify('generate failed: ' .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
+      client.notify(command .. ' failed: ' .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
     else
       job.result = result
       local text = result.text or ''
@@ -223,13 +250,35 @@ function M.generate(opts)
       opts.on_done(job)
     end
     pcall(vim.api.nvim_exec_autocmds, 'User', { pattern = 'GreyCloudGenerateDone', modeline = false })
-  end, bufnr, job.token)
+  end, opts.bufnr, job.token)
   job.request_id = id
   if not id then
     remove_job(job)
     return nil
   end
   return job
+end
+
+local PROSE_ACTIONS = { explain = true, ask = true }
+
+--- Client-side handler of the code actions' command (vim.lsp.commands): runs it with
+--- a work-done token so a prose answer (Explain, Ask, `insert = 'none'` templates)
+--- streams into a scratch buffer; edit actions are applied by the server as one edit.
+---@param command lsp.Command
+---@param ctx { bufnr: integer }
+function M.run_code_action(command, ctx)
+  local data = (command.arguments or {})[1] or {}
+  local prose = PROSE_ACTIONS[data.id] == true
+  local index = tostring(data.id or ''):match('^user:(%d+)$')
+  if index then
+    local template = ((config.values.settings or {}).codeActions or {})[tonumber(index) + 1] or {}
+    prose = (template.insert or 'none') == 'none'
+  end
+  return M.start('greycloud.runCodeAction', data, {
+    bufnr = ctx.bufnr,
+    title = command.title or 'Gemini',
+    scratch = prose,
+  })
 end
 
 --- Cancel the running generations (window/workDoneProgress/cancel on each job's token).

@@ -11,7 +11,8 @@
 --   cache    :GreyCloudCacheWorkspace, :GreyCloudCaches, cache status
 --   ask      :GreyCloudAsk (ask the cached workspace)
 --   health   :checkhealth greycloud
--- Code actions need nothing here: vim.lsp.buf.code_action() lists the server's.
+-- Code actions: vim.lsp.buf.code_action() lists the server's; their command runs
+-- through generate.run_code_action (streams prose answers into a scratch buffer).
 
 local ask = require('greycloud.ask')
 local cache = require('greycloud.cache')
@@ -71,6 +72,8 @@ function M.setup(opts)
   M.config = config.set(opts)
   vim.lsp.config(M.name, lsp.config())
   vim.lsp.enable(M.name)
+  -- Code actions carry this command: run it here so prose answers stream into a buffer.
+  vim.lsp.commands['greycloud.runCodeAction'] = generate.run_code_action
 
   augroup = vim.api.nvim_create_augroup('greycloud', { clear = true })
   vim.api.nvim_create_autocmd('LspProgress', { group = augroup, callback = generate.on_progress })
