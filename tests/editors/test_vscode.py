@@ -314,7 +314,7 @@ def test_vscode_in_code_server(
         for ln in ext_log.splitlines()
         if "generate result: " in ln
     ]
-    assert len(results) == 6, diag
+    assert len(results) == 7, diag
     for asked in results[:2]:
         assert asked["usage"]["cachedTokens"] > 0, diag
     assert "cached)" in seen["answer2"] and "tokens in" in seen["answer2"], diag
@@ -360,6 +360,12 @@ def test_vscode_in_code_server(
     assert later["streams"][0]["cachedContent"] == first_cache, diag
     assert later["streams"][1]["cachedContent"] not in (None, first_cache), diag
     assert seen["cacheItemRefreshed"]["state"] == "fresh", diag
+
+    # The server's Explain code action, run from Ctrl+., streamed into the answer view
+    # (a prose action: nothing applied to the document).
+    explained = results[-1]
+    assert explained["id"] == "explain" and explained["applied"] is None, diag
+    assert explained["text"].strip() and "tokens in" in seen["codeAction"], diag
     print(
         f"code-server: install {t_install:.1f}s, up {t_up:.1f}s; seen {seen['initial']} -> "
         f"{seen['afterEdit']}; answer grew {stream['first']} -> {stream['second']} chars"

@@ -70,9 +70,11 @@ class AnswerSink implements GenerationSink {
     }
   }
 
-  async finish(result: GenerateResult): Promise<void> {
+  async finish(result: GenerateResult & { applied?: boolean | null }): Promise<void> {
     this.body = result.text;
-    this.flush(`\n\n---\n_${usageLine(result)}_\n`);
+    const applied =
+      result.applied === true ? ' · applied to the document as one edit' : result.applied === false ? ' · the edit was not applied' : '';
+    this.flush(`\n\n---\n_${usageLine(result)}${applied}_\n`);
   }
 
   async fail(message: string, partial: string): Promise<void> {

@@ -10,6 +10,7 @@ import { AnswerView } from './answerView';
 import { AskWorkspace } from './ask';
 import { registerCaches } from './caches';
 import { CacheTracker } from './cacheStatus';
+import { interceptCodeActions } from './codeActions';
 import { registerGenerate } from './generate';
 import { Generations } from './generation';
 import { createLog } from './log';
@@ -29,6 +30,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const generations = new Generations(server, log);
   const answers = new AnswerView();
   const ask = new AskWorkspace(server, log, caches, generations, answers);
+  interceptCodeActions(server, generations, answers);
   context.subscriptions.push(
     log,
     server,

@@ -53,7 +53,7 @@ export class Generations implements vscode.Disposable {
     args: Record<string, unknown>,
     sink: GenerationSink,
     title: string,
-    options: { staleCache?: boolean } = {},
+    options: { staleCache?: boolean; command?: string } = {},
   ): Promise<GenerateResult | undefined> {
     const client = this.server.running;
     if (!client) {
@@ -69,7 +69,8 @@ export class Generations implements vscode.Disposable {
       sink,
     };
     this.runs.set(run.token, run);
-    this.log.info(`generate ${run.token}: ${JSON.stringify({ ...args, prompt: `${String(args.prompt).length} chars` })}`);
+    const shown = typeof args.prompt === 'string' ? { ...args, prompt: `${args.prompt.length} chars` } : args;
+    this.log.info(`${options.command ?? Commands.generate} ${run.token}: ${JSON.stringify(shown)}`);
     try {
       const result = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `GreyCloud: ${title}`, cancellable: true },
@@ -83,7 +84,9 @@ export class Generations implements vscode.Disposable {
             cancel.onCancellationRequested(() => this.cancel(client, run)),
           ];
           try {
-            return await this.server.execute<GenerateResult>(Commands.generate, args, { workDoneToken: run.token });
+            return await this.server.execute<GenerateResult>(options.command ?? Commands.generate, args, {
+              workDoneToken: run.token,
+            });
           } finally {
             subs.forEach((s) => s.dispose());
           }

@@ -8,6 +8,7 @@ export const Commands = {
   listCaches: 'greycloud.listCaches',
   deleteCache: 'greycloud.deleteCache',
   extendCache: 'greycloud.extendCache',
+  runCodeAction: 'greycloud.runCodeAction',
 } as const;
 
 export const Notifications = {
@@ -52,6 +53,12 @@ export interface GenerateResult {
   cost?: Cost | null;
   cachedContent?: string | null;
   cacheStale?: boolean;
+}
+
+/** greycloud.runCodeAction: a generate result, plus whether its edit was applied (null: prose). */
+export interface CodeActionResult extends GenerateResult {
+  applied?: boolean | null;
+  id?: string;
 }
 
 export interface GenerationChunk {

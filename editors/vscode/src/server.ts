@@ -17,6 +17,9 @@ import { SECTION, ServerLaunch, affectsServerLaunch, currentServerSettings, serv
 /** Called for every new client before it starts; the returned handlers are disposed when it stops. */
 export type SessionHook = (client: LanguageClient) => vscode.Disposable[];
 
+/** Runs a server command the language client was asked to execute (e.g. from a code action). */
+export type CommandInterceptor = (args: unknown[]) => Promise<unknown>;
+
 /** Quiet time after a settings change before the server is restarted (code-server sends several). */
 const RESTART_DEBOUNCE_MS = 300;
 /** A failed start is reported only if no newer start replaced it within this time. */
@@ -33,6 +36,7 @@ export class Server implements vscode.Disposable {
   private starts = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private launched: ServerLaunch | undefined;
+  private readonly interceptors = new Map<string, CommandInterceptor>();
 
   /** Fires after a client started (or failed: undefined) and after it stopped. */
   readonly onDidChange = this.changed.event;
@@ -53,6 +57,11 @@ export class Server implements vscode.Disposable {
     if (this.client) {
       this.session.push(...hook(this.client));
     }
+  }
+
+  /** Run `command` (when the editor executes it, e.g. a code action) with `run` instead of plainly. */
+  interceptCommand(command: string, run: CommandInterceptor): void {
+    this.interceptors.set(command, run);
   }
 
   /** The running client, or undefined. */
@@ -195,6 +204,10 @@ export class Server implements vscode.Disposable {
       initializationOptions: currentServerSettings(),
       synchronize: { configurationSection: SECTION },
       middleware: {
+        executeCommand: async (command, args, next) => {
+          const run = this.interceptors.get(command);
+          return run ? run(args) : next(command, args);
+        },
         workspace: {
           // Serve `workspace/configuration` without the client-only keys.
           configuration: async (params, token, next) => {

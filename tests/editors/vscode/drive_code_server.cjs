@@ -365,6 +365,25 @@ async function main() {
     };
     log(`stale asks: ${JSON.stringify(seen.emulatorStale)}`);
     await shot('vscode-ask-refreshed.png');
+
+    // 11. A code action from the server (Ctrl+.) streams its answer into the answer view.
+    await page.locator('.tab', { hasText: 'notes.md' }).first().click();
+    await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
+    await page.keyboard.press('Control+Home');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Shift+End');
+    await page.keyboard.press('Control+.');
+    const action = page.locator('.action-widget .monaco-list-row', { hasText: 'Gemini: Explain' }).first();
+    await action.waitFor({ state: 'visible', timeout: TIMEOUT });
+    await action.click();
+    await page.locator('.tab', { hasText: 'Gemini explain' }).first().waitFor({ timeout: TIMEOUT });
+    const explained = await waitFor('the code action answer to finish', async () => {
+      const a = await answerLen('Gemini explain');
+      return a.done ? a : null;
+    });
+    seen.codeAction = explained.text.slice(0, 1200);
+    await shot('vscode-code-action.png');
     process.stdout.write(JSON.stringify({ ok: true, ...seen }) + '\n');
   } catch (err) {
     seen.error = String(err && err.stack ? err.stack : err);
