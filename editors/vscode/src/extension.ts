@@ -17,9 +17,7 @@ import { createLog } from './log';
 import { Server } from './server';
 import { TokenStatus } from './tokenStatus';
 
-export { serverSettings } from './settings';
-export { formatCount } from './tokenStatus';
-
+/** Kept for `deactivate`, which must wait for the server to stop (it deletes its caches). */
 let server: Server | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
