@@ -128,7 +128,7 @@ def _usage(stream: Any) -> Usage:
 
 
 async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
-    """Stream a generation to the client (contract: shared/design/lsp-protocol.md)."""
+    """Stream a generation to the client (wire contract: docs/protocol.md, section 7.1)."""
     request = parse(GenerateArgs, list(args), COMMAND)
     result, _applied = await run_generation(ls, request)
     return dump(result)
