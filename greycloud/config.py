@@ -7,10 +7,13 @@ Validation happens in ``__post_init__`` so a bad value fails where it was writte
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
 import subprocess
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -27,16 +30,76 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def _env(*names: str) -> str | None:
+# Every environment variable GreyCloudConfig reads (the README's configuration table).
+ENVIRONMENT_VARIABLES: tuple[str, ...] = (
+    "GREYCLOUD_USE_API_KEY",
+    "GREYCLOUD_API_KEY",
+    "GOOGLE_API_KEY",
+    "GREYCLOUD_API_KEY_FILE",
+    "PROJECT_ID",
+    "GCP_PROJECT",
+    "GOOGLE_CLOUD_PROJECT",
+    "LOCATION",
+    "GCP_LOCATION",
+    "GOOGLE_CLOUD_LOCATION",
+    "GREYCLOUD_ENDPOINT",
+    "GOOGLE_VERTEX_BASE_URL",
+    "GREYCLOUD_MODEL",
+    "MODEL",
+    "GREYCLOUD_SA_EMAIL",
+    "SA_EMAIL",
+    "GREYCLOUD_IAM_ENDPOINT",
+    "GREYCLOUD_AUTO_REAUTH",
+    "GREYCLOUD_TEMPERATURE",
+    "GREYCLOUD_TOP_P",
+    "GREYCLOUD_MAX_OUTPUT_TOKENS",
+    "GREYCLOUD_SEED",
+    "GREYCLOUD_SYSTEM_INSTRUCTION",
+    "GREYCLOUD_THINKING_LEVEL",
+    "GREYCLOUD_USE_VERTEX_AI_SEARCH",
+    "VERTEX_AI_SEARCH_DATASTORE",
+    "GCS_BUCKET",
+    "BATCH_GCS_BUCKET",
+    "BATCH_LOCATION",
+    "BATCH_POLL_INTERVAL",
+    "GREYCLOUD_RPM",
+    "GREYCLOUD_TPM",
+    "GREYCLOUD_MAX_CONCURRENCY",
+    "GREYCLOUD_REQUEST_TIMEOUT",
+)
+# What ``gcloud config get-value project`` depends on besides its own files.
+GCLOUD_ENVIRONMENT_VARIABLES: tuple[str, ...] = (
+    "PATH",
+    "HOME",
+    "CLOUDSDK_CONFIG",
+    "CLOUDSDK_ACTIVE_CONFIG_NAME",
+    "CLOUDSDK_CORE_PROJECT",
+)
+
+
+def _readers(
+    environ: Mapping[str, str],
+) -> tuple[
+    Callable[..., str | None], Callable[[str, bool], bool], Callable[[str, type], Any]
+]:
+    """``_env``, ``_env_bool`` and ``_env_number`` reading ``environ``."""
+    return (
+        lambda *names: _env(*names, environ=environ),
+        lambda name, default: _env_bool(name, default, environ=environ),
+        lambda name, kind: _env_number(name, kind, environ=environ),
+    )
+
+
+def _env(*names: str, environ: Mapping[str, str] = os.environ) -> str | None:
     for name in names:
-        value = os.environ.get(name)
+        value = environ.get(name)
         if value is not None and value.strip() != "":
             return value.strip()
     return None
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
+def _env_bool(name: str, default: bool, *, environ: Mapping[str, str] = os.environ) -> bool:
+    raw = environ.get(name)
     if raw is None:
         return default
     value = raw.strip().lower()
@@ -47,8 +110,8 @@ def _env_bool(name: str, default: bool) -> bool:
     raise ValueError(f"{name}={raw!r} is not a boolean: use one of true/false, 1/0, yes/no.")
 
 
-def _env_number(name: str, kind: type) -> Any:
-    raw = _env(name)
+def _env_number(name: str, kind: type, *, environ: Mapping[str, str] = os.environ) -> Any:
+    raw = _env(name, environ=environ)
     if raw is None:
         return None
     try:
@@ -57,15 +120,59 @@ def _env_number(name: str, kind: type) -> Any:
         raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}.") from None
 
 
-def gcloud_default_project(timeout: float | None = None) -> str | None:
+_gcloud_projects: dict[tuple[str | None, ...], str | None] = {}
+_gcloud_lock = threading.Lock()
+
+
+def _gcloud_key(environ: Mapping[str, str]) -> tuple[str | None, ...]:
+    return tuple(environ.get(name) for name in GCLOUD_ENVIRONMENT_VARIABLES)
+
+
+def cached_gcloud_project(environ: Mapping[str, str] | None = None) -> tuple[bool, str | None]:
+    """``(known, project)``: the cached ``gcloud`` project for ``environ``, without running it."""
+    key = _gcloud_key(os.environ if environ is None else environ)
+    with _gcloud_lock:
+        if key in _gcloud_projects:
+            return True, _gcloud_projects[key]
+    return False, None
+
+
+def forget_gcloud_project() -> None:
+    """Drop the cached ``gcloud`` look-ups (the next one runs ``gcloud`` again)."""
+    with _gcloud_lock:
+        _gcloud_projects.clear()
+
+
+def gcloud_default_project(
+    timeout: float | None = None, *, environ: Mapping[str, str] | None = None
+) -> str | None:
     """The project of the active ``gcloud`` configuration, or None.
 
-    Never interactive and bounded by ``timeout`` (default
-    ``GCLOUD_TIMEOUT_SECONDS``); any failure means "unknown".
+    Runs ``gcloud config get-value project`` at most once per process for each
+    value of what it depends on (``GCLOUD_ENVIRONMENT_VARIABLES``); later calls
+    read the cache (`forget_gcloud_project` clears it). Never interactive and
+    bounded by ``timeout`` (default ``GCLOUD_TIMEOUT_SECONDS``); any failure
+    means "unknown". This blocks: async code runs it in a worker thread.
     """
-    gcloud = shutil.which("gcloud")
+    environ = os.environ if environ is None else environ
+    key = _gcloud_key(environ)
+    known, project = cached_gcloud_project(environ)
+    if known:
+        return project
+    project = _run_gcloud_project(environ, timeout)
+    with _gcloud_lock:
+        _gcloud_projects[key] = project
+    return project
+
+
+def _run_gcloud_project(environ: Mapping[str, str], timeout: float | None) -> str | None:
+    gcloud = shutil.which("gcloud", path=environ.get("PATH"))
     if gcloud is None:
         return None
+    env = None
+    if environ is not os.environ:
+        env = {k: v for k, v in os.environ.items() if k not in GCLOUD_ENVIRONMENT_VARIABLES}
+        env.update({k: environ[k] for k in GCLOUD_ENVIRONMENT_VARIABLES if k in environ})
     try:
         completed = subprocess.run(
             [gcloud, "config", "get-value", "project", "--quiet"],
@@ -73,6 +180,7 @@ def gcloud_default_project(timeout: float | None = None) -> str | None:
             text=True,
             timeout=GCLOUD_TIMEOUT_SECONDS if timeout is None else timeout,
             stdin=subprocess.DEVNULL,
+            env=env,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
@@ -81,6 +189,14 @@ def gcloud_default_project(timeout: float | None = None) -> str | None:
     if completed.returncode != 0 or not value or value == "(unset)":
         return None
     return value
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def vertex_endpoint_for(location: str) -> str:
@@ -132,6 +248,8 @@ class GreyCloudConfig:
 
     request_timeout: float | None = None
     resolve_project: bool = field(default=True, repr=False)
+    environ: Mapping[str, str] | None = field(default=None, repr=False, compare=False, kw_only=True)
+    """The environment to read (default ``os.environ``): e.g. one editor session's."""
 
     def __post_init__(self) -> None:
         self._fill_from_environment()
@@ -140,6 +258,7 @@ class GreyCloudConfig:
     # -- filling ---------------------------------------------------------
 
     def _fill_from_environment(self) -> None:
+        _env, _env_bool, _env_number = _readers(os.environ if self.environ is None else self.environ)
         if self.use_api_key is None:
             self.use_api_key = _env_bool("GREYCLOUD_USE_API_KEY", False)
         if self.api_key is None:
@@ -149,7 +268,7 @@ class GreyCloudConfig:
         if self.project_id is None:
             self.project_id = _env("PROJECT_ID", "GCP_PROJECT", "GOOGLE_CLOUD_PROJECT")
         if self.project_id is None and self.resolve_project and not self.use_api_key:
-            self.project_id = gcloud_default_project()
+            self._project_from_gcloud()
         if self.location is None:
             self.location = _env("LOCATION", "GCP_LOCATION", "GOOGLE_CLOUD_LOCATION")
             self.location = self.location or DEFAULT_LOCATION
@@ -195,6 +314,35 @@ class GreyCloudConfig:
             self.max_concurrency = _env_number("GREYCLOUD_MAX_CONCURRENCY", int)
         if self.request_timeout is None:
             self.request_timeout = _env_number("GREYCLOUD_REQUEST_TIMEOUT", float) or 120.0
+
+    def _project_from_gcloud(self) -> None:
+        """Ask ``gcloud`` for the project, unless that would block a running event loop.
+
+        Inside a running loop only a cached answer is used; otherwise the
+        look-up is left to `resolve_project_id`, which the async client runs in
+        a worker thread before it connects.
+        """
+        environ = os.environ if self.environ is None else self.environ
+        if _in_event_loop():
+            known, project = cached_gcloud_project(environ)
+            self.project_id = project
+            self._project_pending = not known
+        else:
+            self.project_id = gcloud_default_project(environ=environ)
+
+    def resolve_project_id(self) -> str | None:
+        """The project, running the deferred ``gcloud`` look-up if one is pending (blocks)."""
+        if self.project_id is None and getattr(self, "_project_pending", False):
+            self.project_id = gcloud_default_project(
+                environ=os.environ if self.environ is None else self.environ
+            )
+            self._project_pending = False
+        return self.project_id
+
+    @property
+    def project_pending(self) -> bool:
+        """True while the ``gcloud`` project look-up was deferred (see `resolve_project_id`)."""
+        return bool(getattr(self, "_project_pending", False)) and self.project_id is None
 
     # -- validation ------------------------------------------------------
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+import os
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -17,6 +18,7 @@ from pygls.protocol import LanguageServerProtocol
 
 from . import __version__
 from .payloads import dump
+from .shared import SharedState
 from .settings import (
     Settings,
     SettingsProblem,
@@ -67,8 +69,13 @@ class GreyCloudLanguageServer(LanguageServer):
         cancel_hooks: request id -> callable run on ``$/cancelRequest``.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, shared: SharedState | None = None, *, environ: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__("greycloud-lsp", __version__, protocol_cls=GreyCloudProtocol)
+        self.owns_shared = shared is None
+        self.shared = shared if shared is not None else SharedState()
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
         from .tokens import TokenTracker
         from .workspace_cache import CacheRegistry
 
@@ -158,7 +165,7 @@ class GreyCloudLanguageServer(LanguageServer):
         """
         from greycloud.config import GreyCloudConfig
 
-        return GreyCloudConfig(**self.config_overrides())
+        return GreyCloudConfig(**self.config_overrides(), environ=self.environ)
 
     def config_overrides(self) -> dict[str, Any]:
         """Settings passed to ``GreyCloudConfig``; in emulator mode, minus connection keys."""
@@ -169,23 +176,11 @@ class GreyCloudLanguageServer(LanguageServer):
         return overrides
 
     def get_client(self) -> GreyCloudAsyncClient:
-        """The ONE shared async client; rebuilt only when connection settings change."""
+        """The shared async client for this session's settings."""
         key = tuple(sorted(self.config_overrides().items()))
         if self._client is None or key != self._client_key:
-            from greycloud.async_client import GreyCloudAsyncClient
-
-            config = self.client_config()
-            if self._client is not None:
-                self._retired_clients.append(self._client)
-            self._client = GreyCloudAsyncClient(config)
+            self._client = self.shared.client_for(self.client_config())
             self._client_key = key
-            log.info(
-                "client ready: project=%s location=%s model=%s endpoint=%s",
-                config.project_id,
-                config.location,
-                config.model,
-                config.base_url,
-            )
         return self._client
 
     @property
@@ -242,21 +237,22 @@ class GreyCloudLanguageServer(LanguageServer):
 
     async def _cleanup_backend(self) -> None:
         await self.caches.on_exit()
-        clients = [*self._retired_clients, *([self._client] if self._client else [])]
         self._client = None
-        self._retired_clients = []
-        for client in clients:
-            try:
-                await client.aclose()
-            except Exception as exc:
-                log.debug("closing client: %s", exc)
+        if self.owns_shared:
+            await self.shared.aclose()
 
 
-def create_server() -> GreyCloudLanguageServer:
-    """A server with every feature module registered."""
+def create_server(
+    shared: SharedState | None = None, *, environ: Mapping[str, str] | None = None
+) -> GreyCloudLanguageServer:
+    """One editor session with every feature registered.
+
+    ``shared=None``: the server makes and owns its own `SharedState` (and closes
+    it on exit). ``environ``: the session's environment (default ``os.environ``).
+    """
     from . import generation, lifecycle, tokens, workspace_cache
 
-    server = GreyCloudLanguageServer()
+    server = GreyCloudLanguageServer(shared, environ=environ)
     for module in (lifecycle, tokens, generation, workspace_cache):
         module.register(server)
     return server
