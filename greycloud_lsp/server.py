@@ -18,7 +18,6 @@ from pygls.protocol import LanguageServerProtocol
 
 from . import __version__
 from .payloads import dump
-from .shared import SharedState
 from .settings import (
     Settings,
     SettingsProblem,
@@ -26,6 +25,7 @@ from .settings import (
     problem_fingerprint,
     resolve,
 )
+from .shared import SharedState
 
 if TYPE_CHECKING:
     from greycloud.async_client import GreyCloudAsyncClient

@@ -239,8 +239,11 @@ class SharedState:
             "maxConcurrency": config.max_concurrency or DEFAULT_MAX_CONCURRENCY,
         }
         held = {"rpm": limiter.rpm, "tpm": limiter.tpm, "maxConcurrency": limiter.max_concurrency}
-        lower = [f"{name}={held[name]} (you asked {asked[name]})" for name in asked
-                 if held[name] < asked[name]]
+        lower = [
+            f"{name}={held[name]} (you asked {asked[name]})"
+            for name in asked
+            if held[name] < asked[name]
+        ]
         if not lower:
             return None
         project, location, model = quota_key(config)
