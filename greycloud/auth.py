@@ -127,11 +127,23 @@ def _gcloud_credentials(sa_email: str | None) -> google.auth.credentials.Credent
 
 
 def load_credentials(
-    sa_email: str | None = None, *, iam_endpoint: str | None = None
+    sa_email: str | None = None,
+    *,
+    iam_endpoint: str | None = None,
+    credentials_file: str | None = None,
 ) -> google.auth.credentials.Credentials:
-    """OAuth credentials: ADC (impersonating ``sa_email`` if set), else gcloud."""
+    """OAuth credentials: ADC (impersonating ``sa_email`` if set), else gcloud.
+
+    ``credentials_file`` (a key or ADC file) replaces the process's
+    ``GOOGLE_APPLICATION_CREDENTIALS``, e.g. for one editor session.
+    """
     try:
-        source, _project = google.auth.default(scopes=list(SCOPES))
+        if credentials_file:
+            source, _project = google.auth.load_credentials_from_file(
+                credentials_file, scopes=list(SCOPES)
+            )
+        else:
+            source, _project = google.auth.default(scopes=list(SCOPES))
     except google.auth.exceptions.DefaultCredentialsError:
         logger.info("Application Default Credentials unavailable; trying gcloud")
         return _gcloud_credentials(sa_email)
@@ -193,7 +205,16 @@ def credentials_from_config(config: GreyCloudConfig) -> google.auth.credentials.
     """The OAuth credentials ``config`` selects, or None in API-key mode."""
     if config.use_api_key:
         return None
-    return load_credentials(config.sa_email, iam_endpoint=config.iam_endpoint)
+    return load_credentials(
+        config.sa_email,
+        iam_endpoint=config.iam_endpoint,
+        credentials_file=_credentials_file(config),
+    )
+
+
+def _credentials_file(config: GreyCloudConfig) -> str | None:
+    """``GOOGLE_APPLICATION_CREDENTIALS`` of the config's own ``environ``, if it has one."""
+    return config.environ.get("GOOGLE_APPLICATION_CREDENTIALS") if config.environ else None
 
 
 def client_from_config(
@@ -206,6 +227,8 @@ def client_from_config(
     Runs a ``gcloud`` project look-up that ``config`` deferred (blocking: async
     code calls this in a worker thread).
     """
+    if credentials is None and _credentials_file(config) and not config.use_api_key:
+        credentials = credentials_from_config(config)
     return create_client(
         config.resolve_project_id(),
         config.location,

@@ -1,8 +1,10 @@
-"""The ``gcloud`` project look-up: once per process, never on an event loop; ``environ=``."""
+"""What GreyCloudConfig reads: ``environ=``, the ``gcloud`` project look-up (once per process,
+never on an event loop) and a session's credentials file."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 
 from greycloud import GreyCloudAsyncClient
 from greycloud.config import GreyCloudConfig, forget_gcloud_project
@@ -76,3 +78,16 @@ async def test_config_made_in_a_loop_defers_an_unknown_answer(fake_gcloud):
         False,
         1,
     )
+
+
+async def test_credentials_file_of_the_config_environment_is_used(sa_key_file, emulator):
+    environ = {
+        "GOOGLE_APPLICATION_CREDENTIALS": str(sa_key_file),
+        "PROJECT_ID": "emulator-project",
+        "GREYCLOUD_ENDPOINT": emulator.url,
+        "GREYCLOUD_IAM_ENDPOINT": emulator.url,
+    }
+    assert "GOOGLE_APPLICATION_CREDENTIALS" not in os.environ
+    async with GreyCloudAsyncClient(GreyCloudConfig(environ=environ)) as client:
+        response = await client.generate_content("hello [[words=3]]")
+    assert response.text
