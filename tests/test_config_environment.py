@@ -7,7 +7,7 @@ import asyncio
 import os
 
 from greycloud import GreyCloudAsyncClient
-from greycloud.config import GreyCloudConfig, forget_gcloud_project
+from greycloud.config import ENVIRONMENT_VARIABLES, GreyCloudConfig, forget_gcloud_project
 from tests.helpers import loop_lags
 
 PROJECT_LOOKUP = ["config", "get-value", "project"]
@@ -91,3 +91,21 @@ async def test_credentials_file_of_the_config_environment_is_used(sa_key_file, e
     async with GreyCloudAsyncClient(GreyCloudConfig(environ=environ)) as client:
         response = await client.generate_content("hello [[words=3]]")
     assert response.text
+
+
+class RecordingEnviron(dict):
+    """An environment that notes every variable looked up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def test_environment_variables_lists_exactly_what_the_config_reads(fake_gcloud):
+    environ = RecordingEnviron()
+    GreyCloudConfig(environ=environ, resolve_project=False)
+    assert environ.read == set(ENVIRONMENT_VARIABLES)
