@@ -7,7 +7,8 @@ import asyncio
 import os
 
 from greycloud import GreyCloudAsyncClient
-from greycloud.config import ENVIRONMENT_VARIABLES, GreyCloudConfig, forget_gcloud_project
+from greycloud.config import ENVIRONMENT_VARIABLES, GreyCloudConfig
+from greycloud.gcloud_project import forget_gcloud_project, gcloud_default_project
 from tests.helpers import loop_lags
 
 PROJECT_LOOKUP = ["config", "get-value", "project"]
@@ -26,6 +27,14 @@ def test_gcloud_runs_once_per_process(fake_gcloud):
     forget_gcloud_project()
     assert GreyCloudConfig().project_id == "changed"
     assert lookups(fake_gcloud) == 2
+
+
+async def test_concurrent_lookups_share_one_gcloud_run(fake_gcloud):
+    fake_gcloud.set_project("from-gcloud")
+    fake_gcloud.hang(0.5, only=PROJECT_LOOKUP)
+    projects = await asyncio.gather(*(asyncio.to_thread(gcloud_default_project) for _ in range(4)))
+    assert projects == ["from-gcloud"] * 4
+    assert lookups(fake_gcloud) == 1
 
 
 def test_environ_replaces_the_process_environment(fake_gcloud, monkeypatch):
