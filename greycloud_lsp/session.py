@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types
@@ -62,20 +63,14 @@ class Feature:
         """The session ends: stop background work, release what it holds."""
 
 
+@dataclass
 class _Resolved:
     """What a worker thread computed from the settings layers."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        problems: list[SettingsProblem],
-        config: GreyCloudConfig | None,
-        error: Exception | None,
-    ) -> None:
-        self.settings = settings
-        self.problems = problems
-        self.config = config
-        self.error = error
+    settings: Settings
+    problems: list[SettingsProblem]
+    config: GreyCloudConfig | None
+    error: Exception | None
 
 
 class GreyCloudLanguageServer(LanguageServer):
