@@ -108,7 +108,15 @@ async def on_shutdown(ls: GreyCloudLanguageServer, *_args: Any) -> None:
 
 def on_exit(ls: GreyCloudLanguageServer, *_args: Any) -> None:
     """Leave at once: pygls' own exit path can wait on a blocked stdin reader."""
-    hard_exit(0 if shutdown_requested(ls) else 1)
+    end_session(ls, 0 if shutdown_requested(ls) else 1)
+
+
+def end_session(ls: GreyCloudLanguageServer, code: int) -> None:
+    """The editor is done: run the session's ``exit_hook``, else end the process."""
+    if ls.exit_hook is not None:
+        ls.exit_hook(code)
+    else:
+        hard_exit(code)
 
 
 def hard_exit(code: int) -> None:
@@ -143,4 +151,4 @@ async def watch_parent(ls: GreyCloudLanguageServer, pid: int) -> None:
     try:
         await ls.cleanup()
     finally:
-        hard_exit(0)
+        end_session(ls, 0)

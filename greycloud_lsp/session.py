@@ -110,6 +110,9 @@ class GreyCloudLanguageServer(LanguageServer):
         self._pulled: asyncio.Event | None = None
         self._resolved: asyncio.Event | None = None
         self._reload_lock: asyncio.Lock | None = None
+        self.exit_hook: Callable[[int], None] | None = None
+        """Run instead of ending the process on ``exit`` or when the editor is gone
+        (e.g. a daemon ends just this session); gets the exit code."""
 
     # -- features -------------------------------------------------------------
 
