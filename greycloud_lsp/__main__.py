@@ -1,4 +1,10 @@
-"""``greycloud-lsp`` / ``python -m greycloud_lsp``: start the language server."""
+"""``greycloud-lsp`` / ``python -m greycloud_lsp``: start the language server.
+
+By default this process is a thin forwarder to the per-user daemon
+(``greycloud_lsp.daemon``); ``--standalone`` (or ``--tcp``) serves the editor
+in this process, as does a forwarder whose daemon cannot start.
+``greycloud-lsp daemon status|stop|run`` manages the daemon.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +31,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)"
     )
-    parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    parser.add_argument(
+        "--standalone",
+        action="store_true",
+        help="serve this editor in this process instead of through the per-user daemon",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        metavar="SECONDS",
+        help="a daemon started by this command exits after this long without a session "
+        "(default 60; $GREYCLOUD_DAEMON_IDLE_TIMEOUT)",
+    )
+    parser.add_argument(
+        "--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio (implies --standalone)"
+    )
     parser.add_argument(
         "--emulator",
         action="store_true",
@@ -38,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"],
     )
     parser.add_argument("--version", action="version", version=f"greycloud-lsp {__version__}")
+    parser.epilog = "greycloud-lsp daemon {status,stop,run} --help: the per-user daemon"
     return parser.parse_args(argv)
 
 
@@ -83,7 +103,24 @@ async def serve_stdio(server: Any) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``greycloud-lsp`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["daemon"]:
+        from .daemon.cli import daemon_main
+
+        daemon_main(argv[1:])
+        return
     args = parse_args(argv)
+    fallback = None
+    if not (args.standalone or args.tcp):
+        from .daemon.cli import forward
+
+        fallback = forward(args)  # returns only when the daemon cannot serve us
+        print(f"greycloud-lsp: running standalone: {fallback}", file=sys.stderr)
+    run_standalone(args, fallback)
+
+
+def run_standalone(args: argparse.Namespace, fallback: str | None = None) -> None:
+    """Serve one editor in this process (today's one-process mode)."""
     emulator = start_emulator() if args.emulator else None
 
     from .lifecycle import hard_exit
@@ -92,6 +129,8 @@ def main(argv: list[str] | None = None) -> None:
 
     server = create_server()
     handler = setup_logging(server, args.log_level, args.log_file)
+    if fallback:
+        log.warning("daemon unavailable, running standalone: %s", fallback)
     if emulator is not None:
         server.emulator_url = emulator.url
         log.info("embedded emulator at %s", emulator.url)

@@ -106,7 +106,15 @@ async def on_shutdown(ls: GreyCloudLanguageServer, *_args: Any) -> None:
 
 def on_exit(ls: GreyCloudLanguageServer, *_args: Any) -> None:
     """Leave at once: pygls' own exit path can wait on a blocked stdin reader."""
-    hard_exit(0 if ls.protocol._shutdown else 1)
+    end_session(ls, 0 if ls.protocol._shutdown else 1)
+
+
+def end_session(ls: GreyCloudLanguageServer, code: int) -> None:
+    """End this editor session: the process when standalone, the connection in the daemon."""
+    if ls.on_session_end is not None:
+        ls.on_session_end(code)
+    else:
+        hard_exit(code)
 
 
 def hard_exit(code: int) -> None:
@@ -141,4 +149,4 @@ async def watch_parent(ls: GreyCloudLanguageServer, pid: int) -> None:
     try:
         await ls.cleanup()
     finally:
-        hard_exit(0)
+        end_session(ls, 0)

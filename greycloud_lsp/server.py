@@ -17,6 +17,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
 from . import __version__
+from ._pygls_compat import lsp_method
 from .payloads import dump
 from .shared import SharedState
 from .settings import (
@@ -48,6 +49,14 @@ class GreyCloudProtocol(LanguageServerProtocol):
     pygls' own ``$/cancelRequest`` handling cannot stop it; commands register a
     hook under their request id instead.
     """
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args: Any) -> Any:
+        """In the daemon, ``exit`` ends this session only (pygls would end the process)."""
+        if self._server.on_session_end is None:  # type: ignore[attr-defined]
+            return (yield from super().lsp_exit(*args))
+        if (user_handler := self.fm.features.get(types.EXIT)) is not None:
+            yield user_handler, args, None
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         hook = self._server.cancel_hooks.pop(msg_id, None)  # type: ignore[attr-defined]
@@ -95,6 +104,8 @@ class GreyCloudLanguageServer(LanguageServer):
         self._settings_ready: asyncio.Event | None = None
         self.emulator_url: str | None = None
         """Set in ``--emulator`` mode: connection settings from the editor are ignored."""
+        self.on_session_end: Callable[[int], None] | None = None
+        """Set by the daemon: ends this session (``exit``, editor gone) instead of the process."""
 
     # -- settings ---------------------------------------------------------
 
