@@ -154,7 +154,7 @@ class FakeGcloud:
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGcloud:
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeGcloud]:
     """Hermetic environment for every test; returns the (unconfigured) fake gcloud.
 
     Removes every variable GreyCloud, google-auth or google-genai read (and all
@@ -163,6 +163,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGcloud:
     ``NO_GCE_CHECK`` once at import and only honours ``"true"``, hence the
     module-level setting and the patched flag) and puts the fake ``gcloud``
     first on ``PATH``. ``STORAGE_EMULATOR_HOST`` is left alone.
+    ``XDG_RUNTIME_DIR`` is ``tmp_path/run``: greycloud-lsp daemons the test
+    starts live there, and are killed (by PID) when it ends.
     """
     for name in CLEARED_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
@@ -177,6 +179,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGcloud:
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(home / ".config/gcloud"))
+    # greycloud-lsp daemons started by the test live (and are stopped) here.
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
     monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
     monkeypatch.setenv("NO_GCE_CHECK", "true")
@@ -185,7 +189,30 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGcloud:
     monkeypatch.setattr(_metadata, "_NO_GCE_CHECK", True)
     gcloud = FakeGcloud(tmp_path / "fake_gcloud")
     monkeypatch.setenv("PATH", f"{gcloud.directory}{os.pathsep}{os.environ.get('PATH', '')}")
-    return gcloud
+    yield gcloud
+    kill_daemons(tmp_path / "run")
+
+
+def kill_daemons(runtime_dir: Path) -> list[int]:
+    """Kill (by PID) every greycloud-lsp daemon whose XDG_RUNTIME_DIR is ``runtime_dir``."""
+    if not runtime_dir.exists():
+        return []
+    import psutil
+
+    killed = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if "greycloud_lsp" not in cmdline or "daemon" not in cmdline or "run" not in cmdline:
+            continue
+        try:
+            if process.environ().get("XDG_RUNTIME_DIR") != str(runtime_dir):
+                continue
+            process.kill()
+            process.wait(5)
+            killed.append(process.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.TimeoutExpired):
+            pass
+    return killed
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from typing import Any
 from . import handshake
 from .autostart import Connection, connect_or_start, exchange
 from .framing import FramingError, StdoutWriter, encode, frame, read_message, stdio_streams
+from .handshake import SESSION_ENDED
 from .mirror import SessionMirror
 from .paths import DaemonPaths, DaemonUnavailable
 
@@ -49,6 +50,7 @@ class Forwarder:
         self._replay_ids = (f"{REPLAY_PREFIX}{n}" for n in itertools.count(1))
         self._swallow: set[str] = set()
         self._exiting = False
+        self._ended: int | None = None
         self._editor_gone = False
         self._stdout: StdoutWriter | None = None
 
@@ -139,6 +141,8 @@ class Forwarder:
                 log.warning("daemon stream broke: %s", exc)
                 body = None
             if body is None:
+                if self._ended is not None:
+                    return self._ended
                 if self._exiting or self._editor_gone:
                     return 0
                 if not await self._reconnect():
@@ -150,6 +154,10 @@ class Forwarder:
             self._write_editor(frame(body))
 
     def _from_daemon(self, message: dict[str, Any]) -> bool:
+        if message.get("method") == SESSION_ENDED:
+            code = (message.get("params") or {}).get("code")
+            self._ended = code if isinstance(code, int) else 0
+            return False
         if "id" in message and "method" not in message:
             key = _key(message["id"])
             if key in self._swallow:  # the answer to a replayed initialize

@@ -31,6 +31,9 @@ KEY = "greycloud-daemon"
 MAX_LINE = 1 << 20
 TIMEOUT_SECONDS = 5.0
 REQUESTS = ("session", "status", "stop")
+SESSION_ENDED = "$/greycloud/sessionEnded"
+"""Daemon -> forwarder only, last on a session: it ended on purpose (``exit``, editor
+gone); the forwarder exits with ``params.code`` instead of replaying."""
 
 # Read by google-auth on top of what GreyCloudConfig and the gcloud look-up read.
 _AUTH_VARIABLES = ("GOOGLE_APPLICATION_CREDENTIALS",)

@@ -166,7 +166,7 @@ class Daemon:
         self._remove_files()  # new forwarders start a fresh daemon from now on
         listener.close()
         for session in list(self.sessions.values()):
-            session.end()
+            session.end(final=False)  # forwarders replay into a new daemon
         tasks = list(self._tasks.values())
         if tasks:
             await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)

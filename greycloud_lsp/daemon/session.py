@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._pygls_compat import request_stop, serve_stream
 from ..logging_setup import LspLogHandler, RedactingFilter
+from .framing import encode
+from .handshake import SESSION_ENDED
 
 if TYPE_CHECKING:
     from ..server import GreyCloudLanguageServer
@@ -72,12 +74,20 @@ class Session:
         finally:
             await self.close()
 
-    def end(self, code: int = 0) -> None:
-        """The editor said ``exit`` or went away: stop reading and hang up."""
+    def end(self, code: int = 0, *, final: bool = True) -> None:
+        """Stop reading and hang up.
+
+        ``final``: the editor said ``exit`` or went away, so the forwarder
+        should exit with ``code`` too (it is told with ``SESSION_ENDED``).
+        Otherwise (the daemon stops) the forwarder replays into a new daemon.
+        """
         log.info("session %s: ending (code %s)", self.number, code)
         if self.server is not None:
             request_stop(self.server)
         if self._writer is not None and not self._writer.is_closing():
+            if final:
+                ended = {"jsonrpc": "2.0", "method": SESSION_ENDED, "params": {"code": code}}
+                self._writer.write(encode(ended))
             self._writer.close()
 
     async def close(self) -> None:
