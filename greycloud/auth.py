@@ -201,9 +201,13 @@ def client_from_config(
     *,
     credentials: google.auth.credentials.Credentials | None = None,
 ) -> genai.Client:
-    """`create_client` with every option taken from ``config``."""
+    """`create_client` with every option taken from ``config``.
+
+    Runs a ``gcloud`` project look-up that ``config`` deferred (blocking: async
+    code calls this in a worker thread).
+    """
     return create_client(
-        config.project_id,
+        config.resolve_project_id(),
         config.location,
         config.sa_email,
         bool(config.use_api_key),

@@ -79,9 +79,7 @@ GCLOUD_ENVIRONMENT_VARIABLES: tuple[str, ...] = (
 
 def _readers(
     environ: Mapping[str, str],
-) -> tuple[
-    Callable[..., str | None], Callable[[str, bool], bool], Callable[[str, type], Any]
-]:
+) -> tuple[Callable[..., str | None], Callable[[str, bool], bool], Callable[[str, type], Any]]:
     """``_env``, ``_env_bool`` and ``_env_number`` reading ``environ``."""
     return (
         lambda *names: _env(*names, environ=environ),
@@ -258,7 +256,9 @@ class GreyCloudConfig:
     # -- filling ---------------------------------------------------------
 
     def _fill_from_environment(self) -> None:
-        _env, _env_bool, _env_number = _readers(os.environ if self.environ is None else self.environ)
+        _env, _env_bool, _env_number = _readers(
+            os.environ if self.environ is None else self.environ
+        )
         if self.use_api_key is None:
             self.use_api_key = _env_bool("GREYCLOUD_USE_API_KEY", False)
         if self.api_key is None:

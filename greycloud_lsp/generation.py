@@ -12,8 +12,9 @@ from pygls.exceptions import JsonRpcInvalidParams
 from .errors import backend_error
 from .payloads import GenerateArgs, GenerateResult, GenerationChunk, Usage, dump, parse
 from .progress import ProgressReporter
-from .server import GreyCloudLanguageServer
-from .tokens import estimate
+from .session import Feature, GreyCloudLanguageServer
+from .text_metrics import estimate
+from .workspace_cache import CacheRegistry
 
 if TYPE_CHECKING:
     from greycloud.streaming import AsyncTextStream
@@ -46,20 +47,21 @@ class GenerationRun:
             self.task.cancel()
 
 
-def register(server: GreyCloudLanguageServer) -> None:
+class Generations(Feature):
+    """The session's running generations, by progress token."""
+
+    def __init__(self, ls: GreyCloudLanguageServer) -> None:
+        super().__init__(ls)
+        self.runs: dict[str, GenerationRun] = {}
+
+    async def close(self) -> None:
+        for run in list(self.runs.values()):
+            run.cancel()
+
+
+def setup(server: GreyCloudLanguageServer) -> None:
+    server.add_feature(Generations(server))
     server.command(COMMAND)(generate_command)
-    server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)(on_progress_cancel)
-
-
-def on_progress_cancel(
-    ls: GreyCloudLanguageServer, params: types.WorkDoneProgressCancelParams
-) -> None:
-    run = ls.generations.get(str(params.token))
-    if run is not None:
-        log.info("generation %s cancelled from the progress UI", run.token)
-        run.cancel(by_progress=True)
-    else:
-        ls.caches.cancel_progress(str(params.token))
 
 
 def _slice(text: str, rng: types.Range) -> str:
@@ -133,17 +135,20 @@ async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     await ls.settings_ready()
     if request.insert != "none" and request.text_document is not None:
         _document_text(ls, request.text_document.uri)  # fail early on a bad uri
-    cached_content = ls.caches.resolve_cached_content(request.cached_content, COMMAND)
+    caches = ls.get_feature(CacheRegistry)
+    cached_content = caches.resolve_cached_content(request.cached_content, COMMAND)
     contents = build_contents(ls, request)
     model = request.model or ls.model
     try:
-        client = ls.get_client()
+        client = ls.get_client(request.model)
     except Exception as exc:
         raise backend_error(exc, COMMAND) from exc
 
-    progress = ProgressReporter(ls, "Gemini", cancellable=True)
-    run = GenerationRun(progress.token)
-    ls.generations[run.token] = run
+    runs = ls.get_feature(Generations).runs
+    run = GenerationRun("")
+    progress = ProgressReporter(ls, "Gemini", on_cancel=lambda: run.cancel(by_progress=True))
+    run.token = progress.token
+    runs[run.token] = run
     try:
         # Create the progress token while the request goes upstream, not before it.
         begun = asyncio.ensure_future(progress.begin(f"Generating with {model}…"))
@@ -175,7 +180,7 @@ async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
 
         run.task = asyncio.get_running_loop().create_task(consume(), name=f"generate {run.token}")
         msg_id = ls.on_cancel_request(run.cancel)
-        ls.caches.mark_used(cached_content)
+        caches.mark_used(cached_content)
         try:
             await asyncio.wait({run.task})
         except asyncio.CancelledError:  # the server is shutting down
@@ -209,7 +214,8 @@ async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
             await _apply_edit(ls, request, result.text)
         return dump(result)
     finally:
-        ls.generations.pop(run.token, None)
+        runs.pop(run.token, None)
+        ls.progress_tokens.pop(run.token, None)
 
 
 async def _close(stream: Any) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,8 @@ TOKEN_MEMO_SIZE = 4096
 _VERSION_SUFFIX = re.compile(r"(@[\w.-]+|-\d{3})$")
 # Connection fields the embedded emulator overrides in ``--emulator`` mode.
 EMULATOR_LOCKED = ("project_id", "location", "endpoint", "use_api_key", "api_key_file", "sa_email")
+# Session variables that would take a session away from the emulator.
+_API_KEY_VARIABLES = ("GREYCLOUD_USE_API_KEY", "GREYCLOUD_API_KEY", "GOOGLE_API_KEY")
 
 
 def base_model(model: str) -> str:
@@ -185,9 +187,16 @@ class SharedCaches:
 class SharedState:
     """Everything several editor sessions in one process may share."""
 
-    def __init__(self, *, emulator_url: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        emulator_url: str | None = None,
+        emulator_environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.emulator_url = emulator_url
         """Set in ``--emulator`` mode: every session uses this emulator."""
+        self.emulator_environ = dict(emulator_environ or {})
+        """The variables pointing at the emulator (``EmulatorServer.start_default_credentials``)."""
         self.token_memo = TokenMemo()
         self.caches = SharedCaches()
         self._clients: dict[tuple[Any, ...], GreyCloudAsyncClient] = {}
@@ -239,8 +248,11 @@ class SharedState:
             "maxConcurrency": config.max_concurrency or DEFAULT_MAX_CONCURRENCY,
         }
         held = {"rpm": limiter.rpm, "tpm": limiter.tpm, "maxConcurrency": limiter.max_concurrency}
-        lower = [f"{name}={held[name]} (you asked {asked[name]})" for name in asked
-                 if held[name] < asked[name]]
+        lower = [
+            f"{name}={held[name]} (you asked {asked[name]})"
+            for name in asked
+            if held[name] < asked[name]
+        ]
         if not lower:
             return None
         project, location, model = quota_key(config)
@@ -266,6 +278,14 @@ class SharedState:
                 config.base_url,
             )
         return client
+
+    def environ_for(self, environ: Mapping[str, str]) -> Mapping[str, str]:
+        """A session's environment, pointed at the emulator in emulator mode."""
+        if self.emulator_url is None or not self.emulator_environ:
+            return environ
+        merged = {k: v for k, v in environ.items() if k not in _API_KEY_VARIABLES}
+        merged.update(self.emulator_environ)
+        return merged
 
     def lock_connection(self, overrides: dict[str, Any]) -> dict[str, Any]:
         """``overrides`` without connection keys in emulator mode (the emulator wins)."""

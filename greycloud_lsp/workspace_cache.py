@@ -30,8 +30,8 @@ from .payloads import (
     parse,
 )
 from .progress import ProgressReporter
-from .server import GreyCloudLanguageServer
-from .tokens import digest
+from .session import Feature, GreyCloudLanguageServer
+from .text_metrics import digest
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +70,35 @@ def _tokens_of(cached: Any) -> int | None:
     return getattr(meta, "total_token_count", None) if meta is not None else None
 
 
-class CacheRegistry:
-    """The caches this server owns, and the background keep-alive / staleness loop."""
+class CacheRegistry(Feature):
+    """The caches this session holds, and the background keep-alive / staleness loop.
+
+    The caches themselves are registered in the process-wide ``shared.caches``:
+    a session holds the caches it created or used; one created with
+    ``cache.deleteOnExit`` is deleted when the last session holding it leaves.
+    """
 
     def __init__(self, ls: GreyCloudLanguageServer):
-        self.ls = ls
-        self.owned: dict[str, OwnedCache] = {}
-        self._progress_tasks: dict[str, asyncio.Task[Any]] = {}
+        super().__init__(ls)
         self._loop_task: asyncio.Task[Any] | None = None
+
+    @property
+    def owned(self) -> dict[str, OwnedCache]:
+        """The caches this session holds, oldest first."""
+        return {cache.name: cache for cache in self.ls.shared.caches.held_by(self.ls)}
+
+    def add(self, cache: OwnedCache) -> None:
+        """Register a cache this session created."""
+        name = cache.name
+        delete = (lambda: self.delete(name)) if self.ls.settings.cache.delete_on_exit else None
+        self.ls.shared.caches.add(name, cache, self.ls, delete)
+
+    async def initialized(self) -> None:
+        self.start()
+        await self.register_file_watchers()
+
+    async def close(self) -> None:
+        await self.on_exit()
 
     # -- backend ------------------------------------------------------------
 
@@ -104,13 +125,10 @@ class CacheRegistry:
         return live[-1].name
 
     def mark_used(self, name: str | None) -> None:
-        if name and name in self.owned:
-            self.owned[name].last_used = time.monotonic()
-
-    def cancel_progress(self, token: str) -> None:
-        task = self._progress_tasks.get(token)
-        if task is not None:
-            task.cancel()
+        cache = self.ls.shared.caches.get(name) if name else None
+        if cache is not None:
+            self.ls.shared.caches.acquire(cache.name, self.ls)
+            cache.last_used = time.monotonic()
 
     # -- staleness --------------------------------------------------------------
 
@@ -219,36 +237,30 @@ class CacheRegistry:
         updated = await genai.aio.caches.update(
             name=name, config=gtypes.UpdateCachedContentConfig(ttl=f"{ttl_seconds}s")
         )
-        if name in self.owned:
-            self.owned[name].expire_time = updated.expire_time
-            self.owned[name].ttl_seconds = ttl_seconds
+        held = self.ls.shared.caches.get(name)
+        if held is not None:
+            held.expire_time = updated.expire_time
+            held.ttl_seconds = ttl_seconds
         return updated
 
     async def delete(self, name: str) -> None:
         genai = await self.genai()
         await genai.aio.caches.delete(name=name)
-        self.owned.pop(name, None)
+        self.ls.shared.caches.forget(name)
 
     async def on_exit(self) -> None:
-        """Delete the caches this server created (``cache.deleteOnExit``)."""
+        """Leave: delete the caches (``cache.deleteOnExit``) no other session holds."""
         if self._loop_task is not None:
             self._loop_task.cancel()
-        if not self.owned or not self.ls.settings.cache.delete_on_exit:
-            return
-        names = list(self.owned)
-        results = await asyncio.gather(*(self.delete(n) for n in names), return_exceptions=True)
-        for name, result in zip(names, results, strict=True):
-            if isinstance(result, BaseException):
-                log.warning("could not delete cache %s on exit: %s", name, result)
-            else:
-                log.info("deleted cache %s on exit", name)
+        await self.ls.shared.caches.release_all(self.ls)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
-def register(server: GreyCloudLanguageServer) -> None:
+def setup(server: GreyCloudLanguageServer) -> None:
+    server.add_feature(CacheRegistry(server))
     server.command("greycloud.cacheWorkspace")(cache_workspace_command)
     server.command("greycloud.listCaches")(list_caches_command)
     server.command("greycloud.deleteCache")(delete_cache_command)
@@ -260,12 +272,13 @@ def register(server: GreyCloudLanguageServer) -> None:
 def on_did_save(ls: GreyCloudLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
     uri = params.text_document.uri
     path = to_fs_path(uri)
-    if path is None or not ls.caches.owned:
+    caches = ls.get_feature(CacheRegistry)
+    if path is None or not caches.owned:
         return
     text = params.text
     if text is None and uri in ls.workspace.text_documents:
         text = ls.workspace.get_text_document(uri).source
-    ls.caches.file_changed(path, text, "saved")
+    caches.file_changed(path, text, "saved")
 
 
 def on_watched_files(
@@ -276,7 +289,9 @@ def on_watched_files(
         if path is None:
             continue
         deleted = change.type == types.FileChangeType.Deleted
-        ls.caches.file_changed(path, None, "deleted" if deleted else "changed on disk")
+        ls.get_feature(CacheRegistry).file_changed(
+            path, None, "deleted" if deleted else "changed on disk"
+        )
 
 
 # -- commands --------------------------------------------------------------------
@@ -337,10 +352,11 @@ async def cache_workspace_command(ls: GreyCloudLanguageServer, *args: Any) -> An
     await ls.settings_ready()
     root = _choose_folder(ls, request.folder, command)
     settings = ls.settings.cache
-    progress = ProgressReporter(ls, "Gemini cache", cancellable=True)
     task = asyncio.current_task()
+    progress = ProgressReporter(
+        ls, "Gemini cache", on_cancel=task.cancel if task is not None else lambda: None
+    )
     if task is not None:
-        ls.caches._progress_tasks[progress.token] = task
         ls.on_cancel_request(task.cancel)
     try:
         await progress.begin(f"Reading {root.name}…", 0)
@@ -355,7 +371,7 @@ async def cache_workspace_command(ls: GreyCloudLanguageServer, *args: Any) -> An
         progress.end(f"Cached {len(result.files)} files")
         return dump(result)
     finally:
-        ls.caches._progress_tasks.pop(progress.token, None)
+        ls.progress_tokens.pop(progress.token, None)
         ls.cancel_hooks.pop(ls.protocol.msg_id, None)
 
 
@@ -401,7 +417,7 @@ async def _create_cache(
     ttl = request.ttl_seconds or settings.ttl_seconds
     display_name = request.display_name or f"greycloud-lsp {root.name}"
     progress.report(f"Uploading {len(collected.files)} files…", 60)
-    genai = await ls.caches.genai()
+    genai = await ls.get_feature(CacheRegistry).genai()
     cached = await genai.aio.caches.create(
         model=model,
         config=gtypes.CreateCachedContentConfig(
@@ -422,7 +438,7 @@ async def _create_cache(
         files=files,
         mtimes=mtimes,
     )
-    ls.caches.owned[owned.name] = owned
+    ls.get_feature(CacheRegistry).add(owned)
     log.info("created cache %s with %d files", owned.name, len(files))
     return CacheWorkspaceResult(
         name=owned.name,
@@ -440,11 +456,11 @@ async def list_caches_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     if args and args != (None,):
         parse(ListCachesArgs, list(args), command)
     try:
-        genai = await ls.caches.genai()
+        genai = await ls.get_feature(CacheRegistry).genai()
         pager = await genai.aio.caches.list()
         entries = []
         async for cached in pager:
-            owned = ls.caches.owned.get(cached.name)
+            owned = ls.shared.caches.get(cached.name)
             entries.append(
                 CacheListEntry(
                     name=cached.name,
@@ -465,7 +481,7 @@ async def delete_cache_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     command = "greycloud.deleteCache"
     request = parse(DeleteCacheArgs, list(args), command)
     try:
-        await ls.caches.delete(request.name)
+        await ls.get_feature(CacheRegistry).delete(request.name)
     except Exception as exc:
         raise backend_error(exc, command) from exc
     return {"deleted": True}
@@ -475,7 +491,7 @@ async def extend_cache_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     command = "greycloud.extendCache"
     request = parse(ExtendCacheArgs, list(args), command)
     try:
-        updated = await ls.caches.extend(request.name, request.ttl_seconds)
+        updated = await ls.get_feature(CacheRegistry).extend(request.name, request.ttl_seconds)
     except Exception as exc:
         raise backend_error(exc, command) from exc
     return {"name": updated.name or request.name, "expireTime": _iso(updated.expire_time)}

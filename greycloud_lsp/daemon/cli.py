@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from typing import Any
 
 from .paths import DaemonUnavailable, daemon_paths
@@ -180,12 +179,9 @@ def run_daemon(paths: Any, timeout: float | None, log_level: str) -> None:
     emulator = None
     emulator_env: dict[str, str] = {}
     if paths.kind == "emulator":
-        from greycloud.emulator import EmulatorServer
+        from ..__main__ import start_emulator
 
-        emulator = EmulatorServer().start()
-        directory = tempfile.mkdtemp(prefix="greycloud-lsp-emulator-")
-        emulator_env = emulator.start_default_credentials(directory)
-        os.environ.update(emulator_env)
+        emulator, emulator_env = start_emulator()
         log.info("embedded emulator at %s", emulator.url)
     daemon = Daemon(
         paths,

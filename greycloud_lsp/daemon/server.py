@@ -76,8 +76,7 @@ class Daemon:
 
         self.paths = paths
         self.idle_timeout = idle_timeout
-        self.emulator_env = dict(emulator_env or {})
-        self.shared = SharedState(emulator_url=emulator_url)
+        self.shared = SharedState(emulator_url=emulator_url, emulator_environ=emulator_env)
         self.sessions: dict[int, Session] = {}
         self._tasks: dict[int, asyncio.Task[Any]] = {}
         self._numbers = itertools.count(1)
@@ -258,7 +257,7 @@ class Daemon:
         session = Session(
             number,
             self.shared,
-            {**hello.get("environ", {}), **self.emulator_env},
+            hello.get("environ", {}),
             peer_pid=credentials[0] if credentials else None,
             editor_pid=_int_or_none(hello.get("editor_pid")),
             log_file=hello.get("log_file") if isinstance(hello.get("log_file"), str) else None,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._pygls_compat import request_stop, serve_stream
+from .._pygls_compat import request_stop, serve
 from ..logging_setup import LspLogHandler, RedactingFilter
 from .framing import encode
 from .handshake import SESSION_ENDED
@@ -65,12 +65,13 @@ class Session:
         CURRENT.set(self)
         self._writer = writer
         server = self.server = create_server(self.shared, environ=self.environ)
-        server.emulator_url = self.shared.emulator_url
         server.on_session_end = self.end
         self._add_log_handlers(server)
         log.info("session %s: connected (forwarder pid %s)", self.number, self.peer_pid)
         try:
-            await serve_stream(server, reader, writer)
+            await serve(server, reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            log.info("session %s: connection lost: %s", self.number, exc)
         finally:
             await self.close()
 
