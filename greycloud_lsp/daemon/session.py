@@ -142,7 +142,9 @@ class Session:
                 folders = sorted(workspace.folders)
             except RuntimeError:  # not initialized yet
                 pass
-            generations = len(server.generations)
+            from ..generation import Generations
+
+            generations = len(server.get_feature(Generations).runs)
         return {
             "id": self.number,
             "forwarderPid": self.peer_pid,
