@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from greycloud.emulator import EmulatorServer, write_service_account_key
+from tests.helpers import kill_daemons
 
 # Cloud Storage emulator fixtures (gcp-storage-emulator), for cache and batch tests.
 pytest_plugins = ["tests.storage_emulator"]
@@ -191,28 +192,6 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Fa
     monkeypatch.setenv("PATH", f"{gcloud.directory}{os.pathsep}{os.environ.get('PATH', '')}")
     yield gcloud
     kill_daemons(tmp_path / "run")
-
-
-def kill_daemons(runtime_dir: Path) -> list[int]:
-    """Kill (by PID) every greycloud-lsp daemon whose XDG_RUNTIME_DIR is ``runtime_dir``."""
-    if not runtime_dir.exists():
-        return []
-    import psutil
-
-    killed = []
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = process.info["cmdline"] or []
-        if "greycloud_lsp" not in cmdline or "daemon" not in cmdline or "run" not in cmdline:
-            continue
-        try:
-            if process.environ().get("XDG_RUNTIME_DIR") != str(runtime_dir):
-                continue
-            process.kill()
-            process.wait(5)
-            killed.append(process.pid)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.TimeoutExpired):
-            pass
-    return killed
 
 
 @pytest.fixture
