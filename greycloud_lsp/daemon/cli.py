@@ -15,6 +15,7 @@ from .paths import DaemonUnavailable, daemon_paths
 log = logging.getLogger("greycloud_lsp.daemon")
 
 IDLE_TIMEOUT_VARIABLE = "GREYCLOUD_DAEMON_IDLE_TIMEOUT"
+STOP_WAIT_SECONDS = 10.0
 
 
 def idle_timeout(value: str | None) -> float | None:
@@ -125,11 +126,35 @@ def daemon_main(argv: list[str]) -> None:
         print(f"no greycloud-lsp {paths.kind} is running ({paths.socket})")
         raise SystemExit(3 if args.action == "status" else 0)
     if args.action == "stop":
+        if not _wait_released(paths.lock, STOP_WAIT_SECONDS):
+            raise SystemExit(f"greycloud-lsp {paths.kind} {answer.get('pid')} is still stopping")
         print(f"stopped greycloud-lsp {paths.kind} {answer.get('pid')}")
     elif args.json:
         print(json.dumps(answer["status"], indent=2))
     else:
         print(format_status(answer["status"]))
+
+
+def _wait_released(lock: Any, timeout: float) -> bool:
+    """Wait until no process holds ``lock`` (the daemon holds it until it has exited)."""
+    import fcntl
+    import time
+
+    from .paths import open_private
+
+    deadline = time.monotonic() + timeout
+    fd = open_private(lock)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.05)
+    finally:
+        os.close(fd)
 
 
 def format_status(status: dict[str, Any]) -> str:

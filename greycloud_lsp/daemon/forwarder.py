@@ -214,7 +214,7 @@ class Forwarder:
         self._connected.clear()  # connect() set it; the replay goes first
         assert self._connection is not None
         replay_id = next(self._replay_ids)
-        self._swallow.add(replay_id)
+        self._swallow.add(_key(replay_id))
         for message in self.mirror.replay(replay_id):
             self._connection[1].write(encode(message))
         with contextlib.suppress(ConnectionError):
