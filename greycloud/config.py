@@ -135,10 +135,13 @@ def cached_gcloud_project(environ: Mapping[str, str] | None = None) -> tuple[boo
     return False, None
 
 
-def forget_gcloud_project() -> None:
-    """Drop the cached ``gcloud`` look-ups (the next one runs ``gcloud`` again)."""
+def forget_gcloud_project(environ: Mapping[str, str] | None = None) -> None:
+    """Drop the cached ``gcloud`` answer for ``environ`` (all of them if None)."""
     with _gcloud_lock:
-        _gcloud_projects.clear()
+        if environ is None:
+            _gcloud_projects.clear()
+        else:
+            _gcloud_projects.pop(_gcloud_key(environ), None)
 
 
 def gcloud_default_project(
