@@ -43,8 +43,11 @@ def _kind(emulator: bool) -> str:
 
 
 def forward(args: argparse.Namespace) -> str:
-    """Serve this editor through the daemon; returns only with a reason to run standalone."""
-    from ..lifecycle import hard_exit
+    """Serve this editor through the daemon; returns only with a reason to run standalone.
+
+    Imports stay light here (no pygls, no lsprotocol): a second window's
+    ``initialize`` answer waits for this process to start.
+    """
     from . import handshake
     from .autostart import daemon_command
     from .forwarder import Forwarder, session_hello
@@ -69,13 +72,13 @@ def forward(args: argparse.Namespace) -> str:
         code = loop.run_until_complete(forwarder.run())
     except KeyboardInterrupt:
         code = 0
-    hard_exit(code)
-    return ""  # not reached
+    logging.shutdown()
+    os._exit(code)  # a stdin reader thread must not keep us alive
 
 
 def _forwarder_logging(log_file: str | None, level: str) -> None:
-    from ..logging_setup import RedactingFilter
-
+    """stderr (the editor's log) and ``--log-file``; the forwarder logs no secrets
+    (paths, pids, errors; the daemon's log, which it may quote, is redacted)."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:
         try:
@@ -90,7 +93,6 @@ def _forwarder_logging(log_file: str | None, level: str) -> None:
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s greycloud-lsp forwarder: %(message)s")
         )
-        handler.addFilter(RedactingFilter())
         logger.addHandler(handler)
 
 

@@ -125,3 +125,19 @@ def test_socket_paths():
     )
     with pytest.raises(DaemonUnavailable, match="XDG_RUNTIME_DIR"):
         daemon_paths("daemon", {"XDG_RUNTIME_DIR": "/x" * 80})
+
+
+def test_the_forwarder_starts_without_the_server_stack():
+    """A second window waits for the forwarder's start-up: no pygls, lsprotocol or genai."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, greycloud_lsp.__main__, greycloud_lsp.daemon.cli, "
+        "greycloud_lsp.daemon.forwarder as f\n"
+        "f.session_hello(None, 'INFO')\n"
+        "heavy = [m for m in ('pygls', 'lsprotocol', 'google.genai') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
