@@ -68,6 +68,8 @@ class Session:
         server.on_session_end = self.end
         self._add_log_handlers(server)
         log.info("session %s: connected (forwarder pid %s)", self.number, self.peer_pid)
+        if self.shared.emulator_url:  # as the standalone server logs it at start
+            log.info("embedded emulator at %s", self.shared.emulator_url)
         try:
             await serve(server, reader, writer)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
