@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
-import subprocess
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from greycloud.gcloud_project import cached_gcloud_project, gcloud_default_project
 
 DEFAULT_MODEL = "gemini-3-flash-preview"
 DEFAULT_LOCATION = "us-central1"
@@ -67,14 +66,6 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "GREYCLOUD_MAX_CONCURRENCY",
     "GREYCLOUD_REQUEST_TIMEOUT",
 )
-# What ``gcloud config get-value project`` depends on besides its own files.
-GCLOUD_ENVIRONMENT_VARIABLES: tuple[str, ...] = (
-    "PATH",
-    "HOME",
-    "CLOUDSDK_CONFIG",
-    "CLOUDSDK_ACTIVE_CONFIG_NAME",
-    "CLOUDSDK_CORE_PROJECT",
-)
 
 
 def _readers(
@@ -116,80 +107,6 @@ def _env_number(name: str, kind: type, *, environ: Mapping[str, str] = os.enviro
         return kind(raw)
     except ValueError:
         raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}.") from None
-
-
-_gcloud_projects: dict[tuple[str | None, ...], str | None] = {}
-_gcloud_lock = threading.Lock()
-
-
-def _gcloud_key(environ: Mapping[str, str]) -> tuple[str | None, ...]:
-    return tuple(environ.get(name) for name in GCLOUD_ENVIRONMENT_VARIABLES)
-
-
-def cached_gcloud_project(environ: Mapping[str, str] | None = None) -> tuple[bool, str | None]:
-    """``(known, project)``: the cached ``gcloud`` project for ``environ``, without running it."""
-    key = _gcloud_key(os.environ if environ is None else environ)
-    with _gcloud_lock:
-        if key in _gcloud_projects:
-            return True, _gcloud_projects[key]
-    return False, None
-
-
-def forget_gcloud_project(environ: Mapping[str, str] | None = None) -> None:
-    """Drop the cached ``gcloud`` answer for ``environ`` (all of them if None)."""
-    with _gcloud_lock:
-        if environ is None:
-            _gcloud_projects.clear()
-        else:
-            _gcloud_projects.pop(_gcloud_key(environ), None)
-
-
-def gcloud_default_project(
-    timeout: float | None = None, *, environ: Mapping[str, str] | None = None
-) -> str | None:
-    """The project of the active ``gcloud`` configuration, or None.
-
-    Runs ``gcloud config get-value project`` at most once per process for each
-    value of what it depends on (``GCLOUD_ENVIRONMENT_VARIABLES``); later calls
-    read the cache (`forget_gcloud_project` clears it). Never interactive and
-    bounded by ``timeout`` (default ``GCLOUD_TIMEOUT_SECONDS``); any failure
-    means "unknown". This blocks: async code runs it in a worker thread.
-    """
-    environ = os.environ if environ is None else environ
-    key = _gcloud_key(environ)
-    known, project = cached_gcloud_project(environ)
-    if known:
-        return project
-    project = _run_gcloud_project(environ, timeout)
-    with _gcloud_lock:
-        _gcloud_projects[key] = project
-    return project
-
-
-def _run_gcloud_project(environ: Mapping[str, str], timeout: float | None) -> str | None:
-    gcloud = shutil.which("gcloud", path=environ.get("PATH"))
-    if gcloud is None:
-        return None
-    env = None
-    if environ is not os.environ:
-        env = {k: v for k, v in os.environ.items() if k not in GCLOUD_ENVIRONMENT_VARIABLES}
-        env.update({k: environ[k] for k in GCLOUD_ENVIRONMENT_VARIABLES if k in environ})
-    try:
-        completed = subprocess.run(
-            [gcloud, "config", "get-value", "project", "--quiet"],
-            capture_output=True,
-            text=True,
-            timeout=GCLOUD_TIMEOUT_SECONDS if timeout is None else timeout,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    value = completed.stdout.strip()
-    if completed.returncode != 0 or not value or value == "(unset)":
-        return None
-    return value
 
 
 def _in_event_loop() -> bool:
@@ -331,13 +248,14 @@ class GreyCloudConfig:
             self.project_id = project
             self._project_pending = not known
         else:
-            self.project_id = gcloud_default_project(environ=environ)
+            self.project_id = gcloud_default_project(GCLOUD_TIMEOUT_SECONDS, environ=environ)
 
     def resolve_project_id(self) -> str | None:
         """The project, running the deferred ``gcloud`` look-up if one is pending (blocks)."""
         if self.project_id is None and getattr(self, "_project_pending", False):
             self.project_id = gcloud_default_project(
-                environ=os.environ if self.environ is None else self.environ
+                GCLOUD_TIMEOUT_SECONDS,
+                environ=os.environ if self.environ is None else self.environ,
             )
             self._project_pending = False
         return self.project_id

@@ -145,9 +145,8 @@ async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
         raise backend_error(exc, COMMAND) from exc
 
     runs = ls.get_feature(Generations).runs
-    run = GenerationRun("")
     progress = ProgressReporter(ls, "Gemini", on_cancel=lambda: run.cancel(by_progress=True))
-    run.token = progress.token
+    run = GenerationRun(progress.token)
     runs[run.token] = run
     try:
         # Create the progress token while the request goes upstream, not before it.

@@ -177,7 +177,8 @@ class GreyCloudLanguageServer(LanguageServer):
 
     def _resolve(self, layers: list[Any], previous: Settings) -> _Resolved:
         """Worker-thread part of `reload_settings` (may run ``gcloud``)."""
-        from greycloud.config import GreyCloudConfig, forget_gcloud_project
+        from greycloud.config import GreyCloudConfig
+        from greycloud.gcloud_project import forget_gcloud_project
 
         environ = self.shared.environ_for(self.environ)
         settings, problems = resolve(layers, previous)

@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from greycloud.config import forget_gcloud_project
 from greycloud.emulator import EmulatorServer, write_service_account_key
+from greycloud.gcloud_project import forget_gcloud_project
 from tests.helpers import kill_daemons
 
 # Cloud Storage emulator fixtures (gcp-storage-emulator), for cache and batch tests.

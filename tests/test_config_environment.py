@@ -1,11 +1,14 @@
-"""The ``gcloud`` project look-up: once per process, never on an event loop; ``environ=``."""
+"""What GreyCloudConfig reads: ``environ=``, the ``gcloud`` project look-up (once per process,
+never on an event loop) and a session's credentials file."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 
 from greycloud import GreyCloudAsyncClient
-from greycloud.config import GreyCloudConfig, forget_gcloud_project
+from greycloud.config import ENVIRONMENT_VARIABLES, GreyCloudConfig
+from greycloud.gcloud_project import forget_gcloud_project, gcloud_default_project
 from tests.helpers import loop_lags
 
 PROJECT_LOOKUP = ["config", "get-value", "project"]
@@ -24,6 +27,14 @@ def test_gcloud_runs_once_per_process(fake_gcloud):
     forget_gcloud_project()
     assert GreyCloudConfig().project_id == "changed"
     assert lookups(fake_gcloud) == 2
+
+
+async def test_concurrent_lookups_share_one_gcloud_run(fake_gcloud):
+    fake_gcloud.set_project("from-gcloud")
+    fake_gcloud.hang(0.5, only=PROJECT_LOOKUP)
+    projects = await asyncio.gather(*(asyncio.to_thread(gcloud_default_project) for _ in range(4)))
+    assert projects == ["from-gcloud"] * 4
+    assert lookups(fake_gcloud) == 1
 
 
 def test_environ_replaces_the_process_environment(fake_gcloud, monkeypatch):
@@ -76,3 +87,34 @@ async def test_config_made_in_a_loop_defers_an_unknown_answer(fake_gcloud):
         False,
         1,
     )
+
+
+async def test_credentials_file_of_the_config_environment_is_used(sa_key_file, emulator):
+    environ = {
+        "GOOGLE_APPLICATION_CREDENTIALS": str(sa_key_file),
+        "PROJECT_ID": "emulator-project",
+        "GREYCLOUD_ENDPOINT": emulator.url,
+        "GREYCLOUD_IAM_ENDPOINT": emulator.url,
+    }
+    assert "GOOGLE_APPLICATION_CREDENTIALS" not in os.environ
+    async with GreyCloudAsyncClient(GreyCloudConfig(environ=environ)) as client:
+        response = await client.generate_content("hello [[words=3]]")
+    assert response.text
+
+
+class RecordingEnviron(dict):
+    """An environment that notes every variable looked up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def test_environment_variables_lists_exactly_what_the_config_reads(fake_gcloud):
+    environ = RecordingEnviron()
+    GreyCloudConfig(environ=environ, resolve_project=False)
+    assert environ.read == set(ENVIRONMENT_VARIABLES)
