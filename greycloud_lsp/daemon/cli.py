@@ -122,8 +122,12 @@ def daemon_main(argv: list[str]) -> None:
         run_daemon(paths, idle_timeout(args.idle_timeout), args.log_level)
         return
     from .autostart import control
+    from .handshake import HandshakeError
 
-    answer = asyncio.run(control(paths, args.action))
+    try:
+        answer = asyncio.run(control(paths, args.action))
+    except HandshakeError as exc:
+        raise SystemExit(f"greycloud-lsp daemon {args.action}: {exc}") from None
     if answer is None:
         print(f"no greycloud-lsp {paths.kind} is running ({paths.socket})")
         raise SystemExit(3 if args.action == "status" else 0)

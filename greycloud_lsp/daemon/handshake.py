@@ -49,7 +49,8 @@ class HandshakeError(RuntimeError):
 
 def session_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The variables of this process that decide a session's connection config."""
-    from greycloud.config import ENVIRONMENT_VARIABLES, GCLOUD_ENVIRONMENT_VARIABLES
+    from greycloud.config import ENVIRONMENT_VARIABLES
+    from greycloud.gcloud_project import GCLOUD_ENVIRONMENT_VARIABLES
 
     env = os.environ if environ is None else environ
     names = (*ENVIRONMENT_VARIABLES, *GCLOUD_ENVIRONMENT_VARIABLES, *_AUTH_VARIABLES)

@@ -32,6 +32,8 @@ DEFAULT_IDLE_TIMEOUT = 60.0
 LOCK_WAIT_SECONDS = 5.0
 STOP_GRACE_SECONDS = 3.0
 STREAM_LIMIT = 1 << 24
+STARTUP_GRACE_SECONDS = 10.0
+"""A fresh daemon waits at least this long for the forwarder that started it."""
 
 
 def peer_credentials(sock: socket.socket) -> tuple[int, int, int] | None:
@@ -106,7 +108,7 @@ class Daemon:
             self.paths.socket,
             self.idle_timeout,
         )
-        self._arm_idle()
+        self._arm_idle(minimum=STARTUP_GRACE_SECONDS)
         try:
             await self._stopping.wait()
         finally:
@@ -186,11 +188,12 @@ class Daemon:
 
     # -- idle timeout -----------------------------------------------------------
 
-    def _arm_idle(self) -> None:
+    def _arm_idle(self, minimum: float = 0.0) -> None:
         self._disarm_idle()
         if not self.sessions:
             loop = asyncio.get_running_loop()
-            self._idle = loop.call_later(max(self.idle_timeout, 0.0), self._idle_expired)
+            delay = max(self.idle_timeout, minimum, 0.0)
+            self._idle = loop.call_later(delay, self._idle_expired)
 
     def _disarm_idle(self) -> None:
         if self._idle is not None:
