@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
-import tempfile
 from typing import Any
 
 from . import __version__
+from .embedded_emulator import start_emulator
 
 log = logging.getLogger("greycloud_lsp")
 
@@ -65,22 +64,6 @@ def _parse_tcp(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise SystemExit(f"--tcp expects HOST:PORT, got {value!r}")
     return host or "127.0.0.1", int(port)
-
-
-def start_emulator() -> tuple[Any, dict[str, str]]:
-    """Start the in-process emulator and point the environment at it.
-
-    Returns the emulator and the variables that point a session at it.
-    """
-    from greycloud.emulator import EmulatorServer
-
-    emulator = EmulatorServer().start()
-    directory = tempfile.mkdtemp(prefix="greycloud-lsp-emulator-")
-    variables = emulator.start_default_credentials(directory)
-    os.environ.update(variables)
-    for name in ("GREYCLOUD_USE_API_KEY", "GREYCLOUD_API_KEY", "GOOGLE_API_KEY"):
-        os.environ.pop(name, None)
-    return emulator, variables
 
 
 async def serve_stdio(server: Any) -> None:

@@ -210,7 +210,7 @@ def run_daemon(paths: Any, timeout: float | None, log_level: str) -> None:
     emulator = None
     emulator_env: dict[str, str] = {}
     if paths.kind == "emulator":
-        from ..__main__ import start_emulator
+        from ..embedded_emulator import start_emulator
 
         emulator, emulator_env = start_emulator()
         log.info("embedded emulator at %s", emulator.url)
