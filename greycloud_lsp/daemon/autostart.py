@@ -42,20 +42,38 @@ def daemon_command(kind: str, idle_timeout: float | None, log_level: str) -> lis
     return command
 
 
-def _spawn(paths: DaemonPaths, command: list[str]) -> subprocess.Popen[bytes]:
+def _spawn(paths: DaemonPaths, command: list[str]) -> int:
+    """Start ``command`` detached (its own session, reparented away from us); its pid.
+
+    A shell backgrounds it and exits, so the daemon is nobody's child here: it
+    outlives this forwarder and never lingers as its zombie.
+    """
     log_fd = open_private(paths.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     try:
-        return subprocess.Popen(
-            command,
+        launcher = subprocess.run(
+            ["/bin/sh", "-c", 'exec "$@" </dev/null >/dev/null & echo $!', "sh", *command],
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=log_fd,
             cwd=paths.directory,
-            start_new_session=True,  # survives the editor's process group
+            start_new_session=True,
             close_fds=True,
+            check=True,
+            timeout=10,
         )
     finally:
         os.close(log_fd)
+    return int(launcher.stdout.strip())
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _log_tail(paths: DaemonPaths, lines: int = 5) -> str:
@@ -81,7 +99,8 @@ async def connect_or_start(
     ensure_private_directory(paths.directory)
     deadline = time.monotonic() + timeout
     spawn_lock: int | None = None
-    process: subprocess.Popen[bytes] | None = None
+    spawned: int | None = None
+    gone = 0
     try:
         while True:
             try:
@@ -89,15 +108,18 @@ async def connect_or_start(
             except OSError as exc:
                 if exc.errno not in _NOT_RUNNING:
                     raise DaemonUnavailable(f"cannot connect to {paths.socket}: {exc}") from exc
-            if process is None and spawn_lock is None:
+            if spawned is None and spawn_lock is None:
                 spawn_lock = _try_lock(paths)
                 if spawn_lock is not None:
                     log.info("starting a daemon: %s", " ".join(command))
-                    process = await asyncio.to_thread(_spawn, paths, command)
-            if process is not None and process.poll() not in (None, 0):
-                raise DaemonUnavailable(
-                    f"the daemon exited with status {process.returncode}: {_log_tail(paths)}"
-                )
+                    try:
+                        spawned = await asyncio.to_thread(_spawn, paths, command)
+                    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+                        raise DaemonUnavailable(f"cannot start the daemon: {exc}") from exc
+            if spawned is not None and not _running(spawned):
+                gone += 1  # one more try: it may have left because another daemon serves
+                if gone > 2:
+                    raise DaemonUnavailable(f"the daemon exited at start: {_log_tail(paths)}")
             if time.monotonic() > deadline:
                 raise DaemonUnavailable(
                     f"no daemon answered on {paths.socket} within {timeout:.0f} s "
