@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from ..logging_setup import LOGGERS, RedactingFilter
+from .connection import SessionLogRouter
 from .paths import open_private
-from .session import SessionLogRouter
 
 MAX_LOG_BYTES = 5 * 1024 * 1024
 

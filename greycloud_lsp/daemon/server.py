@@ -23,8 +23,8 @@ from typing import Any
 
 from .. import __version__
 from . import handshake
+from .connection import Session
 from .paths import DaemonPaths, DaemonUnavailable, ensure_private_directory, open_private
-from .session import Session
 
 log = logging.getLogger(__name__)
 
