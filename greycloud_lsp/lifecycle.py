@@ -112,9 +112,9 @@ def on_exit(ls: GreyCloudLanguageServer, *_args: Any) -> None:
 
 
 def end_session(ls: GreyCloudLanguageServer, code: int) -> None:
-    """End this editor session: the process when standalone, the connection in the daemon."""
-    if ls.on_session_end is not None:
-        ls.on_session_end(code)
+    """The editor is done: run the session's ``exit_hook``, else end the process."""
+    if ls.exit_hook is not None:
+        ls.exit_hook(code)
     else:
         hard_exit(code)
 

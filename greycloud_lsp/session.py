@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types
@@ -62,20 +63,14 @@ class Feature:
         """The session ends: stop background work, release what it holds."""
 
 
+@dataclass
 class _Resolved:
     """What a worker thread computed from the settings layers."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        problems: list[SettingsProblem],
-        config: GreyCloudConfig | None,
-        error: Exception | None,
-    ) -> None:
-        self.settings = settings
-        self.problems = problems
-        self.config = config
-        self.error = error
+    settings: Settings
+    problems: list[SettingsProblem]
+    config: GreyCloudConfig | None
+    error: Exception | None
 
 
 class GreyCloudLanguageServer(LanguageServer):
@@ -115,9 +110,11 @@ class GreyCloudLanguageServer(LanguageServer):
         self._pulled: asyncio.Event | None = None
         self._resolved: asyncio.Event | None = None
         self._reload_lock: asyncio.Lock | None = None
-        self.on_session_end: Callable[[int], None] | None = None
-        """Set by the daemon: ends this session (``exit``, editor gone), not the process."""
-        self.protocol.ends_session_only = lambda: self.on_session_end is not None  # type: ignore[attr-defined]
+        self.exit_hook: Callable[[int], None] | None = None
+        """Run instead of ending the process on ``exit`` or when the editor is gone
+        (e.g. a daemon ends just this session); gets the exit code."""
+        # pygls' own exit handling would end the process after our handler: not with a hook.
+        self.protocol.ends_session_only = lambda: self.exit_hook is not None  # type: ignore[attr-defined]
 
     # -- features -------------------------------------------------------------
 

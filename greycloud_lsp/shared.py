@@ -281,10 +281,16 @@ class SharedState:
 
     def environ_for(self, environ: Mapping[str, str]) -> Mapping[str, str]:
         """A session's environment, pointed at the emulator in emulator mode."""
-        if self.emulator_url is None or not self.emulator_environ:
+        if self.emulator_url is None:
             return environ
         merged = {k: v for k, v in environ.items() if k not in _API_KEY_VARIABLES}
-        merged.update(self.emulator_environ)
+        merged.update(
+            self.emulator_environ
+            or {
+                "GREYCLOUD_ENDPOINT": self.emulator_url,
+                "GREYCLOUD_IAM_ENDPOINT": self.emulator_url,
+            }
+        )
         return merged
 
     def lock_connection(self, overrides: dict[str, Any]) -> dict[str, Any]:

@@ -65,7 +65,7 @@ class Session:
         CURRENT.set(self)
         self._writer = writer
         server = self.server = create_server(self.shared, environ=self.environ)
-        server.on_session_end = self.end
+        server.exit_hook = self.end
         self._add_log_handlers(server)
         log.info("session %s: connected (forwarder pid %s)", self.number, self.peer_pid)
         if self.shared.emulator_url:  # as the standalone server logs it at start

@@ -147,3 +147,15 @@ async def test_emulator_mode_overrides_the_sessions_connection(fake_gcloud):
         "gemini-2.5-pro",
     )
     await shared.aclose()
+
+
+async def test_exit_ends_only_the_session_when_it_has_an_exit_hook(fake_gcloud):
+    from greycloud_lsp import lifecycle
+
+    shared = SharedState()
+    s = await session(shared, {})
+    ended: list[int] = []
+    s.exit_hook = ended.append
+    lifecycle.on_exit(s)
+    assert ended == [1]  # no shutdown request came first
+    await shared.aclose()
