@@ -105,3 +105,18 @@ async def test_a_session_cannot_read_another_sessions_documents(adc_env, tmp_pat
         assert "ALICE" not in str(adc_env.state.requests)
         mine = (await status())["sessions"]
         assert sorted(s["documents"] for s in mine) == [0, 1]
+
+
+async def test_smallest_limits_hold_and_the_others_are_told_once(adc_env, tmp_path):
+    async with language_servers(tmp_path, mode="daemon") as start:
+        generous = await start(settings={"rpm": 40})
+        strict = await start(settings={"rpm": 10})
+        await execute(generous, "greycloud.generate", {"prompt": "a [[words=2]]"})
+        await execute(strict, "greycloud.generate", {"prompt": "b [[words=2]]"})
+        for _ in range(2):
+            await execute(generous, "greycloud.generate", {"prompt": "c [[words=2]]"})
+        (quota,) = (await status())["quotas"]
+        assert quota["rpm"] == 10
+        told = [m.message for m in generous.messages if "smallest limits hold" in m.message]
+        assert len(told) == 1 and "rpm=10 (you asked 40)" in told[0], told
+        assert not [m for m in strict.messages if "smallest limits hold" in m.message]
