@@ -73,17 +73,27 @@ EDITOR = """
 import json, os, subprocess, sys, time
 server = subprocess.Popen([sys.executable, "-m", "greycloud_lsp"], stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE)
-body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                   "params": {"processId": os.getpid(), "rootUri": None, "capabilities": {}}})
-server.stdin.write(b"Content-Length: %d\\r\\n\\r\\n%s" % (len(body), body.encode()))
-server.stdin.flush()
-server.stdout.read1(65536)
+def send(message):
+    body = json.dumps({"jsonrpc": "2.0", **message}).encode()
+    server.stdin.write(b"Content-Length: %d\\r\\n\\r\\n%s" % (len(body), body))
+    server.stdin.flush()
+send({"id": 1, "method": "initialize",
+      "params": {"processId": os.getpid(), "rootUri": None, "capabilities": {}}})
+send({"method": "initialized", "params": {}})
+send({"id": 2, "method": "workspace/executeCommand", "params": {
+    "command": "greycloud.generate", "arguments": [{"prompt": "endless [[words=5000]]"}]}})
+seen = b""
+while b"greycloud/generationChunk" not in seen:
+    seen = seen[-1000:] + server.stdout.read1(65536)
 print(server.pid, flush=True)
-time.sleep(600)
+while server.stdout.read1(65536):  # keep draining, like an editor
+    pass
 """
 
 
 async def test_killed_editor_session_leaves_within_two_seconds(adc_env, tmp_path):
+    """The editor dies mid-generation: its session and generation go, the other window stays."""
+    adc_env.state.configure(stream_chunk_delay=0.05)
     async with language_servers(tmp_path, mode="daemon") as start:
         await start()  # another window, which must not notice
         editor = await asyncio.create_subprocess_exec(
@@ -106,6 +116,12 @@ async def test_killed_editor_session_leaves_within_two_seconds(adc_env, tmp_path
             assert time.monotonic() - killed < 2.0
             (left,) = (await status())["sessions"]
             assert left["forwarderPid"] != forwarder_pid
+            stream = adc_env.state.requests_for("streamGenerateContent")[-1]
+
+            async def stream_closed() -> bool:
+                return stream.end_time is not None
+
+            await wait_until(stream_closed, timeout=3)
         finally:
             if editor.returncode is None:
                 editor.kill()
