@@ -58,7 +58,12 @@ def forward(args: argparse.Namespace) -> str:
     except DaemonUnavailable as exc:
         return str(exc)
     command = daemon_command(paths.kind, idle_timeout(args.idle_timeout), args.log_level)
-    forwarder = Forwarder(paths, command, session_hello(args.log_file, args.log_level))
+    standalone = [sys.executable, "-m", "greycloud_lsp", "--standalone"]
+    standalone += ["--log-level", args.log_level] + (["--emulator"] if args.emulator else [])
+    standalone += ["--log-file", args.log_file] if args.log_file else []
+    forwarder = Forwarder(
+        paths, command, session_hello(args.log_file, args.log_level), standalone_command=standalone
+    )
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:

@@ -37,10 +37,18 @@ REPLAY_PREFIX = "greycloud-replay-"
 class Forwarder:
     """One editor session forwarded to the daemon at ``paths``."""
 
-    def __init__(self, paths: DaemonPaths, command: list[str], hello: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        paths: DaemonPaths,
+        command: list[str],
+        hello: dict[str, Any],
+        standalone_command: list[str] | None = None,
+    ) -> None:
         self.paths = paths
         self.command = command
         self.hello = hello
+        self.standalone_command = standalone_command
+        """Run when no daemon can be restarted mid-session: the session continues in it."""
         self.mirror = SessionMirror()
         self.daemon_pid: int | None = None
         self._connection: Connection | None = None
@@ -180,6 +188,27 @@ class Forwarder:
 
     # -- recovery ---------------------------------------------------------------
 
+    async def _start_standalone(self) -> bool:
+        """No daemon: continue this session in a ``--standalone`` child process."""
+        if not self.standalone_command:
+            return False
+        log.warning("no daemon could be started; continuing this session standalone")
+        try:
+            child = await asyncio.create_subprocess_exec(
+                *self.standalone_command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                limit=1 << 24,
+            )
+        except OSError as exc:
+            log.error("cannot start a standalone server: %s", exc)
+            return False
+        assert child.stdout is not None and child.stdin is not None
+        self._connection = (child.stdout, child.stdin)
+        self.daemon_pid = child.pid
+        self._connected.set()
+        return True
+
     async def _reconnect(self) -> bool:
         """The daemon is gone: fail what was in flight, start another, replay."""
         self._connected.clear()
@@ -209,8 +238,9 @@ class Forwarder:
                 log.error("could not reach a new daemon (attempt %d): %s", attempt + 1, exc)
                 await asyncio.sleep(0.5)
         else:
-            log.error("giving up: restart the language server (or use --standalone)")
-            return False
+            if not await self._start_standalone():
+                log.error("giving up: restart the language server (or use --standalone)")
+                return False
         self._connected.clear()  # connect() set it; the replay goes first
         assert self._connection is not None
         replay_id = next(self._replay_ids)
@@ -220,7 +250,7 @@ class Forwarder:
         with contextlib.suppress(ConnectionError):
             await self._connection[1].drain()
         log.info(
-            "session replayed into daemon %s (%d open documents)",
+            "session replayed into pid %s (%d open documents)",
             self.daemon_pid,
             len(self.mirror.documents),
         )

@@ -207,3 +207,25 @@ async def test_daemon_of_another_version_is_not_used(adc_env, tmp_path):
         server.close()
     assert hellos and hellos[0]["request"] == "session"
     assert not daemon_processes(tmp_path / "run")
+
+
+async def test_session_continues_standalone_when_no_daemon_can_restart(adc_env, tmp_path):
+    async with language_servers(tmp_path, mode="daemon") as start:
+        client = await start()
+        uri = (tmp_path / "kept.md").as_uri()
+        open_document(client, uri, "KEPT-ACROSS-THE-FALLBACK")
+        before = await status()
+        paths = daemon_paths()
+        paths.directory.rename(tmp_path / "moved-away")  # no daemon can live here now
+        paths.directory.write_text("")
+        os.kill(before["pid"], signal.SIGKILL)
+        arguments = {"prompt": "go", "textDocument": {"uri": uri}, "includeDocument": True}
+        try:  # sent before the forwarder saw the daemon die, it fails like one in flight
+            result = await execute(client, "greycloud.generate", arguments)
+        except JsonRpcException as exc:
+            assert "daemon stopped" in str(exc)
+            result = await execute(client, "greycloud.generate", arguments)
+        assert result["text"] and not result["cancelled"]
+        body = str(adc_env.state.requests_for("streamGenerateContent")[-1].body)
+        assert "KEPT-ACROSS-THE-FALLBACK" in body
+        assert not daemon_processes(tmp_path / "run")
