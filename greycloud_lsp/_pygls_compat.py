@@ -7,6 +7,8 @@ attributes.
 
 * ``JsonRPCProtocol._handle_cancel_notification``: overridden to hear
   ``$/cancelRequest`` for command handlers pygls runs as separate tasks.
+* ``lsp_method`` and ``LanguageServerProtocol.lsp_workspace__execute_command``:
+  overridden to note the ``workDoneToken`` of the command being handled.
 * ``LanguageServerProtocol._workspace``: replaced after ``initialize`` by a
   workspace with LSP line semantics.
 * ``Workspace._create_text_document``: overridden so that workspace creates
@@ -21,9 +23,10 @@ attributes.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 from lsprotocol import types
@@ -35,8 +38,15 @@ from pygls.workspace import TextDocument, Workspace
 log = logging.getLogger(__name__)
 
 
-class CancelAwareProtocol(LanguageServerProtocol):
-    """pygls' protocol that also tells ``cancel_listener`` about ``$/cancelRequest``."""
+WORK_DONE_TOKEN: contextvars.ContextVar[str | int | None] = contextvars.ContextVar(
+    "work_done_token", default=None
+)
+"""The ``workDoneToken`` of the ``workspace/executeCommand`` being handled (client-chosen)."""
+
+
+class GreyCloudProtocol(LanguageServerProtocol):
+    """pygls' protocol that also tells ``cancel_listener`` about ``$/cancelRequest``
+    and sets `WORK_DONE_TOKEN` for each ``workspace/executeCommand``."""
 
     cancel_listener: Callable[[Any], None] | None = None
     ends_session_only: Callable[[], bool] = staticmethod(lambda: False)  # type: ignore[assignment]
@@ -53,6 +63,13 @@ class CancelAwareProtocol(LanguageServerProtocol):
         if self.cancel_listener is not None:
             self.cancel_listener(msg_id)
         super()._handle_cancel_notification(msg_id)
+
+    @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
+    def lsp_workspace__execute_command(
+        self, params: types.ExecuteCommandParams
+    ) -> Generator[Any, Any, Any]:
+        WORK_DONE_TOKEN.set(params.work_done_token)
+        return (yield from super().lsp_workspace__execute_command(params))
 
 
 class DocumentClassWorkspace(Workspace):

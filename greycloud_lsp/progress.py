@@ -39,24 +39,31 @@ class ProgressReporter:
         title: str,
         *,
         on_cancel: Callable[[], None] | None = None,
+        token: str | int | None = None,
     ):
+        """``on_cancel``: run on ``window/workDoneProgress/cancel`` (makes it cancellable).
+
+        ``token``: a ``workDoneToken`` the client chose (no ``create`` request is sent).
+        """
         self.ls = ls
         self.title = title
         self.cancellable = on_cancel is not None
-        self.token = f"greycloud-{uuid.uuid4().hex[:12]}"
+        self.client_token = token is not None
+        self.token: str | int = token if token is not None else f"greycloud-{uuid.uuid4().hex[:12]}"
         self.active = False
         self._ended = False
         if on_cancel is not None:
-            ls.progress_tokens[self.token] = on_cancel
+            ls.progress_tokens[str(self.token)] = on_cancel
 
     async def begin(self, message: str | None = None, percentage: int | None = None) -> None:
-        if not client_supports_progress(self.ls):
-            return
-        try:
-            await self.ls.work_done_progress.create_async(self.token)
-        except Exception as exc:
-            log.debug("client refused progress token %s: %s", self.token, exc)
-            return
+        if not self.client_token:
+            if not client_supports_progress(self.ls):
+                return
+            try:
+                await self.ls.work_done_progress.create_async(self.token)
+            except Exception as exc:
+                log.debug("client refused progress token %s: %s", self.token, exc)
+                return
         self.active = True
         self.ls.work_done_progress.begin(
             self.token,
@@ -75,7 +82,7 @@ class ProgressReporter:
             )
 
     def end(self, message: str | None = None) -> None:
-        self.ls.progress_tokens.pop(self.token, None)
+        self.ls.progress_tokens.pop(str(self.token), None)
         if self.active and not self._ended:
             self._ended = True
             self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))

@@ -29,6 +29,8 @@ FEATURE_MODULES: tuple[str, ...] = (
     "greycloud_lsp.tokens",
     "greycloud_lsp.workspace_cache",
     "greycloud_lsp.generation",
+    "greycloud_lsp.workspace_ask",
+    "greycloud_lsp.code_actions",
 )
 
 

@@ -23,7 +23,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from . import __version__
-from ._pygls_compat import CancelAwareProtocol
+from ._pygls_compat import WORK_DONE_TOKEN, GreyCloudProtocol
 from .payloads import dump
 from .settings import Settings, SettingsProblem, check_with_config, problem_fingerprint, resolve
 from .shared import EMULATOR_LOCKED, SharedState, base_model
@@ -31,6 +31,8 @@ from .shared import EMULATOR_LOCKED, SharedState, base_model
 if TYPE_CHECKING:
     from greycloud.async_client import GreyCloudAsyncClient
     from greycloud.config import GreyCloudConfig
+
+__all__ = ["CONFIG_SECTION", "WORK_DONE_TOKEN", "Feature", "GreyCloudLanguageServer"]
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ class GreyCloudLanguageServer(LanguageServer):
     def __init__(
         self, shared: SharedState | None = None, *, environ: Mapping[str, str] | None = None
     ) -> None:
-        super().__init__("greycloud-lsp", __version__, protocol_cls=CancelAwareProtocol)
+        super().__init__("greycloud-lsp", __version__, protocol_cls=GreyCloudProtocol)
         self.protocol.cancel_listener = self._on_cancel_notification  # type: ignore[attr-defined]
         self.owns_shared = shared is None
         self.shared = shared if shared is not None else SharedState()

@@ -15,7 +15,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
-from .collect import collect, is_within
+from .cache_plan import collect_contents, minimum_tokens, plan_cache
+from .collect import is_within
 from .errors import RequestFailed, backend_error
 from .payloads import (
     CacheListEntry,
@@ -25,7 +26,6 @@ from .payloads import (
     DeleteCacheArgs,
     ExtendCacheArgs,
     ListCachesArgs,
-    SkippedFile,
     dump,
     parse,
 )
@@ -55,6 +55,9 @@ class OwnedCache:
     last_used: float = attrs.field(factory=time.monotonic)
     stale: bool = False
     stale_reason: str = ""
+    folder: str | None = None
+    """The folder whose files were cached."""
+    tokens: int | None = None
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -155,7 +158,24 @@ class CacheRegistry(Feature):
         cache.stale = True
         cache.stale_reason = reason
         log.info("cache %s is stale (%s)", cache.name, reason)
-        self.ls.notify(STATUS_METHOD, CacheStatus(cache.name, True, reason))
+        self.announce(cache)
+
+    def announce(self, cache: OwnedCache, *, deleted: bool = False) -> None:
+        """``greycloud/cacheStatus`` for a created, stale, extended or deleted cache."""
+        status = CacheStatus(
+            name=cache.name,
+            stale=cache.stale,
+            reason=cache.stale_reason,
+            deleted=deleted,
+            expire_time=_iso(cache.expire_time),
+            tokens=cache.tokens,
+            folder=cache.folder,
+            display_name=cache.display_name,
+        )
+        try:
+            self.ls.notify(STATUS_METHOD, status)
+        except Exception as exc:  # no client connected (unit tests)
+            log.debug("could not send cache status: %s", exc)
 
     def _poll_files(self) -> None:
         for cache in list(self.owned.values()):
@@ -210,8 +230,19 @@ class CacheRegistry(Feature):
             ticks += 1
             if ticks % POLL_EVERY_TICKS == 0 and self.owned:
                 self._poll_files()
+            self._forget_expired()
             if self.ls.settings.cache.keep_alive:
                 await self._keep_alive()
+
+    def _forget_expired(self) -> None:
+        """Expired caches are gone upstream: drop them and say so (``deleted``, "expired")."""
+        now = dt.datetime.now(dt.timezone.utc)
+        for cache in list(self.owned.values()):
+            if cache.expire_time is not None and _aware(cache.expire_time) <= now:
+                self.ls.shared.caches.forget(cache.name)
+                cache.stale_reason = cache.stale_reason or "expired"
+                log.info("cache %s expired", cache.name)
+                self.announce(cache, deleted=True)
 
     async def _keep_alive(self) -> None:
         now = dt.datetime.now(dt.timezone.utc)
@@ -241,12 +272,27 @@ class CacheRegistry(Feature):
         if held is not None:
             held.expire_time = updated.expire_time
             held.ttl_seconds = ttl_seconds
+            self.announce(held)
         return updated
 
     async def delete(self, name: str) -> None:
         genai = await self.genai()
         await genai.aio.caches.delete(name=name)
+        owned = self.ls.shared.caches.get(name)
         self.ls.shared.caches.forget(name)
+        if owned is not None:
+            self.announce(owned, deleted=True)
+
+    async def delete_stale(self, folder: str, *, keep: str) -> None:
+        """Delete the stale caches of ``folder`` (after a refresh made ``keep``)."""
+        for cache in list(self.ls.shared.caches.values()):
+            if cache.folder == folder and cache.stale and cache.name != keep:
+                try:
+                    await self.delete(cache.name)
+                except Exception as exc:
+                    self.ls.show_warning(
+                        f"GreyCloud: could not delete the stale cache {cache.name}: {exc}"
+                    )
 
     async def on_exit(self) -> None:
         """Leave: delete the caches (``cache.deleteOnExit``) no other session holds."""
@@ -334,17 +380,6 @@ def _mtimes(paths: Iterable[str]) -> dict[str, float]:
     return out
 
 
-def _minimum_tokens(model: str) -> int | None:
-    try:
-        from greycloud.pricing import min_cache_tokens
-    except ImportError:
-        return None
-    try:
-        return int(min_cache_tokens(model))
-    except Exception:
-        return None
-
-
 async def cache_workspace_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     """``greycloud.cacheWorkspace``: upload workspace files as a context cache."""
     command = "greycloud.cacheWorkspace"
@@ -352,6 +387,11 @@ async def cache_workspace_command(ls: GreyCloudLanguageServer, *args: Any) -> An
     await ls.settings_ready()
     root = _choose_folder(ls, request.folder, command)
     settings = ls.settings.cache
+    if request.dry_run:
+        try:
+            return dump(await plan_cache(ls, request, root))
+        except Exception as exc:
+            raise backend_error(exc, command) from exc
     task = asyncio.current_task()
     progress = ProgressReporter(
         ls, "Gemini cache", on_cancel=task.cancel if task is not None else lambda: None
@@ -369,6 +409,8 @@ async def cache_workspace_command(ls: GreyCloudLanguageServer, *args: Any) -> An
             progress.end(f"Failed: {exc}")
             raise backend_error(exc, command) from exc
         progress.end(f"Cached {len(result.files)} files")
+        if request.refresh:
+            await ls.get_feature(CacheRegistry).delete_stale(str(root), keep=result.name)
         return dump(result)
     finally:
         ls.progress_tokens.pop(progress.token, None)
@@ -384,28 +426,10 @@ async def _create_cache(
 ) -> CacheWorkspaceResult:
     from google.genai import types as gtypes
 
-    collected = await asyncio.to_thread(
-        collect,
-        root,
-        include=request.include if request.include is not None else settings.include,
-        exclude=[*settings.exclude, *(request.exclude or [])],
-        max_file_bytes=settings.max_file_bytes,
-        max_total_bytes=settings.max_total_bytes,
-    )
-    skipped = [SkippedFile(path, reason) for path, reason in collected.skipped]
-    if not collected.files:
-        raise RequestFailed(
-            f"nothing to cache in {root}: every file was skipped "
-            f"({len(skipped)} skipped); check cache.include/exclude and .gitignore"
-        )
+    collected, skipped, contents = await collect_contents(request, root, settings)
     progress.report(f"{len(collected.files)} files, {collected.total_bytes} bytes", 30)
-    parts = [
-        gtypes.Part.from_text(text=f"File: {rel}\n```\n{text}\n```\n")
-        for rel, _path, text in collected.files
-    ]
-    contents = [gtypes.Content(role="user", parts=parts)]
     model = request.model or ls.model
-    minimum = _minimum_tokens(model)
+    minimum = minimum_tokens(model)
     if minimum is not None:
         counted = await ls.get_client().count_tokens(contents, model=model, fallback=True)
         if counted < minimum:
@@ -437,8 +461,12 @@ async def _create_cache(
         expire_time=cached.expire_time,
         files=files,
         mtimes=mtimes,
+        folder=str(root),
+        tokens=_tokens_of(cached),
     )
-    ls.get_feature(CacheRegistry).add(owned)
+    caches = ls.get_feature(CacheRegistry)
+    caches.add(owned)
+    caches.announce(owned)
     log.info("created cache %s with %d files", owned.name, len(files))
     return CacheWorkspaceResult(
         name=owned.name,

@@ -37,7 +37,7 @@ class Collect:
 
 
 def _server() -> LanguageServer:
-    server = LanguageServer("compat", "0", protocol_cls=compat.CancelAwareProtocol)
+    server = LanguageServer("compat", "0", protocol_cls=compat.GreyCloudProtocol)
     server.protocol.set_writer(Collect())
     return server
 
@@ -115,4 +115,29 @@ async def test_serve_runs_until_the_server_stops():
     await asyncio.wait_for(serving, 5)
     assert server._stop_event is not None and server._stop_event.is_set(), (
         f"{FIX}: Server._stop_event is not what shutdown() sets"
+    )
+
+
+async def test_execute_command_notes_the_work_done_token():
+    server = _server()
+
+    @server.command("compat.token")
+    def token(ls: Any, *args: Any) -> Any:
+        return compat.WORK_DONE_TOKEN.get()
+
+    _receive(
+        server,
+        {
+            "id": 3,
+            "method": "workspace/executeCommand",
+            "params": {"command": "compat.token", "arguments": [], "workDoneToken": "tok-1"},
+        },
+    )
+    writer = server.protocol.writer
+    for _ in range(100):
+        if writer.messages:
+            break
+        await asyncio.sleep(0.01)
+    assert writer.messages == [{"jsonrpc": "2.0", "id": 3, "result": "tok-1"}], (
+        f"{FIX}: lsp_workspace__execute_command / lsp_method no longer run our override"
     )
