@@ -14,7 +14,7 @@ from tests.lsp.test_pygls_compat import FIX, Collect
 
 
 def _server(ends_session_only: bool) -> tuple[LanguageServer, list[str]]:
-    server = LanguageServer("compat", "0", protocol_cls=compat.CancelAwareProtocol)
+    server = LanguageServer("compat", "0", protocol_cls=compat.GreyCloudProtocol)
     server.protocol.set_writer(Collect())
     server.protocol.ends_session_only = lambda: ends_session_only  # type: ignore[attr-defined]
     calls: list[str] = []
