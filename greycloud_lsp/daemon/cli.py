@@ -48,9 +48,12 @@ def forward(args: argparse.Namespace) -> str:
     Imports stay light here (no pygls, no lsprotocol): a second window's
     ``initialize`` answer waits for this process to start.
     """
-    from . import handshake
-    from .autostart import daemon_command
-    from .forwarder import Forwarder, session_hello
+    try:
+        from . import handshake
+        from .autostart import daemon_command
+        from .forwarder import Forwarder, session_hello
+    except ImportError as exc:  # no fcntl / unix sockets (Windows)
+        return f"daemon mode needs a POSIX system ({exc})"
 
     _forwarder_logging(args.log_file, args.log_level)
     try:
