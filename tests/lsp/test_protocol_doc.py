@@ -81,8 +81,7 @@ def github_anchor(heading: str) -> str:
 
 async def advertised_commands() -> list[str]:
     """``executeCommandProvider.commands`` of a freshly started server."""
-    mode_args = getattr(lsp_helpers, "MODE_ARGS", {}).get("standalone", [])
-    command = [*lsp_helpers.SERVER, *mode_args]
+    command = [*lsp_helpers.SERVER, *lsp_helpers.MODE_ARGS["standalone"]]
     client = await ClientServerConfig(server_command=command).start()
     try:
         result = await client.initialize_session(
