@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import requests
 from google.genai import errors as genai_errors
 
 from greycloud import GreyCloudAsyncClient, GreyCloudClient, GreyCloudConfig
@@ -143,6 +144,29 @@ def test_emulator_quota_429_is_google_shaped_and_says_when_it_frees(adc_env, cli
     details = quota_details(info.value)
     assert details.quota_id == PER_MINUTE_ID and details.quota_value == "1"
     assert 0 < details.retry_delay <= 30
+
+
+def test_admin_api_programs_quota_shapes_from_another_process(adc_env, client):
+    admin = f"{adc_env.url.rstrip('/')}/_emulator"
+    refused = requests.post(f"{admin}/faults", json={"status": 429, "quota": "hourly"}, timeout=10)
+    assert refused.status_code == 400 and "per_day" in refused.text
+    armed = requests.post(
+        f"{admin}/faults", json={"status": 429, "quota": "per_day", "quota_value": 7}, timeout=10
+    )
+    assert armed.ok
+    with pytest.raises(QuotaExhaustedError) as info:
+        client.generate_content("Hi")
+    assert info.value.quota_value == "7"
+
+
+def test_requests_per_day_quota(adc_env, client):
+    adc_env.state.set_quota(rpd=2)
+    client.generate_content("one")
+    client.generate_content("two")
+    with pytest.raises(QuotaExhaustedError) as info:
+        client.generate_with_retry("three")
+    assert info.value.reason == "daily" and info.value.quota_value == "2"
+    assert statuses(adc_env, "generateContent") == [200, 200, 429]
 
 
 # -- sync ------------------------------------------------------------------------------
