@@ -9,9 +9,19 @@ from collections.abc import AsyncIterator
 
 from greycloud.retry import RetryPolicy
 
+# Wall-clock bounds. Tests assert behaviour, not speed: a time bound only tells
+# "promptly" from "hung" or "waited for the slow thing", so it is generous enough
+# for a machine whose cores are all busy, and each test makes the slow
+# alternative take clearly longer than the bound. Speed targets are measured in
+# benchmarks/ (e.g. cancel -> upstream closed, in bench_lsp.py).
+PROMPTLY = 5.0  # seconds: a step that takes milliseconds on an idle machine
+NO_HANG = 30.0  # seconds: a hang guard for work that takes seconds under load
+
 # Real backoff shape, test-sized delays.
 FAST_RETRY = RetryPolicy(initial_delay=0.01, max_delay=0.05)
-DATASTORE = "projects/emulator-project/locations/global/collections/default_collection/dataStores/docs"
+DATASTORE = (
+    "projects/emulator-project/locations/global/collections/default_collection/dataStores/docs"
+)
 
 
 def body_of(emulator, action: str = "generateContent", index: int = -1) -> dict:

@@ -30,7 +30,6 @@ def nvim_version(nvim: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-@pytest.mark.timeout(180)
 def nvim_test_command(nvim: str) -> list[str]:
     """Headless, clean nvim that loads the plugin and runs the Lua test script."""
     return [
@@ -44,6 +43,7 @@ def nvim_test_command(nvim: str) -> list[str]:
     ]
 
 
+@pytest.mark.timeout(180)  # above nvim's own 150 s budget below
 def test_nvim_plugin_end_to_end(
     tmp_path, editor_workspace, greycloud_server_cmd, require_tool, artifacts_dir
 ):

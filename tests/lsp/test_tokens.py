@@ -11,6 +11,7 @@ import pytest
 from lsprotocol import types
 
 from greycloud import GreyCloudAsyncClient
+from tests.helpers import NO_HANG
 from tests.lsp.lsp_helpers import execute, open_document
 
 TOKENS = "greycloud/tokenCount"
@@ -184,7 +185,7 @@ async def test_one_api_count_in_flight_per_document(start_session, adc_env, tmp_
         insert(client, uri, version, 0, 0, "z")
         text = "z" + text
     final = await client.recorder.wait_for(
-        TOKENS, lambda n: n["exact"] and n["version"] == 11, timeout=15
+        TOKENS, lambda n: n["exact"] and n["version"] == 11, timeout=NO_HANG
     )
     records = adc_env.state.requests_for("countTokens")
     spans = sorted((r.time, r.end_time) for r in records)
