@@ -30,6 +30,9 @@ from tests.reliability.lsp_abuse import (
 )
 
 FAST = {"rpm": 100_000, "maxConcurrency": 20}
+# The heaviest tests here take ~10 s on an idle machine and minutes on a busy one;
+# pytest-timeout's default (120 s) would then kill a run that is slow, not stuck.
+HEAVY = pytest.mark.timeout(600)
 
 
 def _close(client, uri: str) -> None:
@@ -45,12 +48,12 @@ async def _responsive(client, within: float = NO_HANG) -> None:
     starved; it is generous because on a machine whose cores are busy the
     server may first have to work through thousands of queued notifications.
     """
-    result = await asyncio.wait_for(
-        command(client, "greycloud.countTokens", {"text": "ping"}), within
-    )
+    ping = types.ExecuteCommandParams(command="greycloud.countTokens", arguments=[{"text": "x"}])
+    result = await asyncio.wait_for(client.workspace_execute_command_async(ping), within)
     assert result["tokens"] > 0
 
 
+@HEAVY
 async def test_a_50_mb_document(adc_env, lsp) -> None:
     client = await lsp(settings={**FAST, "tokenCount": {"debounceMs": 50}})
     pid = server_pid(client)
@@ -142,6 +145,7 @@ async def test_binary_and_non_utf8_files_in_the_workspace(adc_env, lsp, tmp_path
     await _responsive(client)
 
 
+@HEAVY
 async def test_thousands_of_open_documents(adc_env, lsp) -> None:
     client = await lsp(settings={**FAST, "tokenCount": {"debounceMs": 100}})
     pid = server_pid(client)
@@ -179,6 +183,7 @@ async def test_many_open_documents_do_not_starve_user_requests(adc_env, lsp) -> 
     )
 
 
+@HEAVY
 async def test_a_flood_of_did_change(adc_env, lsp) -> None:
     client = await lsp(settings={**FAST, "tokenCount": {"debounceMs": 20}})
     pid = server_pid(client)
