@@ -56,3 +56,17 @@ async def loop_lags(interval: float = 0.01) -> AsyncIterator[list[float]]:
         yield lags
     finally:
         beat.cancel()
+
+
+async def until_held_back(limiter, caller: asyncio.Future, timeout: float = NO_HANG) -> None:
+    """Wait until a 429's slow-down holds back every caller sharing ``limiter``.
+
+    That is: nothing queued or in flight, and still no room (a fixed sleep
+    instead was too short on a busy machine), or ``caller`` (the task that got
+    the 429) has already finished, slow-down and retry included.
+    """
+    for _ in range(int(timeout / 0.01)):
+        if caller.done() or not (limiter.headroom() or limiter.in_flight or limiter.waiting):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the limiter was not held back within {timeout} s")

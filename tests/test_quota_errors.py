@@ -21,7 +21,7 @@ from greycloud.errors import (
     StreamInterruptedError,
 )
 from greycloud.quota_errors import parse_duration, parse_error_payload, quota_details
-from tests.helpers import FAST_RETRY, statuses
+from tests.helpers import FAST_RETRY, statuses, until_held_back
 
 PER_MINUTE_ID = "GenerateRequestsPerMinutePerProjectPerModel"
 PER_DAY_ID = "GenerateRequestsPerDayPerProjectPerModel"
@@ -297,10 +297,7 @@ def test_per_minute_429_after_text_interrupts_with_the_quota(client, adc_env):
 async def test_async_retry_info_slows_every_caller_sharing_the_limiter(adc_env, aclient):
     adc_env.state.add_fault(429, quota="per_minute", retry_delay=0.8)
     first = asyncio.create_task(aclient.generate_with_retry("first"))
-    for _ in range(1000):  # up to 10 s on a busy machine; normally a few ms
-        if aclient.rate_limiter.headroom() == 0 and not aclient.rate_limiter.in_flight:
-            break  # the 429 has arrived and its slow-down is in force
-        await asyncio.sleep(0.01)
+    await until_held_back(aclient.rate_limiter, first)  # the 429 arrived; slow-down on
     await aclient.generate_with_retry("second")
     await first
     log = adc_env.state.requests_for("generateContent")
