@@ -172,6 +172,7 @@ class GreyCloudAsyncClient(ClientCore):
                     config=count_tokens_config(system_instruction),
                 )
         except Exception as exc:
+            self._slow_down(exc)
             if not fallback:
                 raise self._translate(exc) from exc
             estimate = self._prepare(contents, model=model, system_instruction=system_instruction)
