@@ -215,7 +215,7 @@ async def test_client_token_in_arguments_is_used_and_cancels(start_session, adc_
     chunk = await _first_chunk(client)
     assert chunk["token"] == "mine-7"
     client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token="mine-7"))
-    result = await asyncio.wait_for(task, 10)
+    result = await asyncio.wait_for(task, NO_HANG)
     assert result["cancelled"] is True
     reports = client.progress_reports["mine-7"]
     assert isinstance(reports[0], types.WorkDoneProgressBegin)
