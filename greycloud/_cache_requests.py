@@ -176,7 +176,9 @@ def file_contents(
                 "or one string for all."
             )
     parts = [
-        types.Part.from_uri(file_uri=uri, mime_type=mime or guess_mime_type(uri, FALLBACK_FILE_MIME_TYPE))
+        types.Part.from_uri(
+            file_uri=uri, mime_type=mime or guess_mime_type(uri, FALLBACK_FILE_MIME_TYPE)
+        )
         for uri, mime in zip(uris, given, strict=True)
     ]
     if text:

@@ -195,7 +195,9 @@ async def test_generate_with_cache_uses_the_cache_model(big_cache, emu):
 
 async def test_stream_with_cache_matches_the_full_answer(caches, big_cache, emu):
     full = (await caches.generate_with_cache(big_cache.name, "Key findings?")).text
-    streamed = "".join([t async for t in caches.generate_with_cache_stream(big_cache.name, "Key findings?")])
+    streamed = "".join(
+        [t async for t in caches.generate_with_cache_stream(big_cache.name, "Key findings?")]
+    )
     assert streamed == full
     # A cache whose model is not known yet: looked up when iteration starts.
     fresh = GreyCloudAsyncCache(GreyCloudConfig(model="gemini-3-flash-preview"))
