@@ -37,6 +37,7 @@ from greycloud._cache_requests import (
     DEFAULT_TTL_SECONDS,
     CacheTooSmallError,
     api_errors,
+    cache_tokens,
     ttl_string,
 )
 from greycloud._request import short_model_name
@@ -63,6 +64,7 @@ __all__ = [
     "CacheTooSmallError",
     "GreyCloudCache",
     "api_errors",
+    "cache_tokens",
     "min_cache_tokens",
     "ttl_string",
 ]

@@ -8,7 +8,6 @@ the offending field.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
@@ -16,6 +15,8 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from pygls.exceptions import JsonRpcInvalidParams
+
+from greycloud.cache_names import validate_cache_name
 
 T = TypeVar("T")
 
@@ -265,17 +266,11 @@ class ListCachesArgs:
     """``greycloud.listCaches`` takes an (optional, empty) object."""
 
 
-_CACHE_NAME = re.compile(
-    r"^(?:projects/[A-Za-z0-9._:-]+/locations/[A-Za-z0-9-]+/cachedContents/)?[A-Za-z0-9_-]+$"
-)
-
-
 def _cache_name(_inst: Any, _attr: Any, value: str) -> None:
-    if not _CACHE_NAME.match(value):
-        raise ValueError(
-            "name: must be a cache id or projects/P/locations/L/cachedContents/ID "
-            "(letters, digits, '-' and '_' only)"
-        )
+    try:
+        validate_cache_name(value)
+    except ValueError as exc:
+        raise ValueError(f"name: {exc}") from None
 
 
 @attrs.define

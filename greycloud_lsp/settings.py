@@ -71,6 +71,11 @@ class CacheSettings:
     )
     keep_alive: bool = False
     delete_on_exit: bool = True
+    min_tokens: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_non_negative("cache.minTokens"))
+    )
+    """Pre-check minimum for ``greycloud.cacheWorkspace``: None uses the library's
+    table (``greycloud.pricing.MIN_CACHE_TOKENS``), 0 skips the check."""
 
 
 @attrs.define(frozen=True)

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from lsprotocol import types
@@ -32,6 +32,9 @@ from .payloads import (
 from .progress import ProgressReporter
 from .server import GreyCloudLanguageServer
 from .tokens import digest
+
+if TYPE_CHECKING:
+    from greycloud.async_cache import GreyCloudAsyncCache
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +69,9 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def _tokens_of(cached: Any) -> int | None:
-    meta = getattr(cached, "usage_metadata", None)
-    return getattr(meta, "total_token_count", None) if meta is not None else None
+    from greycloud.cache import cache_tokens
+
+    return cache_tokens(cached)
 
 
 class CacheRegistry:
@@ -81,10 +85,20 @@ class CacheRegistry:
 
     # -- backend ------------------------------------------------------------
 
-    async def genai(self) -> Any:
-        """The shared client's underlying ``genai.Client`` (built off the event loop)."""
-        client = self.ls.get_client()
-        return await client.ensure_client()
+    def backend(self) -> GreyCloudAsyncCache:
+        """The library's cache API over the shared client (its retries and rate limiter)."""
+        from greycloud.async_cache import GreyCloudAsyncCache
+
+        return GreyCloudAsyncCache(client=self.ls.get_client())
+
+    def _owned_name(self, name: str) -> str | None:
+        """The owned cache ``name`` refers to, in any accepted form (ID, full name...)."""
+        from greycloud.cache_names import cache_id
+
+        if name in self.owned:
+            return name
+        wanted = cache_id(name)
+        return next((n for n in self.owned if cache_id(n) == wanted), None)
 
     # -- lookups used by other features ---------------------------------------
 
@@ -213,21 +227,16 @@ class CacheRegistry:
     # -- operations ----------------------------------------------------------------
 
     async def extend(self, name: str, ttl_seconds: int) -> Any:
-        from google.genai import types as gtypes
-
-        genai = await self.genai()
-        updated = await genai.aio.caches.update(
-            name=name, config=gtypes.UpdateCachedContentConfig(ttl=f"{ttl_seconds}s")
-        )
-        if name in self.owned:
-            self.owned[name].expire_time = updated.expire_time
-            self.owned[name].ttl_seconds = ttl_seconds
+        updated = await self.backend().update_cache_ttl(name, ttl_seconds=ttl_seconds)
+        if (owned := self._owned_name(name)) is not None:
+            self.owned[owned].expire_time = updated.expire_time
+            self.owned[owned].ttl_seconds = ttl_seconds
         return updated
 
     async def delete(self, name: str) -> None:
-        genai = await self.genai()
-        await genai.aio.caches.delete(name=name)
-        self.owned.pop(name, None)
+        await self.backend().delete_cache(name)
+        if (owned := self._owned_name(name)) is not None:
+            self.owned.pop(owned, None)
 
     async def on_exit(self) -> None:
         """Delete the caches this server created (``cache.deleteOnExit``)."""
@@ -319,17 +328,6 @@ def _mtimes(paths: Iterable[str]) -> dict[str, float]:
     return out
 
 
-def _minimum_tokens(model: str) -> int | None:
-    try:
-        from greycloud.pricing import min_cache_tokens
-    except ImportError:
-        return None
-    try:
-        return int(min_cache_tokens(model))
-    except Exception:
-        return None
-
-
 async def cache_workspace_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     """``greycloud.cacheWorkspace``: upload workspace files as a context cache."""
     command = "greycloud.cacheWorkspace"
@@ -389,28 +387,27 @@ async def _create_cache(
     ]
     contents = [gtypes.Content(role="user", parts=parts)]
     model = request.model or ls.model
-    minimum = _minimum_tokens(model)
-    if minimum is not None:
-        counted = await ls.get_client().count_tokens(contents, model=model, fallback=True)
-        if counted < minimum:
-            raise RequestFailed(
-                f"the selected files are {counted} tokens but {model} can only cache "
-                f"{minimum} tokens or more: include more files (cache.include) or send "
-                "them without a cache"
-            )
     ttl = request.ttl_seconds or settings.ttl_seconds
     display_name = request.display_name or f"greycloud-lsp {root.name}"
-    progress.report(f"Uploading {len(collected.files)} files…", 60)
-    genai = await ls.caches.genai()
-    cached = await genai.aio.caches.create(
-        model=model,
-        config=gtypes.CreateCachedContentConfig(
-            contents=contents,
-            system_instruction=request.system_instruction,
+    progress.report(f"Counting and uploading {len(collected.files)} files…", 60)
+    from greycloud.cache import CacheTooSmallError
+
+    try:
+        cached = await ls.caches.backend().create_cache(
+            contents,
+            model=model,
             display_name=display_name,
-            ttl=f"{ttl}s",
-        ),
-    )
+            system_instruction=request.system_instruction,
+            ttl_seconds=ttl,
+            min_tokens=settings.min_tokens,
+        )
+    except CacheTooSmallError as exc:
+        raise RequestFailed(
+            f"the selected files are {exc.token_count} tokens but {model} can only cache "
+            f"{exc.min_tokens} tokens or more: include more files (cache.include) or send "
+            "them without a cache (if the API accepts less for this model, lower "
+            "cache.minTokens; 0 skips this check)"
+        ) from None
     files = {str(path): digest(text) for _rel, path, text in collected.files}
     mtimes = await asyncio.to_thread(_mtimes, files)
     owned = OwnedCache(
@@ -440,10 +437,8 @@ async def list_caches_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     if args and args != (None,):
         parse(ListCachesArgs, list(args), command)
     try:
-        genai = await ls.caches.genai()
-        pager = await genai.aio.caches.list()
         entries = []
-        async for cached in pager:
+        for cached in await ls.caches.backend().list_caches():
             owned = ls.caches.owned.get(cached.name)
             entries.append(
                 CacheListEntry(
