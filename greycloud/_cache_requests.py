@@ -194,7 +194,7 @@ def check_size(request: CreateRequest, counted: types.CountTokensResponse) -> in
         raise CacheTooSmallError(
             f"Content has {total} tokens but {model} can only cache {minimum} tokens or "
             f"more: add {minimum - total} tokens, or send it without a cache. If the API "
-            "accepts less for this model, pass min_tokens= (0 skips this check).",
+            "accepts less for this model, lower min_tokens (--min-tokens; 0 skips this check).",
             token_count=total,
             min_tokens=minimum,
             model=model,

@@ -392,7 +392,7 @@ def test_min_tokens_overrides_the_table_sync(caches, emu):
     with pytest.raises(CacheTooSmallError) as info:
         caches.create_cache_from_text(text=document(1500), min_tokens=2000)
     assert (info.value.token_count, info.value.min_tokens) == (1500, 2000)
-    assert "min_tokens=" in str(info.value)
+    assert "min_tokens" in str(info.value)
     counts = len(emu.state.requests_for("countTokens"))
     with pytest.raises(APICallError) as refused:
         caches.create_cache_from_text(text=document(100), min_tokens=0)
