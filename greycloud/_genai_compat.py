@@ -1,8 +1,10 @@
 """Every use of google-genai's private API, fenced in one module.
 
-Each section wraps one private thing; ``tests/test_genai_compat*.py`` checks
-each against the installed version and fails with a clear message when an
-upgrade moves it. Nothing outside this module imports google-genai privates.
+GreyCloud reaches past google-genai's public API only here, one section per
+use. Each section lists its private names in a ``*_PRIVATE_APIS`` table, and
+``tests/test_genai_compat.py`` has a contract test for each: a google-genai
+upgrade that moves one fails that test with a message naming what moved and
+what uses it, instead of breaking at run time.
 """
 
 from __future__ import annotations
@@ -14,14 +16,25 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-# == Local tokenizer: google.genai._local_tokenizer_loader ========================
+# -- local tokenizer: model tables and download cache (used by greycloud_lsp) ------
 # google-genai's public ``LocalTokenizer(model_name)`` downloads its vocabulary on
 # first use and offers no "load this file" option. To count offline we need its
-# model -> tokenizer table and where it keeps downloaded files, which live in the
-# private loader module.
+# model -> vocabulary tables and where it keeps downloaded files, which live in
+# the private loader module. Contract tests: tests/test_genai_compat_tokenizer.py.
 
 TOKENIZER_LOADER = "google.genai._local_tokenizer_loader"
 SDK_TOKENIZER_CACHE_DIR = "vertexai_tokenizer_model"
+
+TOKENIZER_PRIVATE_APIS: tuple[tuple[str, str, str], ...] = (
+    (TOKENIZER_LOADER, "_GEMINI_MODELS_TO_TOKENIZER_NAMES", "models LocalTokenizer knows"),
+    (TOKENIZER_LOADER, "_GEMINI_STABLE_MODELS_TO_TOKENIZER_NAMES", "models LocalTokenizer knows"),
+    (TOKENIZER_LOADER, "_GEMINI_MODELS_TO_HUGGINGFACE_TOKENIZER_NAMES", "gemma4 models"),
+    (TOKENIZER_LOADER, "get_tokenizer_name", "a model's vocabulary"),
+    (TOKENIZER_LOADER, "_TOKENIZERS", "SentencePiece download URL and SHA-256"),
+    (TOKENIZER_LOADER, "GEMMA_TOKENIZER_TO_MODEL_NAMES", "gemma4 Hugging Face repository"),
+    (TOKENIZER_LOADER, "_load", f"download cache $TMPDIR/{SDK_TOKENIZER_CACHE_DIR}/sha1(url)"),
+)
+"""(module, attribute path, what GreyCloud uses it for) for each private tokenizer use."""
 
 
 @dataclass(frozen=True)

@@ -49,12 +49,9 @@ class GreyCloudAsyncCache:
     ) -> None:
         if client is not None and config is not None and client.config is not config:
             logger.debug("GreyCloudAsyncCache: using the client's config for generation")
-        self.config = (
-            config
-            if config is not None
-            else (client.config if client is not None else GreyCloudConfig())
-        )
-        self.generator = client if client is not None else GreyCloudAsyncClient(self.config)
+        # The client resolves a missing config (the async one off the event loop).
+        self.generator = client if client is not None else GreyCloudAsyncClient(config)
+        self.config = config if config is not None else self.generator.config
         self._models: dict[str, str] = {}
 
     @property

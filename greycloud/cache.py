@@ -84,12 +84,9 @@ class GreyCloudCache:
     ) -> None:
         if client is not None and config is not None and client.config is not config:
             logger.debug("GreyCloudCache: using the client's config for generation")
-        self.config = (
-            config
-            if config is not None
-            else (client.config if client is not None else GreyCloudConfig())
-        )
-        self.generator = client if client is not None else GreyCloudClient(self.config)
+        # The client resolves a missing config (the async one off the event loop).
+        self.generator = client if client is not None else GreyCloudClient(config)
+        self.config = config if config is not None else self.generator.config
         self._models: dict[str, str] = {}
 
     @property

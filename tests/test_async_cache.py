@@ -169,7 +169,7 @@ async def test_count_and_create_go_through_the_shared_limiter(emu):
         assert limiter.requests_in_window() == 2  # management calls are not rate limited
 
 
-async def test_the_loop_never_stalls_while_a_client_is_built(emu):
+async def test_the_loop_never_stalls_during_cache_calls(emu):
     async with loop_lags() as lags:
         async with GreyCloudAsyncCache(GreyCloudConfig(model=FLASH)) as caches:
             await caches.create_cache_from_text(text=document(1100))
