@@ -212,6 +212,15 @@ def _insert_mode(_inst: Any, _attr: Any, value: str) -> None:
         raise ValueError(f"insert: must be one of {', '.join(INSERT_MODES)}")
 
 
+def _cached_content(_inst: Any, _attr: Any, value: str | None) -> None:
+    if value is None or value == "workspace":
+        return
+    try:
+        validate_cache_name(value)
+    except ValueError as exc:
+        raise ValueError(f"cachedContent: 'workspace' or a cache name; {exc}") from None
+
+
 @attrs.define
 class GenerateArgs:
     """Arguments of ``greycloud.generate``."""
@@ -226,7 +235,7 @@ class GenerateArgs:
     max_output_tokens: int | None = attrs.field(
         default=None, validator=_positive("maxOutputTokens")
     )
-    cached_content: str | None = attrs.field(default=None, validator=_non_empty("cachedContent"))
+    cached_content: str | None = attrs.field(default=None, validator=_cached_content)
     insert: str = attrs.field(default="none", validator=_insert_mode)
 
     def __attrs_post_init__(self) -> None:

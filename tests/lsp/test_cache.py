@@ -176,6 +176,14 @@ async def test_cache_commands_use_the_library_names_and_retries(start_session, a
     with pytest.raises(JsonRpcException, match=r"cachedContents/ID") as info:
         await execute(client, "greycloud.deleteCache", {"name": "models/gemini"})
     assert getattr(info.value, "code", None) == -32602 or "-32602" in str(info.value)
+    with pytest.raises(JsonRpcException, match=r"cachedContent: 'workspace' or a cache name"):
+        await execute(client, "greycloud.generate", {"prompt": "Hi", "cachedContent": "../x"})
+    answer = await execute(
+        client,
+        "greycloud.generate",
+        {"prompt": "Summarise [[words=5]]", "cachedContent": f"cachedContents/{cache_id}"},
+    )
+    assert answer["usage"]["cachedTokens"] > 0
     assert await execute(client, "greycloud.deleteCache", {"name": cache_id}) == {"deleted": True}
     listed = await execute(client, "greycloud.listCaches", {})
     assert [c for c in listed if c["name"] == result["name"]] == []
