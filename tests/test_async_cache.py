@@ -252,3 +252,22 @@ async def test_bad_names_are_refused_before_any_request(caches, emu, name):
         with pytest.raises(ValueError, match="cachedContents/ID"):
             await call()
     assert not [r for r in emu.state.requests if "cachedContents" in r.path]
+
+
+async def test_expired_and_unknown_caches_are_clear_api_errors(caches, big_cache, emu):
+    with pytest.raises(APICallError) as unknown:
+        await caches.generate_with_cache(
+            "projects/emulator-project/locations/us-central1/cachedContents/404",
+            "Hi",
+            model=FLASH,
+            max_retries=0,
+        )
+    assert unknown.value.code == 404
+    cache_store(emu.state).advance(3601)
+    assert await caches.list_caches() == []
+    with pytest.raises(APICallError) as expired:
+        await caches.get_cache(big_cache.name)
+    assert expired.value.code == 404
+    with pytest.raises(APICallError) as generate:
+        await caches.generate_with_cache(big_cache.name, "Still there?", max_retries=0)
+    assert generate.value.code == 404
