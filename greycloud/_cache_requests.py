@@ -86,15 +86,17 @@ def cache_name(cache: types.CachedContent | str) -> str:
     return validate_cache_name(cache.name if isinstance(cache, types.CachedContent) else cache)
 
 
-def check_min_tokens(min_tokens: int | None) -> None:
-    """``min_tokens`` must be None (the table), 0 (no pre-check) or a positive count."""
+def effective_min_tokens(model: str, min_tokens: int | None = None) -> int:
+    """The size pre-check's minimum for ``model``: ``min_tokens`` when given (0: no
+    check), else `greycloud.pricing.min_cache_tokens`. Refuses other values."""
     if min_tokens is None:
-        return
+        return min_cache_tokens(model)
     if isinstance(min_tokens, bool) or not isinstance(min_tokens, int) or min_tokens < 0:
         raise ValueError(
             f"min_tokens={min_tokens!r} is not valid: give a token count (0 skips the "
             "size pre-check), or None for greycloud.pricing.MIN_CACHE_TOKENS."
         )
+    return min_tokens
 
 
 # -- requests --------------------------------------------------------------------
@@ -127,7 +129,7 @@ def create_request(
     name = short_model_name(model or config.model or "")
     if not name:
         raise ValueError("No model: pass model= or set config.model.")
-    check_min_tokens(min_tokens)
+    minimum = effective_min_tokens(name, min_tokens)
     normalized = normalize_contents(contents)
     count_config = None
     if system_instruction is not None or tools:
@@ -144,7 +146,7 @@ def create_request(
             ttl=None if expire_time is not None else ttl_string(ttl_seconds or DEFAULT_TTL_SECONDS),
             expire_time=as_utc(expire_time) if expire_time is not None else None,
         ),
-        min_tokens=min_cache_tokens(name) if min_tokens is None else min_tokens,
+        min_tokens=minimum,
     )
 
 

@@ -38,6 +38,7 @@ from greycloud._cache_requests import (
     CacheTooSmallError,
     api_errors,
     cache_tokens,
+    effective_min_tokens,
     ttl_string,
 )
 from greycloud._request import short_model_name
@@ -65,6 +66,7 @@ __all__ = [
     "GreyCloudCache",
     "api_errors",
     "cache_tokens",
+    "effective_min_tokens",
     "min_cache_tokens",
     "ttl_string",
 ]
