@@ -1,17 +1,21 @@
-"""``greycloud-lsp`` / ``python -m greycloud_lsp``: start the language server."""
+"""``greycloud-lsp`` / ``python -m greycloud_lsp``: start the language server.
+
+By default this process is a thin forwarder to the per-user daemon
+(``greycloud_lsp.daemon``); ``--standalone`` (or ``--tcp``) serves the editor
+in this process, as does a forwarder whose daemon cannot start.
+``greycloud-lsp daemon status|stop|run`` manages the daemon.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
-import os
 import sys
-import tempfile
-import threading
 from typing import Any
 
 from . import __version__
+from .embedded_emulator import start_emulator
 
 log = logging.getLogger("greycloud_lsp")
 
@@ -25,7 +29,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)"
     )
-    parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    parser.add_argument(
+        "--standalone",
+        action="store_true",
+        help="serve this editor in this process instead of through the per-user daemon",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        metavar="SECONDS",
+        help="a daemon started by this command exits after this long without a session "
+        "(default 60; $GREYCLOUD_DAEMON_IDLE_TIMEOUT)",
+    )
+    parser.add_argument(
+        "--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio (implies --standalone)"
+    )
     parser.add_argument(
         "--emulator",
         action="store_true",
@@ -38,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"],
     )
     parser.add_argument("--version", action="version", version=f"greycloud-lsp {__version__}")
+    parser.epilog = "greycloud-lsp daemon {status,stop,run} --help: the per-user daemon"
     return parser.parse_args(argv)
 
 
@@ -48,33 +66,15 @@ def _parse_tcp(value: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def start_emulator() -> Any:
-    """Start the in-process emulator and point the environment at it."""
-    from greycloud.emulator import EmulatorServer
-
-    emulator = EmulatorServer().start()
-    directory = tempfile.mkdtemp(prefix="greycloud-lsp-emulator-")
-    os.environ.update(emulator.start_default_credentials(directory))
-    for name in ("GREYCLOUD_USE_API_KEY", "GREYCLOUD_API_KEY", "GOOGLE_API_KEY"):
-        os.environ.pop(name, None)
-    return emulator
-
-
 async def serve_stdio(server: Any) -> None:
     """Read LSP messages from stdin until it closes, then clean up (bounded)."""
-    from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+    from pygls.io_ import StdinAsyncReader, StdoutWriter
 
-    server._stop_event = threading.Event()
+    from ._pygls_compat import serve
+
     reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
-    server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
     try:
-        await run_async(
-            stop_event=server._stop_event,
-            reader=reader,
-            protocol=server.protocol,
-            logger=logging.getLogger("pygls.io"),
-            error_handler=server.report_server_error,
-        )
+        await serve(server, reader, StdoutWriter(sys.stdout.buffer))
     except (BrokenPipeError, ConnectionError):
         pass
     log.info("input closed; shutting down")
@@ -83,17 +83,40 @@ async def serve_stdio(server: Any) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``greycloud-lsp`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["daemon"]:
+        from .daemon.cli import daemon_main
+
+        daemon_main(argv[1:])
+        return
     args = parse_args(argv)
-    emulator = start_emulator() if args.emulator else None
+    fallback = None
+    if not (args.standalone or args.tcp):
+        from .daemon.cli import forward
+
+        fallback = forward(args)  # returns only when the daemon cannot serve us
+        print(f"greycloud-lsp: running standalone: {fallback}", file=sys.stderr)
+    run_standalone(args, fallback)
+
+
+def run_standalone(args: argparse.Namespace, fallback: str | None = None) -> None:
+    """Serve one editor in this process (today's one-process mode)."""
+    emulator, variables = start_emulator() if args.emulator else (None, {})
 
     from .lifecycle import hard_exit
     from .logging_setup import setup_logging
     from .server import create_server
+    from .shared import SharedState
 
-    server = create_server()
-    handler = setup_logging(server, args.log_level, args.log_file)
+    shared = None
     if emulator is not None:
-        server.emulator_url = emulator.url
+        shared = SharedState(emulator_url=emulator.url, emulator_environ=variables)
+    server = create_server(shared)
+    server.owns_shared = True
+    handler = setup_logging(server, args.log_level, args.log_file)
+    if fallback:
+        log.warning("daemon unavailable, running standalone: %s", fallback)
+    if emulator is not None:
         log.info("embedded emulator at %s", emulator.url)
     code = 0
     try:

@@ -27,6 +27,8 @@ from typing import Any
 import pytest
 
 from greycloud.emulator import EmulatorServer, write_service_account_key
+from greycloud.gcloud_project import forget_gcloud_project
+from tests.helpers import kill_daemons
 
 # Cloud Storage emulator fixtures (gcp-storage-emulator), for cache and batch tests.
 pytest_plugins = ["tests.storage_emulator"]
@@ -67,11 +69,13 @@ args = sys.argv[1:]
 with open(here / "calls.jsonl", "a") as log:
     log.write(json.dumps(args) + "\\n")
 config = json.loads((here / "config.json").read_text())
-time.sleep(config.get("hang", 0))
+words = [a for a in args if not a.startswith("-")]
+hang_only = config.get("hang_only")
+if not hang_only or words[:len(hang_only)] == hang_only:
+    time.sleep(config.get("hang", 0))
 if config.get("fail") is not None:
     sys.stderr.write(config["fail"]["message"] + "\\n")
     sys.exit(config["fail"]["exit_code"])
-words = [a for a in args if not a.startswith("-")]
 impersonate = ""
 for i, a in enumerate(args):
     if a.startswith("--impersonate-service-account"):
@@ -130,9 +134,11 @@ class FakeGcloud:
         self._config["project"] = project
         self._save()
 
-    def hang(self, seconds: float) -> None:
-        """Sleep ``seconds`` before answering any command."""
+    def hang(self, seconds: float, *, only: list[str] | None = None) -> None:
+        """Sleep ``seconds`` before answering any command (or only ``only``, e.g.
+        ``["config", "get-value", "project"]``)."""
         self._config["hang"] = seconds
+        self._config["hang_only"] = only
         self._save()
 
     def fail(self, message: str = "ERROR: (gcloud) fake failure", exit_code: int = 1) -> None:
@@ -154,7 +160,7 @@ class FakeGcloud:
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGcloud:
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeGcloud]:
     """Hermetic environment for every test; returns the (unconfigured) fake gcloud.
 
     Removes every variable GreyCloud, google-auth or google-genai read (and all
@@ -163,6 +169,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGcloud:
     ``NO_GCE_CHECK`` once at import and only honours ``"true"``, hence the
     module-level setting and the patched flag) and puts the fake ``gcloud``
     first on ``PATH``. ``STORAGE_EMULATOR_HOST`` is left alone.
+    ``XDG_RUNTIME_DIR`` is ``tmp_path/run``: greycloud-lsp daemons the test
+    starts live there, and are killed (by PID) when it ends.
     """
     for name in CLEARED_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
@@ -177,6 +185,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGcloud:
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(home / ".config/gcloud"))
+    # greycloud-lsp daemons started by the test live (and are stopped) here.
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
     monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
     monkeypatch.setenv("NO_GCE_CHECK", "true")
@@ -185,7 +195,9 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGcloud:
     monkeypatch.setattr(_metadata, "_NO_GCE_CHECK", True)
     gcloud = FakeGcloud(tmp_path / "fake_gcloud")
     monkeypatch.setenv("PATH", f"{gcloud.directory}{os.pathsep}{os.environ.get('PATH', '')}")
-    return gcloud
+    forget_gcloud_project()  # the look-up is cached per process
+    yield gcloud
+    kill_daemons(tmp_path / "run")
 
 
 @pytest.fixture
