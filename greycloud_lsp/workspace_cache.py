@@ -441,8 +441,9 @@ async def _create_cache(
     progress.report(f"Counting and uploading {len(collected.files)} files…", 60)
     from greycloud.cache import CacheTooSmallError
 
+    backend = ls.get_feature(CacheRegistry).backend()
     try:
-        cached = await ls.get_feature(CacheRegistry).backend().create_cache(
+        cached = await backend.create_cache(
             contents,
             model=model,
             display_name=display_name,
