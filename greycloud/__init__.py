@@ -15,6 +15,7 @@ _EXPORTS = {
     "APICallError": "greycloud.errors",
     "AsyncTextStream": "greycloud.streaming",
     "AuthenticationError": "greycloud.errors",
+    "GreyCloudAsyncCache": "greycloud.async_cache",
     "GreyCloudAsyncClient": "greycloud.async_client",
     "GreyCloudBatch": "greycloud.batch",
     "GreyCloudCache": "greycloud.cache",
@@ -34,6 +35,7 @@ __all__ = [
     "APICallError",
     "AsyncTextStream",
     "AuthenticationError",
+    "GreyCloudAsyncCache",
     "GreyCloudAsyncClient",
     "GreyCloudBatch",
     "GreyCloudCache",
@@ -51,6 +53,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from greycloud.async_cache import GreyCloudAsyncCache
     from greycloud.async_client import GreyCloudAsyncClient
     from greycloud.batch import GreyCloudBatch
     from greycloud.cache import GreyCloudCache
