@@ -87,6 +87,8 @@ class Settings:
     rpm: int | None = attrs.field(default=None, validator=_positive("rpm"))
     tpm: int | None = attrs.field(default=None, validator=_positive("tpm"))
     max_concurrency: int | None = attrs.field(default=None, validator=_positive("maxConcurrency"))
+    quota_url: str | None = attrs.field(default=None, repr=False)
+    """``redis://...``: share rpm/tpm/concurrency with other processes (README)."""
     temperature: float | None = attrs.field(default=None, validator=_temperature)
     max_output_tokens: int | None = attrs.field(
         default=None, validator=_positive("maxOutputTokens")
@@ -108,6 +110,7 @@ class Settings:
             "rpm",
             "tpm",
             "max_concurrency",
+            "quota_url",
             "temperature",
             "max_output_tokens",
             "system_instruction",

@@ -28,8 +28,8 @@ import pytest
 
 from greycloud.emulator import EmulatorServer, write_service_account_key
 
-# Cloud Storage emulator fixtures (gcp-storage-emulator), for cache and batch tests.
-pytest_plugins = ["tests.storage_emulator"]
+# Cloud Storage emulator (cache and batch tests) and a real redis-server (shared quota).
+pytest_plugins = ["tests.storage_emulator", "tests.redis_server"]
 
 CLEARED_ENV_VARS = (
     "PROJECT_ID",
