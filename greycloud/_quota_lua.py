@@ -34,10 +34,17 @@ if not epoch then
   redis.call('HSET', meta, 'epoch', epoch, 'charged', 0)
 end
 
+-- Lua numbers are doubles: pass whole numbers as integer strings ('-0' is refused).
+local function charge(tokens)
+  if tokens ~= 0 then
+    redis.call('HINCRBY', meta, 'charged', string.format('%d', tokens))
+  end
+end
+
 local function forget_tokens(id)
   local spent = tonumber(redis.call('HGET', tok, id))
   if spent then
-    redis.call('HINCRBY', meta, 'charged', -spent)
+    charge(0 - spent)
     redis.call('HDEL', tok, id)
   end
 end
@@ -152,7 +159,7 @@ if delay > 0 then return reply(0, math.ceil(delay * 1000)) end
 redis.call('ZADD', lease, now + lease_ttl, id)
 redis.call('ZADD', pend, now + lease_ttl, id)
 redis.call('HSET', tok, id, tokens)
-redis.call('HINCRBY', meta, 'charged', tokens)
+charge(tokens)
 redis.call('ZREM', queue, waiter)
 redis.call('ZREM', qexp, waiter)
 keep()
@@ -184,7 +191,7 @@ for i = 4, #ARGV, 4 do
     local before = tonumber(redis.call('HGET', tok, id))
     if before then
       redis.call('HSET', tok, id, a)
-      redis.call('HINCRBY', meta, 'charged', tonumber(a) - before)
+      charge(tonumber(a) - before)
     end
   elseif op == 'h' then
     redis.call('ZADD', lease, 'XX', now + tonumber(a), id)
@@ -205,7 +212,7 @@ for i = 4, #ARGV, 4 do
       redis.call('ZADD', done, now - tonumber(b), id)
     end
     redis.call('HSET', tok, id, a)
-    redis.call('HINCRBY', meta, 'charged', tonumber(a))
+    charge(tonumber(a))
   end
 end
 keep()

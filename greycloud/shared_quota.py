@@ -155,7 +155,9 @@ class RedisQuota:
                 self.options.connect_url,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
-                retry=Retry(NoBackoff(), 0),
+                # One immediate retry: a pooled connection that died with a restarted
+                # server is replaced at once. The overall bound is ``timeout`` per call.
+                retry=Retry(NoBackoff(), 1),
             )
             self._scripts = {
                 "acquire": self._client.register_script(ACQUIRE),

@@ -80,15 +80,18 @@ async def test_concurrency_is_capped_across_limiters(redis_url):
     limiters = _limiters(redis_url, 2, rpm=1000, tpm=10**9, max_concurrency=2)
     active = peak = 0
 
-    async def call(limiter: VertexRateLimiter) -> None:
+    async def call(limiter: VertexRateLimiter, tokens: int) -> None:
         nonlocal active, peak
-        async with limiter.limit(1):
+        async with limiter.limit(tokens):
             active += 1
             peak = max(peak, active)
             await asyncio.sleep(0.05)
             active -= 1
 
-    await asyncio.gather(*(call(limiters[i % 2]) for i in range(10)))
+    await asyncio.gather(*(call(limiters[i % 2], i % 2) for i in range(10)))  # 0 tokens too
+    await asyncio.sleep(1.05)  # the window passes: forgetting zero-token requests works
+    (await asyncio.wait_for(limiters[0].acquire(0), 2)).release()
+    assert limiters[0].shared is not None and limiters[0].shared.healthy
     await _close(*limiters)
     assert peak == 2
 
