@@ -17,7 +17,7 @@ Redis lost its data, everything still in the window) is written back first.
 URL options (removed before the URL reaches redis-py)::
 
     redis://[[user]:password@]host[:port][/db]?prefix=greycloud:&lease_seconds=30
-        &timeout=0.5&fallback_share=1.0
+        &timeout=1&fallback_share=1
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ logger = logging.getLogger("greycloud.quota")
 SCHEMES = ("redis", "rediss", "unix")
 DEFAULT_PREFIX = "greycloud:"
 DEFAULT_LEASE_SECONDS = 30.0
-DEFAULT_TIMEOUT = 0.5
+DEFAULT_TIMEOUT = 1.0
 RETRY_SECONDS = 1.0
 POLL_SECONDS = 0.05
 """How often a waiter asks again while it waits for another process's answer."""
