@@ -34,13 +34,13 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from greycloud.errors import RequestTooLargeError
+from greycloud.shared_quota import RedisQuota, Snapshot
 
 if TYPE_CHECKING:
     from greycloud.config import GreyCloudConfig
-    from greycloud.shared_quota import RedisQuota
 
 T = TypeVar("T")
 
@@ -164,12 +164,9 @@ class VertexRateLimiter:
         The shared key is (project, location, model) under the URL's ``prefix``.
         """
         shared = None
-        quota_url = getattr(config, "quota_url", None)
-        if quota_url:
-            from greycloud.shared_quota import RedisQuota
-
+        if config.quota_url:
             key = (config.project_id or "-", config.location or "-", config.model or "-")
-            shared = RedisQuota(quota_url, key)
+            shared = RedisQuota(config.quota_url, key)
         return cls(
             rpm=rpm or config.rpm or DEFAULT_RPM,
             tpm=tpm or config.tpm or DEFAULT_TPM,
@@ -286,12 +283,8 @@ class VertexRateLimiter:
             return self.tpm
         return max(1, int(self.tpm * self.shared.options.fallback_share))
 
-    def _shared_view(self) -> Any:
-        from greycloud.shared_quota import Snapshot
-
-        if self.shared is None or not self.shared.healthy:
-            return Snapshot()
-        return self.shared.snapshot
+    def _shared_view(self) -> Snapshot:
+        return Snapshot() if self.shared is None else self.shared.view()
 
     async def _admit_shared(self, admission: _Admission) -> bool:
         assert self.shared is not None

@@ -51,17 +51,17 @@ _SUFFIXES = ("lease", "pend", "done", "tok", "meta", "queue", "qexp")
 
 
 def redact_url(url: str) -> str:
-    """``url`` without its password (safe for logs and errors)."""
+    """``url`` without its password or query (safe for logs and errors)."""
     try:
         parts = urlsplit(url)
+        if parts.password is None:
+            return urlunsplit(parts._replace(query=""))
+        netloc = f"{quote(parts.username or '', safe='')}:***@{parts.hostname or ''}"
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc, query=""))
     except ValueError:
         return "<unparseable quota URL>"
-    if parts.password is None:
-        return urlunsplit(parts._replace(query=""))
-    user = quote(parts.username or "", safe="")
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc, query=""))
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class QuotaOptions:
                 try:
                     ours[name] = float(value)
                 except ValueError:
-                    message = f"quota_url option {name}={value!r} is not a number."
+                    message = f"quota_url={shown!r}: option {name}={value!r} is not a number."
                     raise ValueError(message) from None
             elif name == "prefix":
                 ours[name] = value
@@ -99,10 +99,13 @@ class QuotaOptions:
                 theirs.append((name, value))
         options = cls(urlunsplit(parts._replace(query=urlencode(theirs))), **ours)
         if options.lease_seconds <= 0 or options.timeout <= 0:
-            raise ValueError("quota_url options lease_seconds and timeout must be greater than 0.")
+            raise ValueError(
+                f"quota_url={shown!r}: options lease_seconds and timeout must be greater than 0."
+            )
         if not 0 < options.fallback_share <= 1:
             raise ValueError(
-                f"quota_url option fallback_share={options.fallback_share} must be in (0, 1]: "
+                f"quota_url={shown!r}: option fallback_share={options.fallback_share} must be "
+                "in (0, 1]: "
                 "the share of the quota one process uses while Redis is unreachable."
             )
         return options
@@ -116,6 +119,7 @@ class Snapshot:
     in_flight: int = 0
     tokens: int = 0
     blocked_until: float = 0.0  # on time.monotonic()
+    taken: float = float("-inf")  # when (time.monotonic())
 
 
 class RedisQuota:
@@ -123,6 +127,12 @@ class RedisQuota:
 
     def __init__(self, url: str, key: Iterable[str]) -> None:
         self.options = QuotaOptions.parse(url)
+        try:
+            import redis  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                "quota_url needs the redis package: pip install 'greycloud[shared-quota]'."
+            ) from None
         self.url = redact_url(url)
         name = "/".join(str(part) for part in key)
         base = f"{self.options.prefix}quota:{{{name}}}"
@@ -180,7 +190,8 @@ class RedisQuota:
 
     def _absorb(self, status: list[Any]) -> str:
         requests, in_flight, tokens, blocked_ms, epoch = status[-5:]
-        self.snapshot = Snapshot(requests, in_flight, tokens, time.monotonic() + blocked_ms / 1000)
+        now = time.monotonic()
+        self.snapshot = Snapshot(requests, in_flight, tokens, now + blocked_ms / 1000, now)
         return str(epoch)
 
     def _failed(self, exc: BaseException) -> None:
@@ -197,6 +208,12 @@ class RedisQuota:
 
     def _available(self) -> bool:
         return self.healthy or time.monotonic() >= self._retry_at
+
+    def view(self) -> Snapshot:
+        """The shared state as last seen, if Redis answers and it is recent (else empty)."""
+        if not self.healthy or time.monotonic() - self.snapshot.taken > self.period:
+            return Snapshot()
+        return self.snapshot
 
     # -- admission -------------------------------------------------------
 

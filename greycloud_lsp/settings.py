@@ -253,5 +253,10 @@ def problem_fingerprint(problem: SettingsProblem) -> str:
 
 
 def dump_settings(settings: Settings) -> dict[str, Any]:
-    """camelCase view, for logs (no secrets live in settings)."""
-    return converter.unstructure(settings)
+    """camelCase view, for logs (the quota URL's password masked)."""
+    dumped = converter.unstructure(settings)
+    if dumped.get("quotaUrl"):
+        from greycloud.shared_quota import redact_url
+
+        dumped["quotaUrl"] = redact_url(dumped["quotaUrl"])
+    return dumped

@@ -239,3 +239,14 @@ def test_config_reads_the_quota_url_and_the_client_shares_it(monkeypatch):
     assert GreyCloudAsyncClient(GreyCloudConfig(project_id="p1")).rate_limiter.shared is None
     with pytest.raises(ValueError, match="quota_url"):
         GreyCloudConfig(project_id="p1", quota_url="localhost:6379")
+
+
+def test_the_server_setting_reaches_the_client_config_and_logs_masked():
+    from greycloud_lsp.settings import Settings, apply_layer, dump_settings
+
+    problems: list = []
+    settings = apply_layer(Settings(), {"quotaUrl": "redis://:pw9@10.0.0.5:6379/1"}, problems)
+    assert problems == []
+    assert settings.client_config_overrides()["quota_url"] == "redis://:pw9@10.0.0.5:6379/1"
+    assert "pw9" not in repr(settings)
+    assert dump_settings(settings)["quotaUrl"] == "redis://:***@10.0.0.5:6379/1"
