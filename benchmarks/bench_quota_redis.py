@@ -139,6 +139,7 @@ def measure_quota_fit(
         "server_429s": sum(1 for entry in log if entry["status"] == 429),
         "achieved_rate_over_limit": achieved,
         "wall_seconds": time.monotonic() - started,
+        "arrivals": [round(t - arrivals[0], 3) for t in arrivals],
     }
 
 

@@ -102,7 +102,7 @@ ACQUIRE = (
 -- ARGV: period, keep_ms, epoch_candidate, known_epoch, waiter, place_ttl, id,
 --       tokens, rpm, tpm, max_concurrency, lease_ttl
 -- Returns {verdict, delay_ms, requests, in_flight, tokens, blocked_ms, epoch}:
--- verdict 1 admitted; 0 wait delay_ms (-1: until something is answered);
+-- verdict 1 admitted; 0 wait delay_ms (-1: until a request in flight is answered);
 -- -1 the state is not the one the caller knew (re-seed, then ask again).
 local known, waiter, place_ttl, id = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local tokens, rpm, tpm = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
@@ -127,9 +127,11 @@ if blocked > now then delay = blocked - now end
 
 local answered = redis.call('ZCARD', done)
 local must_leave = redis.call('ZCARD', pend) + answered + ahead - rpm + 1
+-- A request still in flight, once answered (now at the earliest), counts for a
+-- whole period: waiting for one to leave the window means waiting at least that.
 if must_leave > 0 then
   if must_leave > answered then
-    until_answer = true
+    delay = math.max(delay, period)
   else
     local leaving = redis.call('ZRANGE', done, must_leave - 1, must_leave - 1, 'WITHSCORES')
     delay = math.max(delay, tonumber(leaving[2]) + period - now)
@@ -150,7 +152,7 @@ if excess > 0 then
       break
     end
   end
-  if not fits then until_answer = true end
+  if not fits then delay = math.max(delay, period) end
 end
 
 if until_answer then return reply(0, -1) end
@@ -171,8 +173,9 @@ UPDATE = (
     _PRELUDE
     + """
 -- ARGV: period, keep_ms, epoch_candidate, then (op, id, a, b) quadruples:
---   c id        the server answered request id (it counts from now)
---   r id        released: answered, and its concurrency slot is free
+--   c id age    the server answered request id age seconds ago (measured by the
+--               caller on its own clock: a duration, so clocks need not agree)
+--   r id age    released: answered (if not yet), and its concurrency slot is free
 --   s id n      the request really used n tokens
 --   h id ttl    renew the lease of request id for ttl seconds
 --   w waiter    a waiter gave up its place in the queue
@@ -183,9 +186,9 @@ UPDATE = (
 for i = 4, #ARGV, 4 do
   local op, id, a, b = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   if op == 'c' then
-    answer(id, now)
+    answer(id, now - math.min(tonumber(a) or 0, period))
   elseif op == 'r' then
-    answer(id, now)
+    answer(id, now - math.min(tonumber(a) or 0, period))
     redis.call('ZREM', lease, id)
   elseif op == 's' then
     local before = tonumber(redis.call('HGET', tok, id))

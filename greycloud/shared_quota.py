@@ -41,8 +41,9 @@ DEFAULT_LEASE_SECONDS = 30.0
 DEFAULT_TIMEOUT = 1.0
 RETRY_SECONDS = 1.0
 POLL_SECONDS = 0.05
-"""How often a waiter asks again while it waits for another process's answer."""
-LONGEST_SLEEP = 1.0
+"""How often a waiter asks again while every slot is taken (it waits for an answer)."""
+LONGEST_SLEEP = 0.5
+"""A waiter asks again at least this often (others may free room or give up)."""
 MAX_OUTBOX = 10_000
 """Updates kept for Redis while it does not answer (oldest dropped first)."""
 KEEP_SECONDS = 600.0
@@ -145,7 +146,7 @@ class RedisQuota:
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._outbox: list[tuple[str, str, str, str]] = []
+        self._outbox: list[tuple[str, str, str, str, float]] = []  # op, id, a, b, posted
         self._wake_worker: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._held: dict[str, Any] = {}  # request id -> admission (leases to renew)
@@ -308,7 +309,7 @@ class RedisQuota:
             asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop (interpreter exit): leases lapse on their own
-        self._outbox.append((op, ident, str(a), str(b)))
+        self._outbox.append((op, ident, str(a), str(b), time.monotonic()))
         self._ensure_worker()
 
     def _ensure_worker(self) -> None:
@@ -329,12 +330,12 @@ class RedisQuota:
             now = time.monotonic()
             if now >= next_renewal:
                 lease = str(self.options.lease_seconds)
-                self._outbox += [("h", request_id, lease, "") for request_id in self._held]
+                self._outbox += [("h", request_id, lease, "", now) for request_id in self._held]
                 next_renewal = now + renew_every
             if self._outbox and self._available():
                 batch, self._outbox = self._outbox, []
                 try:
-                    ops = [item for op in batch for item in op]
+                    ops = _wire(batch, time.monotonic())
                     self._absorb(await self._run("update", [*self._header(), *ops]))
                 except (asyncio.TimeoutError, OSError, _redis_errors()) as exc:
                     self._failed(exc)
@@ -361,6 +362,16 @@ class RedisQuota:
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+
+
+def _wire(batch: list[tuple[str, str, str, str, float]], now: float) -> list[str]:
+    """Script arguments for queued updates; an answer carries how long ago it was posted."""
+    args = []
+    for op, ident, a, b, posted in batch:
+        if op in ("c", "r"):
+            a = f"{max(0.0, now - posted):.6f}"
+        args += [op, ident, a, b]
+    return args
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
