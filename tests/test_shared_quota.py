@@ -135,6 +135,20 @@ async def test_the_leases_of_a_process_that_died_lapse(redis_url):
     await _close(alive)
 
 
+async def test_an_unanswered_request_of_a_dead_process_counts_from_its_lapse(redis_url):
+    url = redis_url + "&lease_seconds=0.5"
+    dead, alive = _limiters(url, 2, rpm=1, tpm=10**9, max_concurrency=10, period=0.5)
+    await dead.acquire(1)  # sent, perhaps: no answer will ever be reported
+    assert dead.shared is not None
+    dead.shared._worker.cancel()
+    dead.shared._held.clear()
+    started = time.monotonic()
+    (await asyncio.wait_for(alive.acquire(1), 5)).release()
+    # The server may have received it up to the lapse (0.5 s); it counts a window from there.
+    assert time.monotonic() - started >= 1.0 - SLACK
+    await _close(alive)
+
+
 async def test_leases_of_a_live_process_are_renewed(redis_url):
     url = redis_url + "&lease_seconds=0.3"
     holder, other = _limiters(url, 2, rpm=100, tpm=10**9, max_concurrency=1)
