@@ -155,8 +155,9 @@ if excess > 0 then
   if not fits then delay = math.max(delay, period) end
 end
 
-if until_answer then return reply(0, -1) end
+-- A known wait comes first: room by rate is needed anyway, and then a slot.
 if delay > 0 then return reply(0, math.ceil(delay * 1000)) end
+if until_answer then return reply(0, -1) end
 
 redis.call('ZADD', lease, now + lease_ttl, id)
 redis.call('ZADD', pend, now + lease_ttl, id)

@@ -44,6 +44,8 @@ POLL_SECONDS = 0.05
 """How often a waiter asks again while every slot is taken (it waits for an answer)."""
 LONGEST_SLEEP = 0.5
 """A waiter asks again at least this often (others may free room or give up)."""
+WARN_EVERY = 600.0
+"""One warning per outage, and at most one per this many seconds (the rest at INFO)."""
 MAX_OUTBOX = 10_000
 """Updates kept for Redis while it does not answer (oldest dropped first)."""
 KEEP_SECONDS = 600.0
@@ -142,7 +144,7 @@ class RedisQuota:
         self.healthy = True
         self._epoch = ""
         self._retry_at = 0.0
-        self._warned = False
+        self._warned_at = float("-inf")
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -201,7 +203,11 @@ class RedisQuota:
             self.healthy = False
             detail = str(exc).replace(self.options.connect_url, self.url) or type(exc).__name__
             share = self.options.fallback_share
-            logger.warning(
+            now = time.monotonic()
+            level = logging.WARNING if now - self._warned_at >= WARN_EVERY else logging.INFO
+            self._warned_at = now if level == logging.WARNING else self._warned_at
+            logger.log(
+                level,
                 "Shared quota at %s is not answering (%s: %s); limiting this process alone "
                 "to %d%% of the quota until it does.",
                 self.url, type(exc).__name__, detail, round(share * 100),
