@@ -100,7 +100,7 @@ def _busiest_window(times: list[float], window: float) -> int:
 
 @pytest.mark.timeout(180)
 def test_four_processes_on_two_machines_share_one_quota(fleet, emulator, redis_url):
-    quota, window, workers = 20, 3.0, 4
+    quota, window, workers = 20, 4.0, 4
     per_worker = 3 * quota // workers  # a backlog of three windows
     names = [f"w{i}" for i in range(workers)]
     for i, name in enumerate(names):
@@ -121,7 +121,7 @@ def test_four_processes_on_two_machines_share_one_quota(fleet, emulator, redis_u
     assert _busiest_window(arrivals, window) <= quota
     # After the first window's burst the rest arrive at the quota's rate.
     achieved = (len(arrivals) - quota) / (arrivals[-1] - arrivals[0]) * window / quota
-    assert achieved >= 0.95, achieved
+    assert achieved >= 0.95, achieved  # one round trip per window is lost by design
 
 
 @pytest.mark.timeout(120)
