@@ -361,7 +361,7 @@ class RedisQuota:
             self._held.clear()
             try:
                 await asyncio.wait_for(worker, self.options.timeout * 2)
-            except (asyncio.TimeoutError, Exception):
+            except Exception:  # a timeout or Redis error: the leases lapse
                 worker.cancel()
         elif worker is not None:
             worker.cancel()
