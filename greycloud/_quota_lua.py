@@ -22,6 +22,8 @@ lease's expiry (the latest moment the server can have received it).
 from __future__ import annotations
 
 _PRELUDE = """
+-- TIME before writes needs effects replication (the default from Redis 5 on).
+if redis.replicate_commands then redis.replicate_commands() end
 local lease, pend, done, tok, meta, queue, qexp =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local clock = redis.call('TIME')
