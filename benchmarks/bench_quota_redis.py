@@ -111,8 +111,9 @@ def measure_quota_fit(
                 time.sleep(0.05)
             time.sleep(window)  # warm-up calls leave the window
             emulator.admin("quota", {"rpm": limit, "window_seconds": window})
-            started = time.monotonic()
-            (directory / "go").write_text("")
+            # One start time for all: the fit is the limiter's, not the processes' start-up.
+            (directory / "go").write_text(str(time.time() + 0.5))
+            started = time.monotonic() + 0.5
             for worker in workers:
                 worker.wait(300)
             results = [json.loads((directory / f"w{i}.json").read_text()) for i in range(processes)]

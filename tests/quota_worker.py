@@ -5,7 +5,7 @@
 
 Talks to the emulator named by the environment (ADC key, PROJECT_ID,
 GREYCLOUD_ENDPOINT). Writes ``DIR/NAME.ready`` once warmed up, waits for
-``DIR/go``, then:
+``DIR/go`` (and the wall-clock time written in it, if any), then:
 
 * ``run``: sends N requests through `GreyCloudAsyncClient.generate_with_retry`
   at once and writes ``DIR/NAME.json`` (successes, failures, seconds);
@@ -31,9 +31,12 @@ from greycloud.rate_limiter import VertexRateLimiter
 from greycloud.shared_quota import RedisQuota
 
 
-def _wait_for(path: Path) -> None:
+def _wait_for(path: Path) -> float | None:
+    """Wait for ``path``; return the start time written in it, if any."""
     while not path.exists():
         time.sleep(0.005)
+    text = path.read_text().strip()
+    return float(text) if text else None
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -56,7 +59,9 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.sleep(3600)
             return
         (directory / f"{args.name}.ready").write_text("")
-        await asyncio.to_thread(_wait_for, directory / "go")
+        start_at = await asyncio.to_thread(_wait_for, directory / "go")
+        if start_at:  # a wall-clock time shared by every worker on this host
+            await asyncio.sleep(max(0.0, start_at - time.time()))
         started = time.monotonic()
 
         async def one(i: int) -> str:
