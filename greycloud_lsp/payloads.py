@@ -211,6 +211,11 @@ def _insert_mode(_inst: Any, _attr: Any, value: str) -> None:
         raise ValueError(f"insert: must be one of {', '.join(INSERT_MODES)}")
 
 
+def _progress_token(_inst: Any, _attr: Any, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
+        raise ValueError("workDoneToken: must be a string or an integer")
+
+
 @attrs.define
 class GenerateArgs:
     """Arguments of ``greycloud.generate``."""
@@ -227,6 +232,8 @@ class GenerateArgs:
     )
     cached_content: str | None = attrs.field(default=None, validator=_non_empty("cachedContent"))
     insert: str = attrs.field(default="none", validator=_insert_mode)
+    work_done_token: Any = attrs.field(default=None, validator=_progress_token)
+    """Fallback for clients that cannot set ``workDoneToken`` on ExecuteCommandParams."""
 
     def __attrs_post_init__(self) -> None:
         if (self.range is not None or self.include_document) and self.text_document is None:
@@ -258,6 +265,10 @@ class CacheWorkspaceArgs:
     ttl_seconds: int | None = attrs.field(default=None, validator=_positive("ttlSeconds"))
     system_instruction: str | None = None
     model: str | None = attrs.field(default=None, validator=_non_empty("model"))
+    dry_run: bool = False
+    """Only say what would be cached (files, tokens, storage cost); create nothing."""
+    refresh: bool = False
+    """After creating the new cache, delete this server's stale caches of the same folder."""
 
 
 @attrs.define
@@ -312,12 +323,29 @@ class Usage:
 
 
 @attrs.define
+class CacheSaving:
+    """What the cache saved on one question (input side only; USD, from greycloud.pricing)."""
+
+    model: str
+    cached_tokens: int
+    prompt_tokens: int
+    input_cost_with_cache: float
+    input_cost_without_cache: float
+    saving: float
+    saving_percent: float
+    currency: str = "USD"
+
+
+@attrs.define
 class GenerateResult:
     text: str
     model: str
     finish_reason: str | None
     cancelled: bool
     usage: Usage
+    cached_content: str | None = None
+    cache_stale: bool = False
+    cost: CacheSaving | None = None
 
 
 @attrs.define
@@ -377,8 +405,13 @@ class CacheListEntry:
 
 @attrs.define
 class CacheStatus:
-    """Notification ``greycloud/cacheStatus``."""
+    """Notification ``greycloud/cacheStatus``: sent on create, stale, extend and delete."""
 
     name: str
     stale: bool
     reason: str
+    deleted: bool = False
+    expire_time: str | None = None
+    tokens: int | None = None
+    folder: str | None = None
+    display_name: str | None = None

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import cattrs
 
-from .payloads import camel, converter, describe_error
+from .payloads import INSERT_MODES, camel, converter, describe_error
 
 TOKEN_MODES = ("auto", "api", "local", "estimate")
 
@@ -73,6 +73,32 @@ class CacheSettings:
     delete_on_exit: bool = True
 
 
+def _template_insert(_i: Any, _a: Any, value: str) -> None:
+    if value not in INSERT_MODES:
+        raise ValueError(f"codeActions.insert: must be one of {', '.join(INSERT_MODES)}")
+
+
+def _non_blank(key: str) -> Callable[[Any, Any, Any], None]:
+    def check(_i: Any, _a: Any, value: str) -> None:
+        if not value.strip():
+            raise ValueError(f"{key}: must not be empty")
+
+    return check
+
+
+@attrs.define(frozen=True)
+class CodeActionTemplate:
+    """One entry of ``codeActions``: a code action of the user's own.
+
+    ``prompt`` may use ``{selection}``, ``{language}`` and ``{file}``; without
+    ``{selection}`` the selected text follows the prompt.
+    """
+
+    title: str = attrs.field(validator=_non_blank("codeActions.title"))
+    prompt: str = attrs.field(validator=_non_blank("codeActions.prompt"))
+    insert: str = attrs.field(default="none", validator=_template_insert)
+
+
 @attrs.define(frozen=True)
 class Settings:
     """Everything the server can be configured with (section ``greycloud``)."""
@@ -96,6 +122,7 @@ class Settings:
     system_instruction: str | None = None
     token_count: TokenCountSettings = attrs.field(factory=TokenCountSettings)
     cache: CacheSettings = attrs.field(factory=CacheSettings)
+    code_actions: tuple[CodeActionTemplate, ...] = ()
 
     def client_config_overrides(self) -> dict[str, Any]:
         """The ``GreyCloudConfig`` keyword arguments these settings set explicitly."""
@@ -118,7 +145,7 @@ class Settings:
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
 
-for _cls in (TokenCountSettings, CacheSettings, Settings):
+for _cls in (TokenCountSettings, CacheSettings, CodeActionTemplate, Settings):
     attrs.resolve_types(_cls)
 
 _NESTED = {"token_count": TokenCountSettings, "cache": CacheSettings}
