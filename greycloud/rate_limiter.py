@@ -157,15 +157,19 @@ class VertexRateLimiter:
         rpm: int | None = None,
         tpm: int | None = None,
         max_concurrency: int | None = None,
+        *,
+        key: tuple[str, ...] | None = None,
     ) -> VertexRateLimiter:
         """The limiter for ``config``'s quota: shared through Redis when ``quota_url`` is set.
 
         Limits come from the arguments, else from the config, else the defaults.
-        The shared key is (project, location, model) under the URL's ``prefix``.
+        The shared key is ``key``, by default (project, location, model), under
+        the URL's ``prefix``.
         """
         shared = None
         if config.quota_url:
-            key = (config.project_id or "-", config.location or "-", config.model or "-")
+            if key is None:
+                key = (config.project_id or "-", config.location or "-", config.model or "-")
             shared = RedisQuota(config.quota_url, key)
         return cls(
             rpm=rpm or config.rpm or DEFAULT_RPM,
@@ -256,6 +260,29 @@ class VertexRateLimiter:
         async with self.limit(estimated_tokens):
             return await func()
 
+    def tighten(
+        self,
+        *,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        max_concurrency: int | None = None,
+    ) -> bool:
+        """Lower any of the limits in place (a higher value is ignored); True if one fell.
+
+        Lets callers that share one quota agree on the smallest limits. Calls
+        already admitted keep their slots; new ones wait for the lower limits.
+        """
+        changed = False
+        for name, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrency", max_concurrency)):
+            if value is None:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name}={value!r} must be a positive integer.")
+            if value < getattr(self, name):
+                setattr(self, name, value)
+                changed = True
+        return changed
+
     def penalize(self, seconds: float) -> None:
         """Hold back every caller for ``seconds`` (after the server answered 429)."""
         until = self.clock.now() + max(0.0, seconds)
@@ -304,6 +331,8 @@ class VertexRateLimiter:
     def _delay(self, tokens: int, now: float) -> float:
         """Seconds until a request of ``tokens`` fits; ``inf`` = until an answer arrives."""
         self._expire(now)
+        if self._held >= self.max_concurrency:  # lowered by `tighten` below the semaphore
+            return float("inf")
         delay = self._blocked_until - now
         must_leave = len(self._pending) + len(self._answered) - self._rpm_now() + 1
         if must_leave > 0:
@@ -350,6 +379,8 @@ class VertexRateLimiter:
     def _release_slot(self, admission: _Admission) -> None:
         self._held -= 1
         self._slots.release()
+        if self._held + 1 >= self.max_concurrency:
+            self._notify()  # a caller held back by a tightened limit may go
         if self.shared is not None and admission.shared_id is not None:
             self.shared.post("r", admission.shared_id)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 if TYPE_CHECKING:
-    from .server import GreyCloudLanguageServer
+    from .session import GreyCloudLanguageServer
 
 _SECRET_PATTERNS = [
     (re.compile(r"AIza[0-9A-Za-z_\-]{20,}"), "AIza***"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -236,7 +236,11 @@ _CONFIG_FIELD = re.compile(r"^(\w+)=")
 
 
 def check_with_config(
-    settings: Settings, previous: Settings, problems: list[SettingsProblem]
+    settings: Settings,
+    previous: Settings,
+    problems: list[SettingsProblem],
+    *,
+    environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Let ``GreyCloudConfig`` validate what it owns (e.g. the endpoint URL).
 
@@ -250,7 +254,7 @@ def check_with_config(
     for _ in range(len(attrs.fields(Settings))):
         overrides = settings.client_config_overrides()
         try:
-            GreyCloudConfig(**overrides, resolve_project=False)
+            GreyCloudConfig(**overrides, resolve_project=False, environ=environ)
             return settings
         except ValueError as exc:
             match = _CONFIG_FIELD.match(str(exc))
