@@ -102,7 +102,7 @@ def _busiest_window(times: list[float], window: float) -> int:
 
 @pytest.mark.timeout(180)
 def test_four_processes_on_two_machines_share_one_quota(fleet, emulator, redis_url):
-    quota, window, workers = 20, 4.0, 4
+    quota, window, workers = 20, 5.0, 4
     per_worker = 3 * quota // workers  # a backlog of three windows
     names = [f"w{i}" for i in range(workers)]
     for i, name in enumerate(names):
@@ -117,13 +117,14 @@ def test_four_processes_on_two_machines_share_one_quota(fleet, emulator, redis_u
 
     assert all(r["failed"] == [] and r["ok"] == per_worker for r in results), results
     log = _generate_log(emulator)
-    assert len(log) == 3 * quota
-    assert [r.status for r in log if r.status == 429] == []
+    seen = [(round(r.time - log[0].time, 3), r.status) for r in log]
+    assert len(log) == 3 * quota, seen
+    assert [r.status for r in log if r.status == 429] == [], seen
     arrivals = [r.time for r in log]
-    assert _busiest_window(arrivals, window) <= quota
+    assert _busiest_window(arrivals, window) <= quota, seen
     # After the first window's burst the rest arrive at the quota's rate.
     achieved = (len(arrivals) - quota) / (arrivals[-1] - arrivals[0]) * window / quota
-    assert achieved >= 0.95, achieved  # one round trip per window is lost by design
+    assert achieved >= 0.95, (achieved, seen)  # one round trip per window is lost by design
 
 
 @pytest.mark.timeout(120)
