@@ -15,6 +15,7 @@ _EXPORTS = {
     "APICallError": "greycloud.errors",
     "AsyncTextStream": "greycloud.streaming",
     "AuthenticationError": "greycloud.errors",
+    "GreyCloudAsyncCache": "greycloud.async_cache",
     "GreyCloudAsyncClient": "greycloud.async_client",
     "GreyCloudBatch": "greycloud.batch",
     "GreyCloudCache": "greycloud.cache",
@@ -22,6 +23,7 @@ _EXPORTS = {
     "GreyCloudConfig": "greycloud.config",
     "GreyCloudError": "greycloud.errors",
     "PermissionDeniedError": "greycloud.errors",
+    "QuotaExhaustedError": "greycloud.errors",
     "RequestTooLargeError": "greycloud.errors",
     "RetriesExhaustedError": "greycloud.errors",
     "StreamInterruptedError": "greycloud.errors",
@@ -33,6 +35,7 @@ __all__ = [
     "APICallError",
     "AsyncTextStream",
     "AuthenticationError",
+    "GreyCloudAsyncCache",
     "GreyCloudAsyncClient",
     "GreyCloudBatch",
     "GreyCloudCache",
@@ -40,6 +43,7 @@ __all__ = [
     "GreyCloudConfig",
     "GreyCloudError",
     "PermissionDeniedError",
+    "QuotaExhaustedError",
     "RequestTooLargeError",
     "RetriesExhaustedError",
     "StreamInterruptedError",
@@ -49,6 +53,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from greycloud.async_cache import GreyCloudAsyncCache
     from greycloud.async_client import GreyCloudAsyncClient
     from greycloud.batch import GreyCloudBatch
     from greycloud.cache import GreyCloudCache
@@ -59,6 +64,7 @@ if TYPE_CHECKING:
         AuthenticationError,
         GreyCloudError,
         PermissionDeniedError,
+        QuotaExhaustedError,
         RequestTooLargeError,
         RetriesExhaustedError,
         StreamInterruptedError,

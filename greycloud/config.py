@@ -21,6 +21,8 @@ DEFAULT_MODEL = "gemini-3-flash-preview"
 DEFAULT_LOCATION = "us-central1"
 THINKING_LEVELS = ("minimal", "low", "medium", "high")
 GCLOUD_TIMEOUT_SECONDS = 5.0
+# The longest wait a 429 may ask for before GreyCloud gives up at once (seconds).
+DEFAULT_MAX_RETRY_DELAY = 300.0
 
 _DATASTORE_PATTERN = re.compile(
     r"^projects/[^/\s]+/locations/[^/\s]+/collections/[^/\s]+/dataStores/[^/\s]+$"
@@ -167,6 +169,7 @@ class GreyCloudConfig:
     quota_url: str | None = field(default=None, repr=False)
 
     request_timeout: float | None = None
+    max_retry_delay: float | None = None
     resolve_project: bool = field(default=True, repr=False)
     environ: Mapping[str, str] | None = field(default=None, repr=False, compare=False, kw_only=True)
     """The environment to read (default ``os.environ``): e.g. one editor session's."""
@@ -238,6 +241,10 @@ class GreyCloudConfig:
             self.quota_url = _env("GREYCLOUD_QUOTA_URL")
         if self.request_timeout is None:
             self.request_timeout = _env_number("GREYCLOUD_REQUEST_TIMEOUT", float) or 120.0
+        if self.max_retry_delay is None:
+            self.max_retry_delay = (
+                _env_number("GREYCLOUD_MAX_RETRY_DELAY", float) or DEFAULT_MAX_RETRY_DELAY
+            )
 
     def _project_from_gcloud(self) -> None:
         """Ask ``gcloud`` for the project, unless that would block a running event loop.
@@ -288,6 +295,7 @@ class GreyCloudConfig:
         _check_positive("max_concurrency", self.max_concurrency)
         _check_positive("batch_poll_interval", self.batch_poll_interval)
         _check_positive("request_timeout", self.request_timeout)
+        _check_positive("max_retry_delay", self.max_retry_delay)
         if self.vertex_ai_search_datastore is not None and not _DATASTORE_PATTERN.match(
             self.vertex_ai_search_datastore
         ):

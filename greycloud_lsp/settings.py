@@ -55,7 +55,8 @@ class TokenCountSettings:
     debounce_ms: int = attrs.field(default=500, validator=_non_negative("tokenCount.debounceMs"))
     mode: str = attrs.field(default="auto", validator=_mode)
     local_model_path: str | None = None
-    """A SentencePiece ``.model`` file for the local tokenizer (no download needed)."""
+    """A local tokenizer file (no download): a SentencePiece ``.model`` (gemma3 models) or
+    a Hugging Face ``tokenizer.json``, or a directory holding one (gemma4 models)."""
 
 
 @attrs.define(frozen=True)
@@ -71,6 +72,11 @@ class CacheSettings:
     )
     keep_alive: bool = False
     delete_on_exit: bool = True
+    min_tokens: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_non_negative("cache.minTokens"))
+    )
+    """Pre-check minimum for ``greycloud.cacheWorkspace``: None uses the library's
+    table (``greycloud.pricing.MIN_CACHE_TOKENS``), 0 skips the check."""
 
 
 def _template_insert(_i: Any, _a: Any, value: str) -> None:

@@ -3,8 +3,9 @@
 Every API route reads an optional JSON body, records the request, checks the
 caller's credentials, runs its work and records the answer. `resource_route`
 does all of that for the resource collections (cachedContents,
-batchPredictionJobs); the model routes use `read_json_body` directly because
-they also stream and inject faults.
+batchPredictionJobs), applying a queued fault named after the route's action
+(e.g. ``cachedContents.create``); the model routes use `read_json_body`
+directly because they also stream.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiohttp import web
 from greycloud.emulator.auth_routes import authenticate
 from greycloud.emulator.context import get_state
 from greycloud.emulator.errors import ApiError, from_exception
+from greycloud.emulator.faults import fault_response
 from greycloud.emulator.recording import begin_record, finish_record
 from greycloud.emulator.state import EmulatorState
 
@@ -47,6 +49,9 @@ def resource_route(action: str, work: Work) -> Handler:
         record = begin_record(
             request, state, action=action, body=body, project=request.match_info.get("project")
         )
+        fault = state.take_fault(action)
+        if (faulted := await fault_response(request, fault)) is not None:
+            return finish_record(record, faulted, fault)
         try:
             record.principal = authenticate(request, state)
             if raw and not isinstance(body, dict):
@@ -56,6 +61,6 @@ def resource_route(action: str, work: Work) -> Handler:
                 response = await response
         except ApiError as exc:
             response = from_exception(exc)
-        return finish_record(record, response, None)
+        return finish_record(record, response, fault)
 
     return handler
