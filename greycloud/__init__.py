@@ -15,6 +15,7 @@ _EXPORTS = {
     "APICallError": "greycloud.errors",
     "AsyncTextStream": "greycloud.streaming",
     "AuthenticationError": "greycloud.errors",
+    "ConfigError": "greycloud.rules",
     "GreyCloudAsyncClient": "greycloud.async_client",
     "GreyCloudBatch": "greycloud.batch",
     "GreyCloudCache": "greycloud.cache",
@@ -33,6 +34,7 @@ __all__ = [
     "APICallError",
     "AsyncTextStream",
     "AuthenticationError",
+    "ConfigError",
     "GreyCloudAsyncClient",
     "GreyCloudBatch",
     "GreyCloudCache",
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
         StreamInterruptedError,
     )
     from greycloud.rate_limiter import VertexRateLimiter
+    from greycloud.rules import ConfigError
     from greycloud.streaming import AsyncTextStream, TextStream
 
 

@@ -15,7 +15,8 @@ from typing import Any, TypedDict
 from google.genai import types
 from pydantic import ValidationError
 
-from greycloud.config import THINKING_LEVELS, GreyCloudConfig
+from greycloud.config import GreyCloudConfig
+from greycloud.rules import MAX_OUTPUT_TOKENS, TEMPERATURE, TOP_P, thinking_level_name
 from greycloud.tokens import estimate_parts
 
 logger = logging.getLogger(__name__)
@@ -174,11 +175,7 @@ def build_thinking_config(level: str | None) -> types.ThinkingConfig | None:
     """`ThinkingConfig` for a thinking level name, case-insensitive."""
     if level is None:
         return None
-    name = str(level).lower()
-    if name not in THINKING_LEVELS:
-        raise ValueError(
-            f"thinking_level={level!r} is not valid: use one of {', '.join(THINKING_LEVELS)}."
-        )
+    name = thinking_level_name(level)
     return types.ThinkingConfig(thinking_level=types.ThinkingLevel(name.upper()))
 
 
@@ -220,12 +217,9 @@ def prepare_request(
             "holds its system instruction. Put it in the cache when you create it, or drop "
             "cached_content."
         )
-    if temperature is not None and not 0.0 <= temperature <= 2.0:
-        raise ValueError(f"temperature={temperature!r} is out of range: use 0.0 to 2.0.")
-    if top_p is not None and not 0.0 <= top_p <= 1.0:
-        raise ValueError(f"top_p={top_p!r} is out of range: use 0.0 to 1.0.")
-    if max_output_tokens is not None and max_output_tokens <= 0:
-        raise ValueError(f"max_output_tokens={max_output_tokens!r} must be greater than 0.")
+    TEMPERATURE.check("temperature", temperature)
+    TOP_P.check("top_p", top_p)
+    MAX_OUTPUT_TOKENS.check("max_output_tokens", max_output_tokens)
 
     normalized = normalize_contents(contents)
     instruction = None if cached_content else _pick(system_instruction, config.system_instruction)

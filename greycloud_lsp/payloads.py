@@ -17,6 +17,8 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from pygls.exceptions import JsonRpcInvalidParams
 
+from greycloud.rules import MAX_OUTPUT_TOKENS, NON_NEGATIVE, POSITIVE, TEMPERATURE, Bound
+
 T = TypeVar("T")
 
 INSERT_MODES = ("none", "replace", "after")
@@ -144,10 +146,15 @@ def dump(obj: Any) -> Any:
 # -- validators ---------------------------------------------------------------
 
 
-def _positive(field: str) -> Callable[[Any, Any, Any], None]:
+def within(field: str, bound: Bound) -> Callable[[Any, Any, Any], None]:
+    """An attrs validator: ``value`` is None or inside ``bound`` (a `greycloud.rules` rule).
+
+    The message names the camelCase ``field``, e.g. ``temperature: must be between 0 and 2``.
+    """
+
     def check(_inst: Any, _attr: Any, value: Any) -> None:
-        if value is not None and value <= 0:
-            raise ValueError(f"{field}: must be greater than 0")
+        if value is not None and not bound.admits(value):
+            raise ValueError(f"{field}: must be {bound.requirement}")
 
     return check
 
@@ -156,19 +163,6 @@ def _non_empty(field: str) -> Callable[[Any, Any, Any], None]:
     def check(_inst: Any, _attr: Any, value: Any) -> None:
         if value is not None and not value.strip():
             raise ValueError(f"{field}: must not be empty")
-
-    return check
-
-
-def _temperature(_inst: Any, _attr: Any, value: float | None) -> None:
-    if value is not None and not 0.0 <= value <= 2.0:
-        raise ValueError("temperature: must be between 0 and 2")
-
-
-def _non_negative(field: str) -> Callable[[Any, Any, Any], None]:
-    def check(_inst: Any, _attr: Any, value: int) -> None:
-        if value < 0:
-            raise ValueError(f"{field}: must be 0 or greater")
 
     return check
 
@@ -187,8 +181,8 @@ class TextDocumentRef:
 class PositionArg:
     """An LSP position (UTF-16 columns, as the client sends them)."""
 
-    line: int = attrs.field(validator=_non_negative("range.line"))
-    character: int = attrs.field(validator=_non_negative("range.character"))
+    line: int = attrs.field(validator=within("range.line", NON_NEGATIVE))
+    character: int = attrs.field(validator=within("range.character", NON_NEGATIVE))
 
 
 @attrs.define
@@ -221,9 +215,11 @@ class GenerateArgs:
     include_document: bool = False
     model: str | None = attrs.field(default=None, validator=_non_empty("model"))
     system_instruction: str | None = None
-    temperature: float | None = attrs.field(default=None, validator=_temperature)
+    temperature: float | None = attrs.field(
+        default=None, validator=within("temperature", TEMPERATURE)
+    )
     max_output_tokens: int | None = attrs.field(
-        default=None, validator=_positive("maxOutputTokens")
+        default=None, validator=within("maxOutputTokens", MAX_OUTPUT_TOKENS)
     )
     cached_content: str | None = attrs.field(default=None, validator=_non_empty("cachedContent"))
     insert: str = attrs.field(default="none", validator=_insert_mode)
@@ -255,7 +251,7 @@ class CacheWorkspaceArgs:
     include: list[str] | None = None
     exclude: list[str] | None = None
     display_name: str | None = None
-    ttl_seconds: int | None = attrs.field(default=None, validator=_positive("ttlSeconds"))
+    ttl_seconds: int | None = attrs.field(default=None, validator=within("ttlSeconds", POSITIVE))
     system_instruction: str | None = None
     model: str | None = attrs.field(default=None, validator=_non_empty("model"))
 
@@ -290,7 +286,7 @@ class ExtendCacheArgs:
     """Arguments of ``greycloud.extendCache``."""
 
     name: str = attrs.field(validator=_cache_name)
-    ttl_seconds: int = attrs.field(validator=_positive("ttlSeconds"))
+    ttl_seconds: int = attrs.field(validator=within("ttlSeconds", POSITIVE))
 
 
 @attrs.define

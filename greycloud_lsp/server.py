@@ -15,6 +15,8 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
+from greycloud.config import DEFAULT_MODEL
+
 from . import __version__
 from .payloads import dump
 from .settings import (
@@ -194,9 +196,9 @@ class GreyCloudLanguageServer(LanguageServer):
         if self.settings.model:
             return self.settings.model
         try:
-            return self.client_config().model or "gemini-3-flash-preview"
+            return self.client_config().model or DEFAULT_MODEL
         except ValueError:
-            return "gemini-3-flash-preview"
+            return DEFAULT_MODEL
 
     # -- helpers --------------------------------------------------------------
 
