@@ -3,8 +3,9 @@
 Every API route reads an optional JSON body, records the request, checks the
 caller's credentials, runs its work and records the answer. `resource_route`
 does all of that for the resource collections (cachedContents,
-batchPredictionJobs); the model routes use `read_json_body` directly because
-they also stream and inject faults.
+batchPredictionJobs), and applies faults queued for its action by name (e.g.
+``batchPredictionJobs.get``); the model routes use `read_json_body` directly
+because they also stream.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiohttp import web
 from greycloud.emulator.auth_routes import authenticate
 from greycloud.emulator.context import get_state
 from greycloud.emulator.errors import ApiError, from_exception
+from greycloud.emulator.faults import fault_response
 from greycloud.emulator.recording import begin_record, finish_record
 from greycloud.emulator.state import EmulatorState
 
@@ -49,6 +51,10 @@ def resource_route(action: str, work: Work) -> Handler:
         )
         try:
             record.principal = authenticate(request, state)
+            fault = state.take_fault(action)  # only faults queued for this action
+            injected = await fault_response(request, fault)
+            if injected is not None:
+                return finish_record(record, injected, fault)
             if raw and not isinstance(body, dict):
                 raise ApiError(400, "Invalid JSON payload received. Expected a JSON object.")
             response = work(state, request, body or {})
