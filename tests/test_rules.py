@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from greycloud import GreyCloudConfig
@@ -9,7 +12,9 @@ from greycloud._request import prepare_request
 from greycloud.redaction import contains_secret, redact
 from greycloud.rules import TEMPERATURE, TOP_P, ConfigError
 from greycloud_lsp.payloads import GenerateArgs
-from greycloud_lsp.settings import Settings, SettingsProblem, check_with_config
+from greycloud_lsp.settings import Settings, SettingsProblem, check_with_config, resolve
+
+ROOT = Path(__file__).resolve().parent.parent
 
 FAKE_API_KEY = "AIzaSyD" + "Q7x2Lk9Vn3Pb8Wm4Tc6Hj1Rf5Gs0Yd2Ue4"
 
@@ -108,3 +113,36 @@ def test_labelled_values_are_masked_but_do_not_make_a_file_secret():
 
 def test_cut_off_private_key_is_masked_to_the_end():
     assert redact("key: -----BEGIN PRIVATE KEY-----\nMIIsecret") == "key: <private key>"
+
+
+def _vscode_bounds() -> list[tuple[str, dict]]:
+    package = json.loads((ROOT / "editors" / "vscode" / "package.json").read_text())
+    properties = package["contributes"]["configuration"]["properties"]
+    return [
+        (name.removeprefix("greycloud."), spec)
+        for name, spec in properties.items()
+        if "minimum" in spec or "maximum" in spec
+    ]
+
+
+def _layer(key: str, value: object) -> dict:
+    head, _, rest = key.partition(".")
+    return {head: _layer(rest, value)} if rest else {head: value}
+
+
+@pytest.mark.parametrize(("key", "spec"), _vscode_bounds(), ids=lambda v: str(v)[:30])
+def test_vscode_settings_schema_matches_the_servers_rules(key, spec):
+    step = 1 if "integer" in spec["type"] else 0.01
+    for edge in (spec.get("minimum"), spec.get("maximum")):
+        if edge is not None:
+            _, problems = resolve([_layer(key, edge)], None)
+            assert problems == [], (
+                f"{key}={edge} is in the VS Code schema but the server rejects it"
+            )
+    outside = [spec["minimum"] - step] if "minimum" in spec else []
+    outside += [spec["maximum"] + step] if "maximum" in spec else []
+    for value in outside:
+        _, problems = resolve([_layer(key, value)], None)
+        assert [p.key for p in problems] == [key], (
+            f"{key}={value} passes the server, not the schema"
+        )
