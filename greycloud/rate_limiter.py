@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from greycloud.errors import RequestTooLargeError
+from greycloud.rules import POSITIVE
 
 T = TypeVar("T")
 
@@ -112,10 +113,10 @@ class VertexRateLimiter:
         clock: Clock | None = None,
     ) -> None:
         for name, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrency", max_concurrency)):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            if not isinstance(value, int):
                 raise ValueError(f"{name}={value!r} must be a positive integer.")
-        if period <= 0:
-            raise ValueError(f"period={period!r} must be greater than 0 seconds.")
+            POSITIVE.check(name, value)
+        POSITIVE.check("period", period)
         self.rpm = rpm
         self.tpm = tpm
         self.max_concurrency = max_concurrency

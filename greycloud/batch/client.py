@@ -21,6 +21,7 @@ from greycloud.batch.results import BatchResult
 from greycloud.batch.uploads import FileSpec
 from greycloud.cache import api_errors
 from greycloud.config import GreyCloudConfig
+from greycloud.rules import NON_NEGATIVE
 from greycloud.storage import (
     GcsPath,
     make_storage_client,
@@ -231,8 +232,7 @@ class GreyCloudBatch:
         (seconds) raises `BatchTimeoutError` while the job keeps running.
         """
         interval = self.config.batch_poll_interval if poll_interval is None else poll_interval
-        if interval is None or interval < 0:
-            raise ValueError(f"poll_interval={poll_interval!r} must be 0 or more.")
+        NON_NEGATIVE.check("poll_interval", interval)
         done = jobs.wait_for_job(
             self._read_job, job, interval, callback=callback, on_poll=on_poll, timeout=timeout
         )
