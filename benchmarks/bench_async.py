@@ -36,10 +36,11 @@ from google.genai import types
 from google.oauth2 import service_account
 
 from greycloud import GreyCloudAsyncClient, GreyCloudConfig, VertexRateLimiter
+from greycloud.config import DEFAULT_MODEL
 from greycloud.emulator import write_service_account_key
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PROJECT, LOCATION, MODEL = "bench-project", "us-central1", "gemini-3-flash-preview"
+PROJECT, LOCATION, MODEL = "bench-project", "us-central1", DEFAULT_MODEL
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
 
