@@ -78,3 +78,15 @@ async def test_async_options_reach_the_wire_with_and_without_retries(adc_env, re
         await client.generate_with_retry("Hi", max_retries=retries, max_output_tokens=64)
     generation = body_of(adc_env)["generationConfig"]
     assert generation == {"temperature": 0.25, "maxOutputTokens": 64}
+
+
+def test_google_genai_leaves_a_shared_config_unchanged(adc_env):
+    """Reusing configs relies on the SDK copying a config before it changes it."""
+    config = GreyCloudConfig(temperature=0.5, system_instruction="Be brief.", thinking_level="low")
+    shared = prepare_request(config, "x").config
+    before = shared.model_dump()
+    with GreyCloudClient(config) as client:
+        client.generate_content("one")
+        "".join(client.generate_content_stream("two"))
+    assert prepare_request(config, "y").config is shared
+    assert shared.model_dump() == before, "google-genai changed a config it was given"
