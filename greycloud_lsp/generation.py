@@ -12,7 +12,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from .errors import backend_error
 from .payloads import GenerateArgs, GenerateResult, GenerationChunk, Usage, dump, parse
 from .progress import ProgressReporter
-from .server import GreyCloudLanguageServer
+from .server import WORK_DONE_TOKEN, GreyCloudLanguageServer
 from .tokens import estimate
 
 if TYPE_CHECKING:
@@ -130,19 +130,51 @@ def _usage(stream: Any) -> Usage:
 async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     """Stream a generation to the client (contract: shared/design/lsp-protocol.md)."""
     request = parse(GenerateArgs, list(args), COMMAND)
+    result, _applied = await run_generation(ls, request)
+    return dump(result)
+
+
+async def run_generation(
+    ls: GreyCloudLanguageServer,
+    request: GenerateArgs,
+    *,
+    contents: list[Any] | None = None,
+    command: str = COMMAND,
+    label: str = "Gemini",
+) -> tuple[GenerateResult, bool | None]:
+    """Run one streamed generation; apply its edit if ``request.insert`` asks for one.
+
+    ``contents`` replaces the user turn built from the request (code actions build
+    their own). Returns the result and whether the edit was applied (None: no edit).
+    """
+    token = WORK_DONE_TOKEN.get()  # before any await: it belongs to this request
+    if token is None:
+        token = request.work_done_token
     await ls.settings_ready()
     if request.insert != "none" and request.text_document is not None:
         _document_text(ls, request.text_document.uri)  # fail early on a bad uri
-    cached_content = ls.caches.resolve_cached_content(request.cached_content, COMMAND)
-    contents = build_contents(ls, request)
+    cache_stale = False
+    if request.cached_content == "workspace":
+        from .workspace_ask import resolve_workspace_cache
+
+        uri = request.text_document.uri if request.text_document else None
+        owned = resolve_workspace_cache(ls, uri, command)
+        cached_content: str | None = owned.name
+        cache_stale = owned.stale
+    else:
+        cached_content = ls.caches.resolve_cached_content(request.cached_content, command)
+        named = ls.caches.owned.get(cached_content or "")
+        cache_stale = bool(named and named.stale)
+    if contents is None:
+        contents = build_contents(ls, request)
     model = request.model or ls.model
     try:
         client = ls.get_client()
     except Exception as exc:
-        raise backend_error(exc, COMMAND) from exc
+        raise backend_error(exc, command) from exc
 
-    progress = ProgressReporter(ls, "Gemini", cancellable=True)
-    run = GenerationRun(progress.token)
+    progress = ProgressReporter(ls, label, cancellable=True, token=token)
+    run = GenerationRun(str(progress.token))
     ls.generations[run.token] = run
     try:
         # Create the progress token while the request goes upstream, not before it.
@@ -192,7 +224,7 @@ async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
         if not cancelled and (exc := run.task.exception()) is not None:
             partial = getattr(exc, "partial_text", None)
             progress.end(f"Failed: {exc}")
-            error = backend_error(exc, COMMAND)
+            error = backend_error(exc, command)
             if partial:
                 error.data = {"partialText": partial}
             raise error
@@ -204,10 +236,17 @@ async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
             finish_reason=None if cancelled else getattr(stream, "finish_reason", None),
             cancelled=cancelled,
             usage=_usage(stream),
+            cached_content=cached_content,
+            cache_stale=cache_stale,
         )
+        if cached_content:
+            from .workspace_ask import question_saving
+
+            result.cost = question_saving(model, result.usage)
+        applied = None
         if not cancelled and request.insert != "none" and request.text_document is not None:
-            await _apply_edit(ls, request, result.text)
-        return dump(result)
+            applied = await _apply_edit(ls, request, result.text, label)
+        return result, applied
     finally:
         ls.generations.pop(run.token, None)
 
@@ -219,12 +258,15 @@ async def _close(stream: Any) -> None:
         log.debug("closing stream: %r", exc)
 
 
-async def _apply_edit(ls: GreyCloudLanguageServer, request: GenerateArgs, text: str) -> None:
+async def _apply_edit(
+    ls: GreyCloudLanguageServer, request: GenerateArgs, text: str, label: str = "Gemini"
+) -> bool:
+    """One ``workspace/applyEdit``: replace the range (or document) or insert after it."""
     assert request.text_document is not None
     workspace = ls.client_capabilities.workspace
     if not (workspace and workspace.apply_edit):
         log.warning("the client cannot apply edits; returning the text only")
-        return
+        return False
     uri = request.text_document.uri
     source = _document_text(ls, uri)
     if request.range is not None:
@@ -236,10 +278,11 @@ async def _apply_edit(ls: GreyCloudLanguageServer, request: GenerateArgs, text: 
     edit = types.WorkspaceEdit(changes={uri: [types.TextEdit(range=rng, new_text=text)]})
     try:
         result = await ls.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(edit=edit, label="Gemini")
+            types.ApplyWorkspaceEditParams(edit=edit, label=label)
         )
     except Exception as exc:
         log.warning("workspace/applyEdit failed: %s", exc)
-        return
+        return False
     if not result.applied:
         log.warning("client did not apply the edit: %s", result.failure_reason)
+    return bool(result.applied)

@@ -159,10 +159,20 @@ def within(field: str, bound: Bound) -> Callable[[Any, Any, Any], None]:
     return check
 
 
-def _non_empty(field: str) -> Callable[[Any, Any, Any], None]:
+def non_empty(field: str) -> Callable[[Any, Any, Any], None]:
     def check(_inst: Any, _attr: Any, value: Any) -> None:
         if value is not None and not value.strip():
             raise ValueError(f"{field}: must not be empty")
+
+    return check
+
+
+def one_of(field: str, choices: tuple[str, ...]) -> Callable[[Any, Any, Any], None]:
+    """An attrs validator: ``value`` is one of ``choices`` (the message lists them)."""
+
+    def check(_inst: Any, _attr: Any, value: str) -> None:
+        if value not in choices:
+            raise ValueError(f"{field}: must be one of {', '.join(choices)}")
 
     return check
 
@@ -174,7 +184,7 @@ def _non_empty(field: str) -> Callable[[Any, Any, Any], None]:
 class TextDocumentRef:
     """``{uri}``."""
 
-    uri: str = attrs.field(validator=_non_empty("textDocument.uri"))
+    uri: str = attrs.field(validator=non_empty("textDocument.uri"))
 
 
 @attrs.define
@@ -200,20 +210,20 @@ class RangeArg:
 # -- command arguments ---------------------------------------------------------
 
 
-def _insert_mode(_inst: Any, _attr: Any, value: str) -> None:
-    if value not in INSERT_MODES:
-        raise ValueError(f"insert: must be one of {', '.join(INSERT_MODES)}")
+def _progress_token(_inst: Any, _attr: Any, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
+        raise ValueError("workDoneToken: must be a string or an integer")
 
 
 @attrs.define
 class GenerateArgs:
     """Arguments of ``greycloud.generate``."""
 
-    prompt: str = attrs.field(validator=_non_empty("prompt"))
+    prompt: str = attrs.field(validator=non_empty("prompt"))
     text_document: TextDocumentRef | None = None
     range: RangeArg | None = None
     include_document: bool = False
-    model: str | None = attrs.field(default=None, validator=_non_empty("model"))
+    model: str | None = attrs.field(default=None, validator=non_empty("model"))
     system_instruction: str | None = None
     temperature: float | None = attrs.field(
         default=None, validator=within("temperature", TEMPERATURE)
@@ -221,8 +231,10 @@ class GenerateArgs:
     max_output_tokens: int | None = attrs.field(
         default=None, validator=within("maxOutputTokens", MAX_OUTPUT_TOKENS)
     )
-    cached_content: str | None = attrs.field(default=None, validator=_non_empty("cachedContent"))
-    insert: str = attrs.field(default="none", validator=_insert_mode)
+    cached_content: str | None = attrs.field(default=None, validator=non_empty("cachedContent"))
+    insert: str = attrs.field(default="none", validator=one_of("insert", INSERT_MODES))
+    work_done_token: Any = attrs.field(default=None, validator=_progress_token)
+    """Fallback for clients that cannot set ``workDoneToken`` on ExecuteCommandParams."""
 
     def __attrs_post_init__(self) -> None:
         if (self.range is not None or self.include_document) and self.text_document is None:
@@ -247,13 +259,17 @@ class CountTokensArgs:
 class CacheWorkspaceArgs:
     """Arguments of ``greycloud.cacheWorkspace``."""
 
-    folder: str | None = attrs.field(default=None, validator=_non_empty("folder"))
+    folder: str | None = attrs.field(default=None, validator=non_empty("folder"))
     include: list[str] | None = None
     exclude: list[str] | None = None
     display_name: str | None = None
     ttl_seconds: int | None = attrs.field(default=None, validator=within("ttlSeconds", POSITIVE))
     system_instruction: str | None = None
-    model: str | None = attrs.field(default=None, validator=_non_empty("model"))
+    model: str | None = attrs.field(default=None, validator=non_empty("model"))
+    dry_run: bool = False
+    """Only say what would be cached (files, tokens, storage cost); create nothing."""
+    refresh: bool = False
+    """After creating the new cache, delete this server's stale caches of the same folder."""
 
 
 @attrs.define
@@ -308,12 +324,29 @@ class Usage:
 
 
 @attrs.define
+class CacheSaving:
+    """What the cache saved on one question (input side only; USD, from greycloud.pricing)."""
+
+    model: str
+    cached_tokens: int
+    prompt_tokens: int
+    input_cost_with_cache: float
+    input_cost_without_cache: float
+    saving: float
+    saving_percent: float
+    currency: str = "USD"
+
+
+@attrs.define
 class GenerateResult:
     text: str
     model: str
     finish_reason: str | None
     cancelled: bool
     usage: Usage
+    cached_content: str | None = None
+    cache_stale: bool = False
+    cost: CacheSaving | None = None
 
 
 @attrs.define
@@ -373,8 +406,13 @@ class CacheListEntry:
 
 @attrs.define
 class CacheStatus:
-    """Notification ``greycloud/cacheStatus``."""
+    """Notification ``greycloud/cacheStatus``: sent on create, stale, extend and delete."""
 
     name: str
     stale: bool
     reason: str
+    deleted: bool = False
+    expire_time: str | None = None
+    tokens: int | None = None
+    folder: str | None = None
+    display_name: str | None = None

@@ -30,22 +30,32 @@ class ProgressReporter:
     refused to create the token, so callers never have to check.
     """
 
-    def __init__(self, ls: GreyCloudLanguageServer, title: str, *, cancellable: bool = False):
+    def __init__(
+        self,
+        ls: GreyCloudLanguageServer,
+        title: str,
+        *,
+        cancellable: bool = False,
+        token: str | int | None = None,
+    ):
+        """``token``: a ``workDoneToken`` the client chose (no ``create`` request is sent)."""
         self.ls = ls
         self.title = title
         self.cancellable = cancellable
-        self.token = f"greycloud-{uuid.uuid4().hex[:12]}"
+        self.client_token = token is not None
+        self.token: str | int = token if token is not None else f"greycloud-{uuid.uuid4().hex[:12]}"
         self.active = False
         self._ended = False
 
     async def begin(self, message: str | None = None, percentage: int | None = None) -> None:
-        if not client_supports_progress(self.ls):
-            return
-        try:
-            await self.ls.work_done_progress.create_async(self.token)
-        except Exception as exc:
-            log.debug("client refused progress token %s: %s", self.token, exc)
-            return
+        if not self.client_token:
+            if not client_supports_progress(self.ls):
+                return
+            try:
+                await self.ls.work_done_progress.create_async(self.token)
+            except Exception as exc:
+                log.debug("client refused progress token %s: %s", self.token, exc)
+                return
         self.active = True
         self.ls.work_done_progress.begin(
             self.token,

@@ -7,6 +7,7 @@ Handlers live in feature modules (``lifecycle``, ``generation``, ``tokens``,
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 
 from greycloud.config import DEFAULT_MODEL
 
@@ -38,6 +40,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONFIG_SECTION = "greycloud"
+WORK_DONE_TOKEN: contextvars.ContextVar[str | int | None] = contextvars.ContextVar(
+    "work_done_token", default=None
+)
+"""The ``workDoneToken`` of the ``workspace/executeCommand`` being handled (client-chosen)."""
 EMULATOR_LOCKED = ("project_id", "location", "endpoint", "use_api_key", "api_key_file", "sa_email")
 
 
@@ -54,6 +60,11 @@ class GreyCloudProtocol(LanguageServerProtocol):
         if hook is not None:
             hook()
         super()._handle_cancel_notification(msg_id)
+
+    @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
+    def lsp_workspace__execute_command(self, params: types.ExecuteCommandParams) -> Any:
+        WORK_DONE_TOKEN.set(params.work_done_token)
+        return (yield from super().lsp_workspace__execute_command(params))
 
 
 class GreyCloudLanguageServer(LanguageServer):
@@ -256,9 +267,9 @@ class GreyCloudLanguageServer(LanguageServer):
 
 def create_server() -> GreyCloudLanguageServer:
     """A server with every feature module registered."""
-    from . import generation, lifecycle, tokens, workspace_cache
+    from . import code_actions, generation, lifecycle, tokens, workspace_ask, workspace_cache
 
     server = GreyCloudLanguageServer()
-    for module in (lifecycle, tokens, generation, workspace_cache):
+    for module in (lifecycle, tokens, generation, workspace_cache, workspace_ask, code_actions):
         module.register(server)
     return server

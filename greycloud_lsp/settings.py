@@ -23,14 +23,17 @@ from greycloud.rules import (
     ConfigError,
 )
 
-from .payloads import camel, converter, describe_error, within
+from .payloads import (
+    INSERT_MODES,
+    camel,
+    converter,
+    describe_error,
+    non_empty,
+    one_of,
+    within,
+)
 
 TOKEN_MODES = ("auto", "api", "local", "estimate")
-
-
-def _mode(_i: Any, _a: Any, value: str) -> None:
-    if value not in TOKEN_MODES:
-        raise ValueError(f"tokenCount.mode: must be one of {', '.join(TOKEN_MODES)}")
 
 
 @attrs.define(frozen=True)
@@ -41,7 +44,7 @@ class TokenCountSettings:
     debounce_ms: int = attrs.field(
         default=500, validator=within("tokenCount.debounceMs", NON_NEGATIVE)
     )
-    mode: str = attrs.field(default="auto", validator=_mode)
+    mode: str = attrs.field(default="auto", validator=one_of("tokenCount.mode", TOKEN_MODES))
     local_model_path: str | None = None
     """A SentencePiece ``.model`` file for the local tokenizer (no download needed)."""
 
@@ -61,6 +64,19 @@ class CacheSettings:
     )
     keep_alive: bool = False
     delete_on_exit: bool = True
+
+
+@attrs.define(frozen=True)
+class CodeActionTemplate:
+    """One entry of ``codeActions``: a code action of the user's own.
+
+    ``prompt`` may use ``{selection}``, ``{language}`` and ``{file}``; without
+    ``{selection}`` the selected text follows the prompt.
+    """
+
+    title: str = attrs.field(validator=non_empty("codeActions.title"))
+    prompt: str = attrs.field(validator=non_empty("codeActions.prompt"))
+    insert: str = attrs.field(default="none", validator=one_of("codeActions.insert", INSERT_MODES))
 
 
 @attrs.define(frozen=True)
@@ -88,6 +104,7 @@ class Settings:
     system_instruction: str | None = None
     token_count: TokenCountSettings = attrs.field(factory=TokenCountSettings)
     cache: CacheSettings = attrs.field(factory=CacheSettings)
+    code_actions: tuple[CodeActionTemplate, ...] = ()
 
     def client_config_overrides(self) -> dict[str, Any]:
         """The ``GreyCloudConfig`` keyword arguments these settings set explicitly."""
@@ -109,7 +126,7 @@ class Settings:
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
 
-for _cls in (TokenCountSettings, CacheSettings, Settings):
+for _cls in (TokenCountSettings, CacheSettings, CodeActionTemplate, Settings):
     attrs.resolve_types(_cls)
 
 _NESTED = {"token_count": TokenCountSettings, "cache": CacheSettings}

@@ -55,6 +55,9 @@ class OwnedCache:
     last_used: float = attrs.field(factory=time.monotonic)
     stale: bool = False
     stale_reason: str = ""
+    folder: str | None = None
+    """The folder whose files were cached."""
+    tokens: int | None = None
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -137,7 +140,24 @@ class CacheRegistry:
         cache.stale = True
         cache.stale_reason = reason
         log.info("cache %s is stale (%s)", cache.name, reason)
-        self.ls.notify(STATUS_METHOD, CacheStatus(cache.name, True, reason))
+        self.announce(cache)
+
+    def announce(self, cache: OwnedCache, *, deleted: bool = False) -> None:
+        """``greycloud/cacheStatus`` for a created, stale, extended or deleted cache."""
+        status = CacheStatus(
+            name=cache.name,
+            stale=cache.stale,
+            reason=cache.stale_reason,
+            deleted=deleted,
+            expire_time=_iso(cache.expire_time),
+            tokens=cache.tokens,
+            folder=cache.folder,
+            display_name=cache.display_name,
+        )
+        try:
+            self.ls.notify(STATUS_METHOD, status)
+        except Exception as exc:  # no client connected (unit tests)
+            log.debug("could not send cache status: %s", exc)
 
     def _poll_files(self) -> None:
         for cache in list(self.owned.values()):
@@ -192,8 +212,19 @@ class CacheRegistry:
             ticks += 1
             if ticks % POLL_EVERY_TICKS == 0 and self.owned:
                 self._poll_files()
+            self._forget_expired()
             if self.ls.settings.cache.keep_alive:
                 await self._keep_alive()
+
+    def _forget_expired(self) -> None:
+        """Expired caches are gone upstream: drop them and say so (``deleted``, "expired")."""
+        now = dt.datetime.now(dt.timezone.utc)
+        for cache in list(self.owned.values()):
+            if cache.expire_time is not None and _aware(cache.expire_time) <= now:
+                self.owned.pop(cache.name, None)
+                cache.stale_reason = cache.stale_reason or "expired"
+                log.info("cache %s expired", cache.name)
+                self.announce(cache, deleted=True)
 
     async def _keep_alive(self) -> None:
         now = dt.datetime.now(dt.timezone.utc)
@@ -222,12 +253,15 @@ class CacheRegistry:
         if name in self.owned:
             self.owned[name].expire_time = updated.expire_time
             self.owned[name].ttl_seconds = ttl_seconds
+            self.announce(self.owned[name])
         return updated
 
     async def delete(self, name: str) -> None:
         genai = await self.genai()
         await genai.aio.caches.delete(name=name)
-        self.owned.pop(name, None)
+        owned = self.owned.pop(name, None)
+        if owned is not None:
+            self.announce(owned, deleted=True)
 
     async def on_exit(self) -> None:
         """Delete the caches this server created (``cache.deleteOnExit``)."""
@@ -337,6 +371,13 @@ async def cache_workspace_command(ls: GreyCloudLanguageServer, *args: Any) -> An
     await ls.settings_ready()
     root = _choose_folder(ls, request.folder, command)
     settings = ls.settings.cache
+    if request.dry_run:
+        from .workspace_ask import plan_cache
+
+        try:
+            return dump(await plan_cache(ls, request, root))
+        except Exception as exc:
+            raise backend_error(exc, command) from exc
     progress = ProgressReporter(ls, "Gemini cache", cancellable=True)
     task = asyncio.current_task()
     if task is not None:
@@ -353,19 +394,20 @@ async def cache_workspace_command(ls: GreyCloudLanguageServer, *args: Any) -> An
             progress.end(f"Failed: {exc}")
             raise backend_error(exc, command) from exc
         progress.end(f"Cached {len(result.files)} files")
+        if request.refresh:
+            from .workspace_ask import delete_stale
+
+            await delete_stale(ls, str(root), keep=result.name)
         return dump(result)
     finally:
         ls.caches._progress_tasks.pop(progress.token, None)
         ls.cancel_hooks.pop(ls.protocol.msg_id, None)
 
 
-async def _create_cache(
-    ls: GreyCloudLanguageServer,
-    request: CacheWorkspaceArgs,
-    root: Path,
-    settings: Any,
-    progress: ProgressReporter,
-) -> CacheWorkspaceResult:
+async def collect_contents(
+    request: CacheWorkspaceArgs, root: Path, settings: Any
+) -> tuple[Any, list[SkippedFile], list[Any]]:
+    """The files to cache under ``root`` (off the loop), what was skipped, and the contents."""
     from google.genai import types as gtypes
 
     collected = await asyncio.to_thread(
@@ -382,12 +424,24 @@ async def _create_cache(
             f"nothing to cache in {root}: every file was skipped "
             f"({len(skipped)} skipped); check cache.include/exclude and .gitignore"
         )
-    progress.report(f"{len(collected.files)} files, {collected.total_bytes} bytes", 30)
     parts = [
         gtypes.Part.from_text(text=f"File: {rel}\n```\n{text}\n```\n")
         for rel, _path, text in collected.files
     ]
-    contents = [gtypes.Content(role="user", parts=parts)]
+    return collected, skipped, [gtypes.Content(role="user", parts=parts)]
+
+
+async def _create_cache(
+    ls: GreyCloudLanguageServer,
+    request: CacheWorkspaceArgs,
+    root: Path,
+    settings: Any,
+    progress: ProgressReporter,
+) -> CacheWorkspaceResult:
+    from google.genai import types as gtypes
+
+    collected, skipped, contents = await collect_contents(request, root, settings)
+    progress.report(f"{len(collected.files)} files, {collected.total_bytes} bytes", 30)
     model = request.model or ls.model
     minimum = _minimum_tokens(model)
     if minimum is not None:
@@ -421,8 +475,11 @@ async def _create_cache(
         expire_time=cached.expire_time,
         files=files,
         mtimes=mtimes,
+        folder=str(root),
+        tokens=_tokens_of(cached),
     )
     ls.caches.owned[owned.name] = owned
+    ls.caches.announce(owned)
     log.info("created cache %s with %d files", owned.name, len(files))
     return CacheWorkspaceResult(
         name=owned.name,

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from greycloud.errors import GreyCloudError
+from greycloud.errors import ADC_LOGIN_HINT, GreyCloudError
 
 if TYPE_CHECKING:
     from greycloud.config import GreyCloudConfig
@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EMULATOR_NOTE = (
+    "greycloud: note: this answer came from the local emulator (--emulator), not from Gemini: "
+    f"it echoes your prompt and adds placeholder words. To ask Gemini for real, {ADC_LOGIN_HINT}"
+    ' once, then `greycloud --project YOUR_PROJECT generate "..."` (without --emulator).'
+)
+
+
 @contextlib.contextmanager
 def _embedded_emulator(enabled: bool) -> Iterator[None]:
     """Start the emulator and point the environment at it for the command's duration."""
@@ -99,7 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "emulator":
             return handler(args, None)  # type: ignore[arg-type]
         with _embedded_emulator(args.emulator):
-            return handler(args, _config(args))
+            code = handler(args, _config(args))
+        if args.emulator and args.command == "generate" and code == 0:
+            print(EMULATOR_NOTE, file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("greycloud: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

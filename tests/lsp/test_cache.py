@@ -56,6 +56,11 @@ async def test_cache_workspace_lifecycle(start_session, adc_env, workspace):
     listed = await execute(client, "greycloud.listCaches", {})
     (entry,) = [c for c in listed if c["name"] == result["name"]]
     assert entry["ownedByServer"] is True and entry["stale"] is False
+    # the creation is announced with what a status line needs
+    created = client.recorder.of("greycloud/cacheStatus")[0]
+    assert created["name"] == result["name"] and created["stale"] is False
+    assert created["expireTime"] == result["expireTime"] and created["deleted"] is False
+    assert created["folder"] == str(workspace.resolve())
 
     # generate against the newest workspace cache
     answer = await execute(
@@ -76,7 +81,7 @@ async def test_cache_workspace_lifecycle(start_session, adc_env, workspace):
             text_document=types.TextDocumentIdentifier(uri=uri), text="# Changed\n"
         )
     )
-    status = await client.recorder.wait_for("greycloud/cacheStatus", lambda n: True)
+    status = await client.recorder.wait_for("greycloud/cacheStatus", lambda n: n["stale"])
     assert status["name"] == result["name"] and status["stale"] is True
     assert "README.md" in status["reason"]
     listed = await execute(client, "greycloud.listCaches", {})

@@ -195,3 +195,26 @@ async def test_incremental_edits_use_lsp_line_breaks(start_session, adc_env, tmp
     body = adc_env.state.requests_for("streamGenerateContent")[-1].body
     texts = [part.get("text") for part in body["contents"][-1]["parts"]]
     assert "one\x0ctwo\u2028three\nXfour\n" in texts
+
+
+async def test_client_token_in_arguments_is_used_and_cancels(start_session, adc_env):
+    """A client that cannot set ExecuteCommandParams.workDoneToken may put it in the argument."""
+    adc_env.state.configure(stream_chunk_delay=0.05)
+    client = await start_session()
+    client.progress_reports.setdefault("mine-7", [])  # the client created it
+    task = asyncio.create_task(
+        execute(
+            client,
+            "greycloud.generate",
+            {"prompt": "Go on [[words=3000]]", "workDoneToken": "mine-7"},
+        )
+    )
+    chunk = await _first_chunk(client)
+    assert chunk["token"] == "mine-7"
+    client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token="mine-7"))
+    result = await asyncio.wait_for(task, 10)
+    assert result["cancelled"] is True
+    reports = client.progress_reports["mine-7"]
+    assert isinstance(reports[0], types.WorkDoneProgressBegin)
+    assert isinstance(reports[-1], types.WorkDoneProgressEnd)
+    assert all(not str(token).startswith("greycloud-") for token in client.progress_reports)

@@ -115,3 +115,51 @@ def test_generate_arguments_name_the_field(argument, field):
     with pytest.raises(JsonRpcInvalidParams) as info:
         parse(GenerateArgs, arguments, "greycloud.generate")
     assert field in str(info.value)
+
+
+def test_code_action_placeholders_and_fences():
+    from greycloud_lsp.code_actions import fill, strip_fences
+
+    filled = fill(
+        "Fix {file} ({language}):\n{diagnostics}\n{selection}",
+        selection="x = {1}",
+        language="python",
+        file="a.py",
+        diagnostics="- line 1: bad",
+    )
+    assert filled == "Fix a.py (python):\n- line 1: bad\nx = {1}"
+    # no {selection} placeholder: the selection follows the prompt
+    assert fill("Explain", selection="code", language="", file="", diagnostics="") == (
+        "Explain\n\ncode"
+    )
+    assert strip_fences("```python\nx = 1\n```\n") == "x = 1"
+    assert strip_fences("text ```x``` more") == "text ```x``` more"
+
+
+def test_question_saving_uses_the_price_table():
+    from greycloud.pricing import price_for
+    from greycloud_lsp.payloads import Usage
+    from greycloud_lsp.workspace_ask import question_saving
+
+    price = price_for("gemini-2.5-flash")
+    saving = question_saving("gemini-2.5-flash", Usage(1_000_000, 10, 900_000, 1_000_010))
+    assert saving.input_cost_without_cache == pytest.approx(price.input_per_million)
+    assert saving.input_cost_with_cache == pytest.approx(
+        0.1 * price.input_per_million + 0.9 * price.cached_input_per_million
+    )
+    assert saving.saving_percent == pytest.approx(90 * price.cached_discount)
+    nothing = question_saving("gemini-2.5-flash", Usage(100, 1, 0, 101))
+    assert nothing.saving == 0 and nothing.saving_percent == 0
+
+
+def test_code_actions_setting_is_checked():
+    from greycloud_lsp.settings import resolve
+
+    settings, problems = resolve(
+        [{"codeActions": [{"title": "T", "prompt": "P {selection}", "insert": "after"}]}], None
+    )
+    assert problems == [] and settings.code_actions[0].insert == "after"
+    _, problems = resolve([{"codeActions": [{"title": "T", "prompt": "P", "insert": "x"}]}], None)
+    assert [p.message for p in problems] == [
+        "codeActions.insert: must be one of none, replace, after"
+    ]

@@ -27,7 +27,26 @@ end, {
   nargs = '*',
   range = true,
   bang = true,
-  desc = 'GreyCloud: generate from a prompt (range: the selection is sent as context; !: edit the buffer)',
+  desc = 'GreyCloud: generate from a prompt (range: the selection is sent; !: edit the buffer; the file is sent only with generate.include_document)',
+})
+
+vim.api.nvim_create_user_command('GreyCloudGenerateFile', function(o)
+  gc().generate({ prompt = o.args, include_document = true })
+end, {
+  nargs = '*',
+  desc = 'GreyCloud: generate from a prompt, sending the whole current file with it',
+})
+
+vim.api.nvim_create_user_command('GreyCloudAsk', function(o)
+  local opts = { question = o.args }
+  if o.range > 0 then
+    opts.range = { o.line1, o.line2 }
+  end
+  gc().ask(opts)
+end, {
+  nargs = '*',
+  range = true,
+  desc = 'GreyCloud: ask the cached workspace (creates or refreshes the cache after asking you)',
 })
 
 vim.api.nvim_create_user_command('GreyCloudCancel', function()

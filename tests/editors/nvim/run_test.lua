@@ -144,6 +144,7 @@ local function run()
     check('streamed text equals result text', job.streamed == res.text, report.generate)
     check('scratch buffer text equals result text', report.generate.buffer == res.text, report.generate)
     check('scratch buffer is not the source buffer', job.buf ~= buf)
+    check("generation used the plugin's workDoneToken", vim.startswith(job.token or '', 'greycloud-nvim-'), job.token)
     check('work-done progress seen', vim.list_contains(progress_events, 'begin') and vim.list_contains(progress_events, 'end'),
       progress_events)
   end

@@ -35,6 +35,11 @@ function M.check()
   local info = client.server_info or {}
   health.ok(string.format('server: %s %s (client id %d, root %s)', info.name or '?', info.version or '?', client.id,
     client.root_dir or '-'))
+  if (client.server_capabilities or {}).codeActionProvider then
+    health.ok('code actions: offered (vim.lsp.buf.code_action())')
+  else
+    health.warn('code actions: the server does not offer them', { 'Upgrade greycloud (pip install -U greycloud)' })
+  end
   local t0 = vim.uv.hrtime()
   local res, err = client:request_sync('workspace/executeCommand', {
     command = 'greycloud.countTokens',

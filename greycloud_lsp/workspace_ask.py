@@ -1,0 +1,242 @@
+"""Asking the cached workspace: which cache a question uses, what a new one costs, what it saved.
+
+- ``greycloud.workspaceCacheState``: the newest fresh (else stale) cache of a folder;
+- ``greycloud.cacheWorkspace`` with ``dryRun``: :func:`plan_cache` (files, tokens, storage cost);
+- ``cachedContent: "workspace"`` on ``greycloud.generate``: :func:`resolve_workspace_cache`;
+- the generate result's ``cost``: :func:`question_saving`.
+
+Prices come from :mod:`greycloud.pricing` (estimates, USD).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.uris import to_fs_path
+
+from .collect import is_within
+from .payloads import CacheSaving, CacheWorkspaceArgs, SkippedFile, Usage, dump, parse
+from .server import GreyCloudLanguageServer
+from .workspace_cache import (
+    OwnedCache,
+    _choose_folder,
+    _iso,
+    _minimum_tokens,
+    _workspace_roots,
+    collect_contents,
+)
+
+STATE_COMMAND = "greycloud.workspaceCacheState"
+
+
+@attrs.define
+class WorkspaceCacheStateArgs:
+    """Arguments of ``greycloud.workspaceCacheState``."""
+
+    folder: str | None = None
+
+
+@attrs.define
+class CacheInfo:
+    """One server-owned workspace cache."""
+
+    name: str
+    display_name: str | None
+    model: str
+    tokens: int | None
+    expire_time: str | None
+    expires_in_seconds: int | None
+    stale: bool
+    stale_reason: str
+    folder: str | None
+
+
+@attrs.define
+class WorkspaceCacheState:
+    """Result of ``greycloud.workspaceCacheState``."""
+
+    state: Literal["fresh", "stale", "none"]
+    folder: str
+    cache: CacheInfo | None
+
+
+@attrs.define
+class CachePlan:
+    """Result of ``greycloud.cacheWorkspace`` with ``dryRun: true``: nothing is created."""
+
+    folder: str
+    model: str
+    files: list[str]
+    skipped: list[SkippedFile]
+    bytes: int
+    tokens: int
+    minimum_tokens: int | None
+    cacheable: bool
+    ttl_seconds: int
+    storage_cost_per_hour: float
+    storage_cost_for_ttl: float
+    currency: str = "USD"
+    dry_run: bool = True
+
+
+def register(server: GreyCloudLanguageServer) -> None:
+    server.command(STATE_COMMAND)(workspace_cache_state_command)
+
+
+# -- which cache --------------------------------------------------------------------
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _seconds_left(cache: OwnedCache) -> int | None:
+    if cache.expire_time is None:
+        return None
+    expire = cache.expire_time
+    if expire.tzinfo is None:
+        expire = expire.replace(tzinfo=dt.timezone.utc)
+    return int((expire - _now()).total_seconds())
+
+
+def caches_of(ls: GreyCloudLanguageServer, folder: str) -> list[OwnedCache]:
+    """Live (unexpired) caches this server made of ``folder``, oldest first."""
+    out = []
+    for cache in ls.caches.owned.values():
+        left = _seconds_left(cache)
+        if cache.folder == folder and (left is None or left > 0):
+            out.append(cache)
+    return out
+
+
+def newest(ls: GreyCloudLanguageServer, folder: str) -> OwnedCache | None:
+    """The newest fresh cache of ``folder``, else the newest stale one, else None."""
+    live = caches_of(ls, folder)
+    fresh = [c for c in live if not c.stale]
+    if fresh:
+        return fresh[-1]
+    return live[-1] if live else None
+
+
+def folder_for(ls: GreyCloudLanguageServer, uri: str | None) -> str | None:
+    """The workspace folder holding ``uri`` (or the first folder)."""
+    roots = _workspace_roots(ls)
+    if uri and (path := to_fs_path(uri)) is not None:
+        for root in roots:
+            if is_within(Path(path), root):
+                return str(root)
+    return str(roots[0]) if roots else None
+
+
+def resolve_workspace_cache(
+    ls: GreyCloudLanguageServer, uri: str | None, command: str
+) -> OwnedCache:
+    """What ``cachedContent: "workspace"`` means for a question about ``uri``."""
+    folder = folder_for(ls, uri)
+    cache = newest(ls, folder) if folder is not None else None
+    if cache is None:  # e.g. a cache of a sub-folder: any live cache, newest fresh first
+        live = [c for c in ls.caches.owned.values() if (_seconds_left(c) or 1) > 0]
+        live.sort(key=lambda c: not c.stale)
+        cache = live[-1] if live else None
+    if cache is None:
+        raise JsonRpcInvalidParams(
+            f"{command}: cachedContent: no live workspace cache; run greycloud.cacheWorkspace first"
+        )
+    return cache
+
+
+def info(cache: OwnedCache) -> CacheInfo:
+    return CacheInfo(
+        name=cache.name,
+        display_name=cache.display_name,
+        model=cache.model,
+        tokens=cache.tokens,
+        expire_time=_iso(cache.expire_time),
+        expires_in_seconds=_seconds_left(cache),
+        stale=cache.stale,
+        stale_reason=cache.stale_reason,
+        folder=cache.folder,
+    )
+
+
+async def workspace_cache_state_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
+    """``greycloud.workspaceCacheState``: fresh / stale / none for a folder (no API call)."""
+    request = (
+        parse(WorkspaceCacheStateArgs, list(args), STATE_COMMAND)
+        if args and args != (None,)
+        else WorkspaceCacheStateArgs()
+    )
+    root = str(_choose_folder(ls, request.folder, STATE_COMMAND))
+    cache = newest(ls, root)
+    if cache is None:
+        return dump(WorkspaceCacheState("none", root, None))
+    return dump(WorkspaceCacheState("stale" if cache.stale else "fresh", root, info(cache)))
+
+
+async def delete_stale(ls: GreyCloudLanguageServer, folder: str, *, keep: str) -> None:
+    """Delete this server's stale caches of ``folder`` (after a refresh made ``keep``)."""
+    for cache in list(ls.caches.owned.values()):
+        if cache.folder == folder and cache.stale and cache.name != keep:
+            try:
+                await ls.caches.delete(cache.name)
+            except Exception as exc:
+                ls.show_warning(f"GreyCloud: could not delete the stale cache {cache.name}: {exc}")
+
+
+# -- what it costs --------------------------------------------------------------------
+
+
+async def plan_cache(
+    ls: GreyCloudLanguageServer, request: CacheWorkspaceArgs, root: Path
+) -> CachePlan:
+    """What ``greycloud.cacheWorkspace`` would upload, and its estimated storage cost."""
+    from greycloud.pricing import price_for
+
+    settings = ls.settings.cache
+    collected, skipped, contents = await collect_contents(request, root, settings)
+    model = request.model or ls.model
+    tokens = await ls.get_client().count_tokens(contents, model=model, fallback=True)
+    minimum = _minimum_tokens(model)
+    ttl = request.ttl_seconds or settings.ttl_seconds
+    per_hour = tokens / 1_000_000 * price_for(model).storage_per_million_per_hour
+    return CachePlan(
+        folder=str(root),
+        model=model,
+        files=[rel for rel, _p, _t in collected.files],
+        skipped=skipped,
+        bytes=collected.total_bytes,
+        tokens=int(tokens),
+        minimum_tokens=minimum,
+        cacheable=minimum is None or tokens >= minimum,
+        ttl_seconds=ttl,
+        storage_cost_per_hour=per_hour,
+        storage_cost_for_ttl=per_hour * ttl / 3600,
+    )
+
+
+def question_saving(model: str, usage: Usage) -> CacheSaving:
+    """Input cost of one question with its cached tokens vs sending them again."""
+    from greycloud.pricing import TOKENS_PER_UNIT, price_for
+
+    price = price_for(model)
+    cached = usage.cached_tokens
+    prompt = max(usage.prompt_tokens, cached)  # Vertex counts cached tokens in the prompt
+    without = prompt / TOKENS_PER_UNIT * price.input_per_million
+    with_cache = (
+        (prompt - cached) / TOKENS_PER_UNIT * price.input_per_million
+        + cached / TOKENS_PER_UNIT * price.cached_input_per_million
+    )
+    saving = without - with_cache
+    return CacheSaving(
+        model=model,
+        cached_tokens=cached,
+        prompt_tokens=prompt,
+        input_cost_with_cache=with_cache,
+        input_cost_without_cache=without,
+        saving=saving,
+        saving_percent=100.0 * saving / without if without > 0 else 0.0,
+    )
