@@ -8,7 +8,9 @@ documents; countTokens API calls caused by a burst of 200 one-character edits;
 emulator first SSE chunk -> first greycloud/generationChunk at the client; a
 whole generate through the server vs GreyCloudAsyncClient alone; spawn ->
 initialize result vs a minimal pygls server; resident memory with 200 open
-documents.
+documents; generate + countTokens with the project from a slow ``gcloud``
+(1.5 s, no ``PROJECT_ID``) vs ``PROJECT_ID`` set, and how long a cheap request
+waits meanwhile (a stalled event loop shows there).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
 from greycloud import GreyCloudAsyncClient
-from greycloud.emulator import EmulatorServer
+from greycloud.emulator import DEFAULT_PROJECT_ID, EmulatorServer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SERVER = [sys.executable, "-m", "greycloud_lsp", "--log-level", "WARNING"]
@@ -39,6 +41,18 @@ MINIMAL_SERVER = textwrap.dedent(
     """
     from pygls.lsp.server import LanguageServer
     LanguageServer("minimal", "0").start_io()
+    """
+)
+GCLOUD_DELAY = 1.5
+SLOW_GCLOUD = textwrap.dedent(
+    """\
+    #!{python}
+    import sys, time
+    if sys.argv[1:4] == ["config", "get-value", "project"]:
+        time.sleep({delay})
+        print({project!r})
+        sys.exit(0)
+    sys.exit(1)
     """
 )
 
@@ -315,6 +329,70 @@ async def cancel_latency(
     }
 
 
+async def slow_gcloud(
+    emulator: EmulatorServer, env: dict[str, str], root: Path, repeats: int
+) -> dict[str, Any]:
+    """generate + countTokens with the project from a 1.5 s gcloud vs PROJECT_ID set.
+
+    While each pair runs, a cheap request (``greycloud/tokenCount`` of an open
+    document) is sent every 50 ms: its worst wait is the longest loop stall.
+    """
+    emulator.state.configure(latency=0.0, stream_chunk_delay=0.0)
+    bin_dir = root / "slow-gcloud"
+    bin_dir.mkdir(exist_ok=True)
+    gcloud = bin_dir / "gcloud"
+    gcloud.write_text(
+        SLOW_GCLOUD.format(python=sys.executable, delay=GCLOUD_DELAY, project=DEFAULT_PROJECT_ID)
+    )
+    gcloud.chmod(0o755)
+    with_gcloud = {k: v for k, v in env.items() if k != "PROJECT_ID"}
+    with_gcloud["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    out: dict[str, Any] = {}
+    for label, case_env in (("project_id", env), ("slow_gcloud", with_gcloud)):
+        bench = Bench()
+        await bench.start(case_env, {"rpm": 100000}, root)
+        uri = (root / f"probe-{label}.txt").as_uri()
+        bench.open(uri, "probe")
+        generate, count, pair, probe = [], [], [], []
+
+        async def probing(
+            stop: asyncio.Event, bench: Bench = bench, uri: str = uri, probe: list[float] = probe
+        ) -> None:
+            while not stop.is_set():
+                sent = time.perf_counter()
+                await bench.client.protocol.send_request_async(
+                    "greycloud/tokenCount", {"textDocument": {"uri": uri}}
+                )
+                probe.append(time.perf_counter() - sent)
+                await asyncio.sleep(0.05)
+
+        try:
+            for i in range(repeats):
+                stop = asyncio.Event()
+                prober = asyncio.ensure_future(probing(stop))
+                started = time.perf_counter()
+                await bench.execute("greycloud.generate", {"prompt": f"hello {i} [[words=20]]"})
+                middle = time.perf_counter()
+                await bench.execute("greycloud.countTokens", {"text": f"count me {i}"})
+                ended = time.perf_counter()
+                stop.set()
+                await prober
+                generate.append(middle - started)
+                count.append(ended - middle)
+                pair.append(ended - started)
+        finally:
+            await bench.stop()
+        out[label] = {
+            "generate_ms": ms(statistics.median(generate)),
+            "count_tokens_ms": ms(statistics.median(count)),
+            "pair_ms": ms(statistics.median(pair)),
+            "first_pair_ms": ms(pair[0]),
+            "probe_max_ms": ms(max(probe)),
+        }
+    out["pair_ratio"] = round(out["slow_gcloud"]["pair_ms"] / out["project_id"]["pair_ms"], 2)
+    return out
+
+
 async def startup(env: dict[str, str], root: Path, repeats: int) -> dict[str, Any]:
     minimal = root / "minimal_server.py"
     minimal.write_text(MINIMAL_SERVER)
@@ -375,12 +453,24 @@ async def main_async(quick: bool) -> dict[str, Any]:
                 emulator, env, workdir, repeats, latency=0.3, chunk_delay=0.02
             ),
             "cancel": await cancel_latency(emulator, env, workdir, repeats),
+            "slow_gcloud": await slow_gcloud(emulator, env, workdir, repeats),
             "startup": await startup(env, workdir, repeats),
             "memory": await memory(env, workdir, 200),
         }
     finally:
         emulator.stop()
     return results
+
+
+async def main_only(name: str, quick: bool) -> dict[str, Any]:
+    emulator = EmulatorServer().start()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-lsp-"))
+    env = dict(os.environ)
+    env.update(emulator.start_default_credentials(workdir))
+    try:
+        return await slow_gcloud(emulator, env, workdir, 3 if quick else 7)
+    finally:
+        emulator.stop()
 
 
 def print_table(results: dict[str, Any]) -> None:
@@ -423,6 +513,21 @@ def print_table(results: dict[str, Any]) -> None:
             f"(max {c['progress_cancel_max_ms']} / {c['cancel_request_max_ms']})",
         )
     )
+    for label in ("project_id", "slow_gcloud"):
+        g = results["slow_gcloud"][label]
+        rows.append(
+            (
+                f"generate / countTokens, project from {label.replace('_', ' ')}",
+                f"{g['generate_ms']} / {g['count_tokens_ms']} ms (first pair "
+                f"{g['first_pair_ms']} ms, cheap request waits up to {g['probe_max_ms']} ms)",
+            )
+        )
+    rows.append(
+        (
+            "slow gcloud / PROJECT_ID (generate + countTokens)",
+            str(results["slow_gcloud"]["pair_ratio"]),
+        )
+    )
     s = results["startup"]
     rows.append(
         (
@@ -442,7 +547,13 @@ def print_table(results: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument(
+        "--only", choices=["slow_gcloud"], help="run one measure and print its JSON"
+    )
     args = parser.parse_args()
+    if args.only:
+        print(json.dumps(asyncio.run(main_only(args.only, args.quick)), indent=2))
+        return
     results = asyncio.run(main_async(args.quick))
     print_table(results)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ mode skips both. Every failure names the command or role that fixes it.
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import os
 import shutil
@@ -22,6 +23,7 @@ from google import genai
 from google.auth import impersonated_credentials
 from google.genai import types
 from google.oauth2 import credentials as oauth2_credentials
+from google.oauth2 import service_account
 
 from greycloud.errors import (
     ADC_LOGIN_HINT,
@@ -126,12 +128,43 @@ def _gcloud_credentials(sa_email: str | None) -> google.auth.credentials.Credent
     return oauth2_credentials.Credentials(token=token, expiry=expiry, refresh_handler=refresh)
 
 
-def load_credentials(
-    sa_email: str | None = None, *, iam_endpoint: str | None = None
-) -> google.auth.credentials.Credentials:
-    """OAuth credentials: ADC (impersonating ``sa_email`` if set), else gcloud."""
+def _credentials_from_file(path: str) -> google.auth.credentials.Credentials:
+    """A service-account key or ``gcloud auth application-default login`` file."""
     try:
-        source, _project = google.auth.default(scopes=list(SCOPES))
+        info = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AuthenticationError(
+            f"cannot read the credentials file {path} ({exc}): fix "
+            f"GOOGLE_APPLICATION_CREDENTIALS or {ADC_LOGIN_HINT}."
+        ) from None
+    kind = info.get("type") if isinstance(info, dict) else None
+    if kind == "service_account":
+        return service_account.Credentials.from_service_account_info(info, scopes=list(SCOPES))
+    if kind == "authorized_user":
+        return oauth2_credentials.Credentials.from_authorized_user_info(info, scopes=list(SCOPES))
+    raise AuthenticationError(
+        f"the credentials file {path} is of type {kind!r}; a session's own "
+        "GOOGLE_APPLICATION_CREDENTIALS may be a service-account key or an "
+        "authorized-user file: set other kinds in the server's environment."
+    )
+
+
+def load_credentials(
+    sa_email: str | None = None,
+    *,
+    iam_endpoint: str | None = None,
+    credentials_file: str | None = None,
+) -> google.auth.credentials.Credentials:
+    """OAuth credentials: ADC (impersonating ``sa_email`` if set), else gcloud.
+
+    ``credentials_file`` (a key or ADC file) replaces the process's
+    ``GOOGLE_APPLICATION_CREDENTIALS``, e.g. for one editor session.
+    """
+    try:
+        if credentials_file:
+            source = _credentials_from_file(credentials_file)
+        else:
+            source, _project = google.auth.default(scopes=list(SCOPES))
     except google.auth.exceptions.DefaultCredentialsError:
         logger.info("Application Default Credentials unavailable; trying gcloud")
         return _gcloud_credentials(sa_email)
@@ -193,7 +226,16 @@ def credentials_from_config(config: GreyCloudConfig) -> google.auth.credentials.
     """The OAuth credentials ``config`` selects, or None in API-key mode."""
     if config.use_api_key:
         return None
-    return load_credentials(config.sa_email, iam_endpoint=config.iam_endpoint)
+    return load_credentials(
+        config.sa_email,
+        iam_endpoint=config.iam_endpoint,
+        credentials_file=_credentials_file(config),
+    )
+
+
+def _credentials_file(config: GreyCloudConfig) -> str | None:
+    """``GOOGLE_APPLICATION_CREDENTIALS`` of the config's own ``environ``, if it has one."""
+    return config.environ.get("GOOGLE_APPLICATION_CREDENTIALS") if config.environ else None
 
 
 def client_from_config(
@@ -201,9 +243,15 @@ def client_from_config(
     *,
     credentials: google.auth.credentials.Credentials | None = None,
 ) -> genai.Client:
-    """`create_client` with every option taken from ``config``."""
+    """`create_client` with every option taken from ``config``.
+
+    Runs a ``gcloud`` project look-up that ``config`` deferred (blocking: async
+    code calls this in a worker thread).
+    """
+    if credentials is None and _credentials_file(config) and not config.use_api_key:
+        credentials = credentials_from_config(config)
     return create_client(
-        config.project_id,
+        config.resolve_project_id(),
         config.location,
         config.sa_email,
         bool(config.use_api_key),

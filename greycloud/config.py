@@ -7,14 +7,15 @@ Validation happens in ``__post_init__`` so a bad value fails where it was writte
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
-import shutil
-import subprocess
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from greycloud.gcloud_project import cached_gcloud_project, gcloud_default_project
 from greycloud.rules import (
     GENERATION_BOUNDS,
     POSITIVE,
@@ -33,16 +34,66 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def _env(*names: str) -> str | None:
+# Every environment variable GreyCloudConfig reads (the README's configuration table).
+ENVIRONMENT_VARIABLES: tuple[str, ...] = (
+    "GREYCLOUD_USE_API_KEY",
+    "GREYCLOUD_API_KEY",
+    "GOOGLE_API_KEY",
+    "GREYCLOUD_API_KEY_FILE",
+    "PROJECT_ID",
+    "GCP_PROJECT",
+    "GOOGLE_CLOUD_PROJECT",
+    "LOCATION",
+    "GCP_LOCATION",
+    "GOOGLE_CLOUD_LOCATION",
+    "GREYCLOUD_ENDPOINT",
+    "GOOGLE_VERTEX_BASE_URL",
+    "GREYCLOUD_MODEL",
+    "MODEL",
+    "GREYCLOUD_SA_EMAIL",
+    "SA_EMAIL",
+    "GREYCLOUD_IAM_ENDPOINT",
+    "GREYCLOUD_AUTO_REAUTH",
+    "GREYCLOUD_TEMPERATURE",
+    "GREYCLOUD_TOP_P",
+    "GREYCLOUD_MAX_OUTPUT_TOKENS",
+    "GREYCLOUD_SEED",
+    "GREYCLOUD_SYSTEM_INSTRUCTION",
+    "GREYCLOUD_THINKING_LEVEL",
+    "GREYCLOUD_USE_VERTEX_AI_SEARCH",
+    "VERTEX_AI_SEARCH_DATASTORE",
+    "GCS_BUCKET",
+    "BATCH_GCS_BUCKET",
+    "BATCH_LOCATION",
+    "BATCH_POLL_INTERVAL",
+    "GREYCLOUD_RPM",
+    "GREYCLOUD_TPM",
+    "GREYCLOUD_MAX_CONCURRENCY",
+    "GREYCLOUD_REQUEST_TIMEOUT",
+)
+
+
+def _readers(
+    environ: Mapping[str, str],
+) -> tuple[Callable[..., str | None], Callable[[str, bool], bool], Callable[[str, type], Any]]:
+    """``_env``, ``_env_bool`` and ``_env_number`` reading ``environ``."""
+    return (
+        lambda *names: _env(*names, environ=environ),
+        lambda name, default: _env_bool(name, default, environ=environ),
+        lambda name, kind: _env_number(name, kind, environ=environ),
+    )
+
+
+def _env(*names: str, environ: Mapping[str, str] = os.environ) -> str | None:
     for name in names:
-        value = os.environ.get(name)
+        value = environ.get(name)
         if value is not None and value.strip() != "":
             return value.strip()
     return None
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
+def _env_bool(name: str, default: bool, *, environ: Mapping[str, str] = os.environ) -> bool:
+    raw = environ.get(name)
     if raw is None:
         return default
     value = raw.strip().lower()
@@ -53,8 +104,8 @@ def _env_bool(name: str, default: bool) -> bool:
     raise ValueError(f"{name}={raw!r} is not a boolean: use one of true/false, 1/0, yes/no.")
 
 
-def _env_number(name: str, kind: type) -> Any:
-    raw = _env(name)
+def _env_number(name: str, kind: type, *, environ: Mapping[str, str] = os.environ) -> Any:
+    raw = _env(name, environ=environ)
     if raw is None:
         return None
     try:
@@ -63,30 +114,12 @@ def _env_number(name: str, kind: type) -> Any:
         raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}.") from None
 
 
-def gcloud_default_project(timeout: float | None = None) -> str | None:
-    """The project of the active ``gcloud`` configuration, or None.
-
-    Never interactive and bounded by ``timeout`` (default
-    ``GCLOUD_TIMEOUT_SECONDS``); any failure means "unknown".
-    """
-    gcloud = shutil.which("gcloud")
-    if gcloud is None:
-        return None
+def _in_event_loop() -> bool:
     try:
-        completed = subprocess.run(
-            [gcloud, "config", "get-value", "project", "--quiet"],
-            capture_output=True,
-            text=True,
-            timeout=GCLOUD_TIMEOUT_SECONDS if timeout is None else timeout,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    value = completed.stdout.strip()
-    if completed.returncode != 0 or not value or value == "(unset)":
-        return None
-    return value
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def vertex_endpoint_for(location: str) -> str:
@@ -140,6 +173,8 @@ class GreyCloudConfig:
 
     request_timeout: float | None = None
     resolve_project: bool = field(default=True, repr=False)
+    environ: Mapping[str, str] | None = field(default=None, repr=False, compare=False, kw_only=True)
+    """The environment to read (default ``os.environ``): e.g. one editor session's."""
 
     def __post_init__(self) -> None:
         self._fill_from_environment()
@@ -148,6 +183,9 @@ class GreyCloudConfig:
     # -- filling ---------------------------------------------------------
 
     def _fill_from_environment(self) -> None:
+        _env, _env_bool, _env_number = _readers(
+            os.environ if self.environ is None else self.environ
+        )
         if self.use_api_key is None:
             self.use_api_key = _env_bool("GREYCLOUD_USE_API_KEY", False)
         if self.api_key is None:
@@ -157,7 +195,7 @@ class GreyCloudConfig:
         if self.project_id is None:
             self.project_id = _env("PROJECT_ID", "GCP_PROJECT", "GOOGLE_CLOUD_PROJECT")
         if self.project_id is None and self.resolve_project and not self.use_api_key:
-            self.project_id = gcloud_default_project()
+            self._project_from_gcloud()
         if self.location is None:
             self.location = _env("LOCATION", "GCP_LOCATION", "GOOGLE_CLOUD_LOCATION")
             self.location = self.location or DEFAULT_LOCATION
@@ -203,6 +241,36 @@ class GreyCloudConfig:
             self.max_concurrency = _env_number("GREYCLOUD_MAX_CONCURRENCY", int)
         if self.request_timeout is None:
             self.request_timeout = _env_number("GREYCLOUD_REQUEST_TIMEOUT", float) or 120.0
+
+    def _project_from_gcloud(self) -> None:
+        """Ask ``gcloud`` for the project, unless that would block a running event loop.
+
+        Inside a running loop only a cached answer is used; otherwise the
+        look-up is left to `resolve_project_id`, which the async client runs in
+        a worker thread before it connects.
+        """
+        environ = os.environ if self.environ is None else self.environ
+        if _in_event_loop():
+            known, project = cached_gcloud_project(environ)
+            self.project_id = project
+            self._project_pending = not known
+        else:
+            self.project_id = gcloud_default_project(GCLOUD_TIMEOUT_SECONDS, environ=environ)
+
+    def resolve_project_id(self) -> str | None:
+        """The project, running the deferred ``gcloud`` look-up if one is pending (blocks)."""
+        if self.project_id is None and getattr(self, "_project_pending", False):
+            self.project_id = gcloud_default_project(
+                GCLOUD_TIMEOUT_SECONDS,
+                environ=os.environ if self.environ is None else self.environ,
+            )
+            self._project_pending = False
+        return self.project_id
+
+    @property
+    def project_pending(self) -> bool:
+        """True while the ``gcloud`` project look-up was deferred (see `resolve_project_id`)."""
+        return bool(getattr(self, "_project_pending", False)) and self.project_id is None
 
     # -- validation ------------------------------------------------------
 

@@ -100,6 +100,13 @@ class Reservation:
             self._limiter._release_slot()
 
 
+def _check_limit(name: str, value: object) -> None:
+    """A limit is a whole number greater than 0 (`greycloud.rules.POSITIVE`)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{name}={value!r} must be a positive integer.")
+    POSITIVE.check(name, value)
+
+
 class VertexRateLimiter:
     """Keeps callers within a Vertex AI quota without wasting it. See module docs."""
 
@@ -113,9 +120,7 @@ class VertexRateLimiter:
         clock: Clock | None = None,
     ) -> None:
         for name, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrency", max_concurrency)):
-            if not isinstance(value, int):
-                raise ValueError(f"{name}={value!r} must be a positive integer.")
-            POSITIVE.check(name, value)
+            _check_limit(name, value)
         POSITIVE.check("period", period)
         self.rpm = rpm
         self.tpm = tpm
@@ -209,6 +214,28 @@ class VertexRateLimiter:
         async with self.limit(estimated_tokens):
             return await func()
 
+    def tighten(
+        self,
+        *,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        max_concurrency: int | None = None,
+    ) -> bool:
+        """Lower any of the limits in place (a higher value is ignored); True if one fell.
+
+        Lets callers that share one quota agree on the smallest limits. Calls
+        already admitted keep their slots; new ones wait for the lower limits.
+        """
+        changed = False
+        for name, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrency", max_concurrency)):
+            if value is None:
+                continue
+            _check_limit(name, value)
+            if value < getattr(self, name):
+                setattr(self, name, value)
+                changed = True
+        return changed
+
     def penalize(self, seconds: float) -> None:
         """Hold back every caller for ``seconds`` (after the server answered 429)."""
         until = self.clock.now() + max(0.0, seconds)
@@ -226,6 +253,8 @@ class VertexRateLimiter:
     def _delay(self, tokens: int, now: float) -> float:
         """Seconds until a request of ``tokens`` fits; ``inf`` = until an answer arrives."""
         self._expire(now)
+        if self._held >= self.max_concurrency:  # lowered by `tighten` below the semaphore
+            return float("inf")
         delay = self._blocked_until - now
         must_leave = len(self._pending) + len(self._answered) - self.rpm + 1
         if must_leave > 0:
@@ -270,6 +299,8 @@ class VertexRateLimiter:
     def _release_slot(self) -> None:
         self._held -= 1
         self._slots.release()
+        if self._held + 1 >= self.max_concurrency:
+            self._notify()  # a caller held back by a tightened limit may go
 
     def _recharge(self, admission: _Admission, tokens: int) -> None:
         if admission in self._pending or admission in self._answered:

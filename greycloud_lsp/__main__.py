@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 import tempfile
-import threading
 from typing import Any
 
 from . import __version__
@@ -48,33 +47,31 @@ def _parse_tcp(value: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def start_emulator() -> Any:
-    """Start the in-process emulator and point the environment at it."""
+def start_emulator() -> tuple[Any, dict[str, str]]:
+    """Start the in-process emulator and point the environment at it.
+
+    Returns the emulator and the variables that point a session at it.
+    """
     from greycloud.emulator import EmulatorServer
 
     emulator = EmulatorServer().start()
     directory = tempfile.mkdtemp(prefix="greycloud-lsp-emulator-")
-    os.environ.update(emulator.start_default_credentials(directory))
+    variables = emulator.start_default_credentials(directory)
+    os.environ.update(variables)
     for name in ("GREYCLOUD_USE_API_KEY", "GREYCLOUD_API_KEY", "GOOGLE_API_KEY"):
         os.environ.pop(name, None)
-    return emulator
+    return emulator, variables
 
 
 async def serve_stdio(server: Any) -> None:
     """Read LSP messages from stdin until it closes, then clean up (bounded)."""
-    from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+    from pygls.io_ import StdinAsyncReader, StdoutWriter
 
-    server._stop_event = threading.Event()
+    from ._pygls_compat import serve
+
     reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
-    server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
     try:
-        await run_async(
-            stop_event=server._stop_event,
-            reader=reader,
-            protocol=server.protocol,
-            logger=logging.getLogger("pygls.io"),
-            error_handler=server.report_server_error,
-        )
+        await serve(server, reader, StdoutWriter(sys.stdout.buffer))
     except (BrokenPipeError, ConnectionError):
         pass
     log.info("input closed; shutting down")
@@ -84,16 +81,20 @@ async def serve_stdio(server: Any) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``greycloud-lsp`` console script."""
     args = parse_args(argv)
-    emulator = start_emulator() if args.emulator else None
+    emulator, variables = start_emulator() if args.emulator else (None, {})
 
     from .lifecycle import hard_exit
     from .logging_setup import setup_logging
     from .server import create_server
+    from .shared import SharedState
 
-    server = create_server()
+    shared = None
+    if emulator is not None:
+        shared = SharedState(emulator_url=emulator.url, emulator_environ=variables)
+    server = create_server(shared)
+    server.owns_shared = True
     handler = setup_logging(server, args.log_level, args.log_file)
     if emulator is not None:
-        server.emulator_url = emulator.url
         log.info("embedded emulator at %s", emulator.url)
     code = 0
     try:

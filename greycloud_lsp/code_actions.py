@@ -21,7 +21,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from .generation import _document_text, _slice, _to_range, run_generation
 from .payloads import GenerateArgs, RangeArg, TextDocumentRef, dump, parse
-from .server import WORK_DONE_TOKEN, GreyCloudLanguageServer
+from .session import WORK_DONE_TOKEN, GreyCloudLanguageServer
 from .settings import CodeActionTemplate
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class RunCodeActionArgs:
     diagnostics: list[DiagnosticArg] = attrs.field(factory=list)
 
 
-def register(server: GreyCloudLanguageServer) -> None:
+def setup(server: GreyCloudLanguageServer) -> None:
     options = types.CodeActionOptions(
         code_action_kinds=[
             types.CodeActionKind.QuickFix,
@@ -298,7 +298,8 @@ async def run_code_action_command(ls: GreyCloudLanguageServer, *args: Any) -> An
 
 async def _ensure_workspace_cache(ls: GreyCloudLanguageServer, uri: str) -> None:
     """No live cache of this folder: offer to create one (``window/showMessageRequest``)."""
-    from .workspace_ask import folder_for, newest, plan_cache
+    from .cache_plan import plan_cache
+    from .workspace_ask import folder_for, newest
     from .workspace_cache import cache_workspace_command
 
     folder = folder_for(ls, uri)

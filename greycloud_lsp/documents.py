@@ -13,7 +13,10 @@ import re
 from collections.abc import Sequence
 
 from lsprotocol import types
-from pygls.workspace import TextDocument, Workspace
+from pygls.lsp.server import LanguageServer
+from pygls.workspace import TextDocument
+
+from ._pygls_compat import DocumentClassWorkspace, replace_workspace
 
 _LSP_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 _ASCII_EXTRA_BREAKS = "\x0b\x0c\x1c\x1d\x1e"
@@ -42,32 +45,21 @@ class LspTextDocument(TextDocument):
         return tuple(lsp_lines(self.source))
 
 
-class LspWorkspace(Workspace):
+class LspWorkspace(DocumentClassWorkspace):
     """A pygls workspace that creates :class:`LspTextDocument` objects."""
 
-    def _create_text_document(
-        self,
-        doc_uri: str,
-        source: str | None = None,
-        version: int | None = None,
-        language_id: str | None = None,
-    ) -> TextDocument:
-        return LspTextDocument(
-            doc_uri,
-            source=source,
-            version=version,
-            language_id=language_id,
-            sync_kind=types.TextDocumentSyncKind.Incremental,
-            position_codec=self.position_codec,
-        )
+    document_class = LspTextDocument
 
 
-def install(ls: object, params: types.InitializeParams) -> None:
+def install(ls: LanguageServer, params: types.InitializeParams) -> None:
     """Swap pygls' fresh (still empty) workspace for an :class:`LspWorkspace`."""
-    current = ls.workspace  # type: ignore[attr-defined]
-    ls.protocol._workspace = LspWorkspace(  # type: ignore[attr-defined]
-        current.root_uri,
-        types.TextDocumentSyncKind.Incremental,
-        params.workspace_folders or [],
-        current.position_encoding,
+    current = ls.workspace
+    replace_workspace(
+        ls,
+        LspWorkspace(
+            current.root_uri,
+            types.TextDocumentSyncKind.Incremental,
+            params.workspace_folders or [],
+            current.position_encoding,
+        ),
     )

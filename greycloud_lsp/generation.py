@@ -12,8 +12,9 @@ from pygls.exceptions import JsonRpcInvalidParams
 from .errors import backend_error
 from .payloads import GenerateArgs, GenerateResult, GenerationChunk, Usage, dump, parse
 from .progress import ProgressReporter
-from .server import WORK_DONE_TOKEN, GreyCloudLanguageServer
-from .tokens import estimate
+from .session import WORK_DONE_TOKEN, Feature, GreyCloudLanguageServer
+from .text_metrics import estimate
+from .workspace_cache import CacheRegistry
 
 if TYPE_CHECKING:
     from greycloud.streaming import AsyncTextStream
@@ -46,20 +47,21 @@ class GenerationRun:
             self.task.cancel()
 
 
-def register(server: GreyCloudLanguageServer) -> None:
+class Generations(Feature):
+    """The session's running generations, by progress token."""
+
+    def __init__(self, ls: GreyCloudLanguageServer) -> None:
+        super().__init__(ls)
+        self.runs: dict[str, GenerationRun] = {}
+
+    async def close(self) -> None:
+        for run in list(self.runs.values()):
+            run.cancel()
+
+
+def setup(server: GreyCloudLanguageServer) -> None:
+    server.add_feature(Generations(server))
     server.command(COMMAND)(generate_command)
-    server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)(on_progress_cancel)
-
-
-def on_progress_cancel(
-    ls: GreyCloudLanguageServer, params: types.WorkDoneProgressCancelParams
-) -> None:
-    run = ls.generations.get(str(params.token))
-    if run is not None:
-        log.info("generation %s cancelled from the progress UI", run.token)
-        run.cancel(by_progress=True)
-    else:
-        ls.caches.cancel_progress(str(params.token))
 
 
 def _slice(text: str, rng: types.Range) -> str:
@@ -153,6 +155,7 @@ async def run_generation(
     await ls.settings_ready()
     if request.insert != "none" and request.text_document is not None:
         _document_text(ls, request.text_document.uri)  # fail early on a bad uri
+    caches = ls.get_feature(CacheRegistry)
     cache_stale = False
     if request.cached_content == "workspace":
         from .workspace_ask import resolve_workspace_cache
@@ -162,20 +165,23 @@ async def run_generation(
         cached_content: str | None = owned.name
         cache_stale = owned.stale
     else:
-        cached_content = ls.caches.resolve_cached_content(request.cached_content, command)
-        named = ls.caches.owned.get(cached_content or "")
+        cached_content = caches.resolve_cached_content(request.cached_content, command)
+        named = ls.shared.caches.get(cached_content) if cached_content else None
         cache_stale = bool(named and named.stale)
     if contents is None:
         contents = build_contents(ls, request)
     model = request.model or ls.model
     try:
-        client = ls.get_client()
+        client = ls.get_client(request.model)
     except Exception as exc:
         raise backend_error(exc, command) from exc
 
-    progress = ProgressReporter(ls, label, cancellable=True, token=token)
+    runs = ls.get_feature(Generations).runs
+    progress = ProgressReporter(
+        ls, label, on_cancel=lambda: run.cancel(by_progress=True), token=token
+    )
     run = GenerationRun(str(progress.token))
-    ls.generations[run.token] = run
+    runs[run.token] = run
     try:
         # Create the progress token while the request goes upstream, not before it.
         begun = asyncio.ensure_future(progress.begin(f"Generating with {model}…"))
@@ -207,7 +213,7 @@ async def run_generation(
 
         run.task = asyncio.get_running_loop().create_task(consume(), name=f"generate {run.token}")
         msg_id = ls.on_cancel_request(run.cancel)
-        ls.caches.mark_used(cached_content)
+        caches.mark_used(cached_content)
         try:
             await asyncio.wait({run.task})
         except asyncio.CancelledError:  # the server is shutting down
@@ -248,7 +254,8 @@ async def run_generation(
             applied = await _apply_edit(ls, request, result.text, label)
         return result, applied
     finally:
-        ls.generations.pop(run.token, None)
+        runs.pop(run.token, None)
+        ls.progress_tokens.pop(run.token, None)
 
 
 async def _close(stream: Any) -> None:

@@ -11,14 +11,16 @@ from typing import Any
 from lsprotocol import types
 
 from . import documents
-from .server import CONFIG_SECTION, GreyCloudLanguageServer
+from ._pygls_compat import shutdown_requested
+from .session import CONFIG_SECTION, GreyCloudLanguageServer
 
 log = logging.getLogger(__name__)
 
 PARENT_POLL_SECONDS = 1.0
 
 
-def register(server: GreyCloudLanguageServer) -> None:
+def setup(server: GreyCloudLanguageServer) -> None:
+    """Register the lifecycle handlers (this module keeps no state of its own)."""
     server.feature(types.INITIALIZE)(on_initialize)
     server.feature(types.INITIALIZED)(on_initialized)
     server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)(on_did_change_configuration)
@@ -36,7 +38,7 @@ def _section(raw: Any) -> Any:
 def on_initialize(ls: GreyCloudLanguageServer, params: types.InitializeParams) -> None:
     documents.install(ls, params)
     ls.init_options = _section(params.initialization_options)
-    ls.update_settings(check_config=False)
+    ls.apply_settings()
     if params.process_id:
         ls.spawn(watch_parent(ls, params.process_id), name="parent-watchdog")
 
@@ -44,12 +46,12 @@ def on_initialize(ls: GreyCloudLanguageServer, params: types.InitializeParams) -
 async def on_initialized(ls: GreyCloudLanguageServer, _params: types.InitializedParams) -> None:
     try:
         await asyncio.to_thread(_warm_up)
-        if not await pull_configuration(ls):
-            ls.update_settings()
+        await pull_configuration(ls)
+        await ls.reload_settings()
     finally:
         ls.settings_pulled()
-    ls.caches.start()
-    await ls.caches.register_file_watchers()
+    for feature in ls.features():
+        await feature.initialized()
 
 
 def _warm_up() -> None:
@@ -71,7 +73,7 @@ def _supports_configuration(ls: GreyCloudLanguageServer) -> bool:
 async def pull_configuration(ls: GreyCloudLanguageServer) -> bool:
     """Read section ``greycloud`` with ``workspace/configuration`` if the client can.
 
-    Returns True if the settings were recomputed.
+    Returns True if ``ls.workspace_settings`` was updated (the caller reloads).
     """
     if not _supports_configuration(ls):
         return False
@@ -86,7 +88,6 @@ async def pull_configuration(ls: GreyCloudLanguageServer) -> bool:
         log.warning("workspace/configuration failed: %s", exc)
         return False
     ls.workspace_settings = result[0] if result else None
-    ls.update_settings()
     return True
 
 
@@ -94,10 +95,11 @@ async def on_did_change_configuration(
     ls: GreyCloudLanguageServer, params: types.DidChangeConfigurationParams
 ) -> None:
     if _supports_configuration(ls):
-        await pull_configuration(ls)
+        if not await pull_configuration(ls):
+            return
     else:
         ls.workspace_settings = _section(params.settings)
-        ls.update_settings()
+    await ls.reload_settings()
 
 
 async def on_shutdown(ls: GreyCloudLanguageServer, *_args: Any) -> None:
@@ -106,7 +108,15 @@ async def on_shutdown(ls: GreyCloudLanguageServer, *_args: Any) -> None:
 
 def on_exit(ls: GreyCloudLanguageServer, *_args: Any) -> None:
     """Leave at once: pygls' own exit path can wait on a blocked stdin reader."""
-    hard_exit(0 if ls.protocol._shutdown else 1)
+    end_session(ls, 0 if shutdown_requested(ls) else 1)
+
+
+def end_session(ls: GreyCloudLanguageServer, code: int) -> None:
+    """The editor is done: run the session's ``exit_hook``, else end the process."""
+    if ls.exit_hook is not None:
+        ls.exit_hook(code)
+    else:
+        hard_exit(code)
 
 
 def hard_exit(code: int) -> None:
@@ -141,4 +151,4 @@ async def watch_parent(ls: GreyCloudLanguageServer, pid: int) -> None:
     try:
         await ls.cleanup()
     finally:
-        hard_exit(0)
+        end_session(ls, 0)

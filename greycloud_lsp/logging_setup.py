@@ -12,7 +12,7 @@ from lsprotocol import types
 from greycloud.redaction import redact
 
 if TYPE_CHECKING:
-    from .server import GreyCloudLanguageServer
+    from .session import GreyCloudLanguageServer
 
 LOGGERS = ("greycloud_lsp", "greycloud", "google_genai", "pygls")
 

@@ -1,15 +1,18 @@
-"""Work-done progress that quietly does nothing when the client cannot show it."""
+"""Work-done progress that quietly does nothing when the client cannot show it.
+
+Also routes ``window/workDoneProgress/cancel`` to the hook of the progress
+token it names (``ls.progress_tokens``).
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from lsprotocol import types
 
-if TYPE_CHECKING:
-    from .server import GreyCloudLanguageServer
+from .session import GreyCloudLanguageServer
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +38,22 @@ class ProgressReporter:
         ls: GreyCloudLanguageServer,
         title: str,
         *,
-        cancellable: bool = False,
+        on_cancel: Callable[[], None] | None = None,
         token: str | int | None = None,
     ):
-        """``token``: a ``workDoneToken`` the client chose (no ``create`` request is sent)."""
+        """``on_cancel``: run on ``window/workDoneProgress/cancel`` (makes it cancellable).
+
+        ``token``: a ``workDoneToken`` the client chose (no ``create`` request is sent).
+        """
         self.ls = ls
         self.title = title
-        self.cancellable = cancellable
+        self.cancellable = on_cancel is not None
         self.client_token = token is not None
         self.token: str | int = token if token is not None else f"greycloud-{uuid.uuid4().hex[:12]}"
         self.active = False
         self._ended = False
+        if on_cancel is not None:
+            ls.progress_tokens[str(self.token)] = on_cancel
 
     async def begin(self, message: str | None = None, percentage: int | None = None) -> None:
         if not self.client_token:
@@ -74,7 +82,22 @@ class ProgressReporter:
             )
 
     def end(self, message: str | None = None) -> None:
+        self.ls.progress_tokens.pop(str(self.token), None)
         if self.active and not self._ended:
             self._ended = True
             self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
             self.ls.work_done_progress.tokens.pop(self.token, None)
+
+
+def setup(server: GreyCloudLanguageServer) -> None:
+    """Register the progress-cancel handler (progress state lives in the session)."""
+    server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)(on_progress_cancel)
+
+
+def on_progress_cancel(
+    ls: GreyCloudLanguageServer, params: types.WorkDoneProgressCancelParams
+) -> None:
+    hook = ls.progress_tokens.get(str(params.token))
+    if hook is not None:
+        log.info("progress %s cancelled by the user", params.token)
+        hook()

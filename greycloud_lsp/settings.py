@@ -9,6 +9,7 @@ value for that key is kept, so one typo never resets the rest.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -214,7 +215,11 @@ def _keep_previous(settings: Settings, previous: Settings, keys: set[str]) -> Se
 
 
 def check_with_config(
-    settings: Settings, previous: Settings, problems: list[SettingsProblem]
+    settings: Settings,
+    previous: Settings,
+    problems: list[SettingsProblem],
+    *,
+    environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Let ``GreyCloudConfig`` validate what it owns (e.g. the endpoint URL).
 
@@ -225,7 +230,7 @@ def check_with_config(
     for _ in range(len(attrs.fields(Settings))):
         overrides = settings.client_config_overrides()
         try:
-            GreyCloudConfig(**overrides, resolve_project=False)
+            GreyCloudConfig(**overrides, resolve_project=False, environ=environ)
             return settings
         except ConfigError as exc:
             name = exc.field

@@ -10,9 +10,7 @@ is never counted twice (a content-hash cache).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -21,8 +19,16 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from .errors import backend_error
 from .local_tokenizer import Counter, LocalTokenizerUnavailable, load_counter
-from .payloads import CountTokensArgs, CountTokensResult, TokenCount, TokenCountRequest, parse
-from .server import GreyCloudLanguageServer
+from .payloads import (
+    CountTokensArgs,
+    CountTokensResult,
+    TokenCount,
+    TokenCountRequest,
+    dump,
+    parse,
+)
+from .session import Feature, GreyCloudLanguageServer
+from .text_metrics import digest, estimate
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -30,25 +36,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOKEN_COUNT_METHOD = "greycloud/tokenCount"
-HASH_CACHE_SIZE = 1024
 # Live counts run in the background: they use at most half of the requests the
 # shared limiter could admit, never wait in its queue, and try again this much later.
 BACKGROUND_SHARE = 0.5
 DEFER_SECONDS = 2.0
 THREAD_THRESHOLD = 256 * 1024  # hash/count bigger texts off the event loop
-
-
-def estimate(text: str) -> int:
-    """GreyCloud's fast estimate (falls back to chars/4 if the library is older)."""
-    try:
-        from greycloud.tokens import estimate_tokens
-    except ImportError:  # pragma: no cover
-        return (len(text) + 3) // 4
-    return estimate_tokens(text)
-
-
-def digest(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 @attrs.define
@@ -68,18 +60,20 @@ class CountDeferred(Exception):
     """A live count that would have had to wait for the shared rate limiter."""
 
 
-class TokenTracker:
-    """Owns every document's token state, the hash cache and the local tokenizer."""
+class TokenTracker(Feature):
+    """Every open document's token state and the session's local tokenizer.
+
+    Counts are memoised in the shared ``token_memo``: identical text is
+    counted once per process.
+    """
 
     def __init__(self, ls: GreyCloudLanguageServer):
-        self.ls = ls
+        super().__init__(ls)
         self.docs: dict[str, DocState] = {}
-        self._counts: OrderedDict[tuple[str, str, str], int] = OrderedDict()
         self._local: Counter | None = None
         self._local_error: str | None = None
         self._local_key: tuple[str, str | None] | None = None
         self._local_lock = asyncio.Lock()
-        self._warned: set[str] = set()
 
     # -- settings -----------------------------------------------------------
 
@@ -89,7 +83,7 @@ class TokenTracker:
             self._local_error = None
             self._local_key = None
 
-    def close(self) -> None:
+    async def close(self) -> None:
         for state in self.docs.values():
             self._cancel(state)
 
@@ -182,9 +176,9 @@ class TokenTracker:
         h = await asyncio.to_thread(digest, text) if len(text) > THREAD_THRESHOLD else digest(text)
         local = await self._local_counter()
         source = "local" if local is not None else "api"
-        key = (source, model, h)
-        if (cached := self._counts.get(key)) is not None:
-            self._counts.move_to_end(key)
+        memo = self.ls.shared.token_memo
+        key = (self._counter_id(source), model, h)
+        if (cached := memo.get(key)) is not None:
             return cached, source
         if local is not None:
             if len(text) > THREAD_THRESHOLD:
@@ -196,10 +190,14 @@ class TokenTracker:
                 await self._check_spare_capacity()
                 state.api_calls += 1
             tokens = await self._api_count(text, model)
-        self._counts[key] = tokens
-        if len(self._counts) > HASH_CACHE_SIZE:
-            self._counts.popitem(last=False)
+        memo.put(key, tokens)
         return tokens, source
+
+    def _counter_id(self, source: str) -> str:
+        """Which counter made a count: the API, or the local tokenizer and its file."""
+        if source == "local" and self._local_key is not None:
+            return f"local:{self._local_key[1] or ''}"
+        return source
 
     async def _check_spare_capacity(self) -> None:
         """Raise `CountDeferred` unless the shared limiter has room to spare.
@@ -218,7 +216,7 @@ class TokenTracker:
         from google.genai import types as gtypes
 
         contents = [gtypes.Content(role="user", parts=[gtypes.Part.from_text(text=text)])]
-        client = self.ls.get_client()
+        client = self.ls.get_client(model)
         return int(await client.count_tokens(contents, model=model, fallback=False))
 
     async def _local_counter(self) -> Counter | None:
@@ -243,13 +241,11 @@ class TokenTracker:
         return self._local
 
     def _warn_once(self, message: str) -> None:
-        if message not in self._warned:
-            self._warned.add(message)
-            log.warning(message)
-            self.ls.show_warning(f"GreyCloud: {message}")
+        self.ls.warn_once(f"GreyCloud: {message}")
 
 
-def register(server: GreyCloudLanguageServer) -> None:
+def setup(server: GreyCloudLanguageServer) -> None:
+    server.add_feature(TokenTracker(server))
     server.feature(types.TEXT_DOCUMENT_DID_OPEN)(on_did_open)
     server.feature(types.TEXT_DOCUMENT_DID_CHANGE)(on_did_change)
     server.feature(types.TEXT_DOCUMENT_DID_CLOSE)(on_did_close)
@@ -258,22 +254,22 @@ def register(server: GreyCloudLanguageServer) -> None:
 
 
 def on_did_open(ls: GreyCloudLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
-    ls.tokens.changed(params.text_document.uri)
+    ls.get_feature(TokenTracker).changed(params.text_document.uri)
 
 
 def on_did_change(ls: GreyCloudLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
-    ls.tokens.changed(params.text_document.uri)
+    ls.get_feature(TokenTracker).changed(params.text_document.uri)
 
 
 def on_did_close(ls: GreyCloudLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
-    ls.tokens.closed(params.text_document.uri)
+    ls.get_feature(TokenTracker).closed(params.text_document.uri)
 
 
 def on_token_count_request(ls: GreyCloudLanguageServer, params: Any) -> Any:
     """``greycloud/tokenCount`` request: the latest count of an open document."""
     request = parse(TokenCountRequest, params, TOKEN_COUNT_METHOD)
     uri = request.text_document.uri
-    state = ls.tokens.docs.get(uri)
+    state = ls.get_feature(TokenTracker).docs.get(uri)
     if state is not None and state.latest is not None:
         return _dump(state.latest)
     if uri not in ls.workspace.text_documents:
@@ -283,8 +279,6 @@ def on_token_count_request(ls: GreyCloudLanguageServer, params: Any) -> Any:
 
 
 def _dump(value: Any) -> Any:
-    from .payloads import dump
-
     return dump(value)
 
 
@@ -305,7 +299,7 @@ async def count_tokens_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     if ls.settings.token_count.mode == "estimate":
         return _dump(CountTokensResult(estimate(text), False, "estimate"))
     try:
-        tokens, source = await ls.tokens.count_exact(text)
+        tokens, source = await ls.get_feature(TokenTracker).count_exact(text)
     except Exception as exc:
         raise backend_error(exc, "greycloud.countTokens") from exc
     return _dump(CountTokensResult(tokens, True, source))

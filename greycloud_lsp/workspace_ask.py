@@ -1,7 +1,7 @@
 """Asking the cached workspace: which cache a question uses, what a new one costs, what it saved.
 
 - ``greycloud.workspaceCacheState``: the newest fresh (else stale) cache of a folder;
-- ``greycloud.cacheWorkspace`` with ``dryRun``: :func:`plan_cache` (files, tokens, storage cost);
+- ``greycloud.cacheWorkspace`` with ``dryRun``: ``cache_plan.plan_cache`` (files, tokens, cost);
 - ``cachedContent: "workspace"`` on ``greycloud.generate``: :func:`resolve_workspace_cache`;
 - the generate result's ``cost``: :func:`question_saving`.
 
@@ -19,16 +19,9 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
 from .collect import is_within
-from .payloads import CacheSaving, CacheWorkspaceArgs, SkippedFile, Usage, dump, parse
-from .server import GreyCloudLanguageServer
-from .workspace_cache import (
-    OwnedCache,
-    _choose_folder,
-    _iso,
-    _minimum_tokens,
-    _workspace_roots,
-    collect_contents,
-)
+from .payloads import CacheSaving, Usage, dump, parse
+from .session import GreyCloudLanguageServer
+from .workspace_cache import OwnedCache, _choose_folder, _iso, _workspace_roots
 
 STATE_COMMAND = "greycloud.workspaceCacheState"
 
@@ -64,26 +57,7 @@ class WorkspaceCacheState:
     cache: CacheInfo | None
 
 
-@attrs.define
-class CachePlan:
-    """Result of ``greycloud.cacheWorkspace`` with ``dryRun: true``: nothing is created."""
-
-    folder: str
-    model: str
-    files: list[str]
-    skipped: list[SkippedFile]
-    bytes: int
-    tokens: int
-    minimum_tokens: int | None
-    cacheable: bool
-    ttl_seconds: int
-    storage_cost_per_hour: float
-    storage_cost_for_ttl: float
-    currency: str = "USD"
-    dry_run: bool = True
-
-
-def register(server: GreyCloudLanguageServer) -> None:
+def setup(server: GreyCloudLanguageServer) -> None:
     server.command(STATE_COMMAND)(workspace_cache_state_command)
 
 
@@ -104,9 +78,9 @@ def _seconds_left(cache: OwnedCache) -> int | None:
 
 
 def caches_of(ls: GreyCloudLanguageServer, folder: str) -> list[OwnedCache]:
-    """Live (unexpired) caches this server made of ``folder``, oldest first."""
+    """Live (unexpired) caches of ``folder`` in this process, oldest first."""
     out = []
-    for cache in ls.caches.owned.values():
+    for cache in ls.shared.caches.values():
         left = _seconds_left(cache)
         if cache.folder == folder and (left is None or left > 0):
             out.append(cache)
@@ -139,7 +113,7 @@ def resolve_workspace_cache(
     folder = folder_for(ls, uri)
     cache = newest(ls, folder) if folder is not None else None
     if cache is None:  # e.g. a cache of a sub-folder: any live cache, newest fresh first
-        live = [c for c in ls.caches.owned.values() if (_seconds_left(c) or 1) > 0]
+        live = [c for c in ls.shared.caches.values() if (_seconds_left(c) or 1) > 0]
         live.sort(key=lambda c: not c.stale)
         cache = live[-1] if live else None
     if cache is None:
@@ -177,45 +151,7 @@ async def workspace_cache_state_command(ls: GreyCloudLanguageServer, *args: Any)
     return dump(WorkspaceCacheState("stale" if cache.stale else "fresh", root, info(cache)))
 
 
-async def delete_stale(ls: GreyCloudLanguageServer, folder: str, *, keep: str) -> None:
-    """Delete this server's stale caches of ``folder`` (after a refresh made ``keep``)."""
-    for cache in list(ls.caches.owned.values()):
-        if cache.folder == folder and cache.stale and cache.name != keep:
-            try:
-                await ls.caches.delete(cache.name)
-            except Exception as exc:
-                ls.show_warning(f"GreyCloud: could not delete the stale cache {cache.name}: {exc}")
-
-
 # -- what it costs --------------------------------------------------------------------
-
-
-async def plan_cache(
-    ls: GreyCloudLanguageServer, request: CacheWorkspaceArgs, root: Path
-) -> CachePlan:
-    """What ``greycloud.cacheWorkspace`` would upload, and its estimated storage cost."""
-    from greycloud.pricing import price_for
-
-    settings = ls.settings.cache
-    collected, skipped, contents = await collect_contents(request, root, settings)
-    model = request.model or ls.model
-    tokens = await ls.get_client().count_tokens(contents, model=model, fallback=True)
-    minimum = _minimum_tokens(model)
-    ttl = request.ttl_seconds or settings.ttl_seconds
-    per_hour = tokens / 1_000_000 * price_for(model).storage_per_million_per_hour
-    return CachePlan(
-        folder=str(root),
-        model=model,
-        files=[rel for rel, _p, _t in collected.files],
-        skipped=skipped,
-        bytes=collected.total_bytes,
-        tokens=int(tokens),
-        minimum_tokens=minimum,
-        cacheable=minimum is None or tokens >= minimum,
-        ttl_seconds=ttl,
-        storage_cost_per_hour=per_hour,
-        storage_cost_for_ttl=per_hour * ttl / 3600,
-    )
 
 
 def question_saving(model: str, usage: Usage) -> CacheSaving:

@@ -15,7 +15,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
-from .collect import collect, is_within
+from .cache_plan import collect_contents, minimum_tokens, plan_cache
+from .collect import is_within
 from .errors import RequestFailed, backend_error
 from .payloads import (
     CacheListEntry,
@@ -25,13 +26,12 @@ from .payloads import (
     DeleteCacheArgs,
     ExtendCacheArgs,
     ListCachesArgs,
-    SkippedFile,
     dump,
     parse,
 )
 from .progress import ProgressReporter
-from .server import GreyCloudLanguageServer
-from .tokens import digest
+from .session import Feature, GreyCloudLanguageServer
+from .text_metrics import digest
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +73,35 @@ def _tokens_of(cached: Any) -> int | None:
     return getattr(meta, "total_token_count", None) if meta is not None else None
 
 
-class CacheRegistry:
-    """The caches this server owns, and the background keep-alive / staleness loop."""
+class CacheRegistry(Feature):
+    """The caches this session holds, and the background keep-alive / staleness loop.
+
+    The caches themselves are registered in the process-wide ``shared.caches``:
+    a session holds the caches it created or used; one created with
+    ``cache.deleteOnExit`` is deleted when the last session holding it leaves.
+    """
 
     def __init__(self, ls: GreyCloudLanguageServer):
-        self.ls = ls
-        self.owned: dict[str, OwnedCache] = {}
-        self._progress_tasks: dict[str, asyncio.Task[Any]] = {}
+        super().__init__(ls)
         self._loop_task: asyncio.Task[Any] | None = None
+
+    @property
+    def owned(self) -> dict[str, OwnedCache]:
+        """The caches this session holds, oldest first."""
+        return {cache.name: cache for cache in self.ls.shared.caches.held_by(self.ls)}
+
+    def add(self, cache: OwnedCache) -> None:
+        """Register a cache this session created."""
+        name = cache.name
+        delete = (lambda: self.delete(name)) if self.ls.settings.cache.delete_on_exit else None
+        self.ls.shared.caches.add(name, cache, self.ls, delete)
+
+    async def initialized(self) -> None:
+        self.start()
+        await self.register_file_watchers()
+
+    async def close(self) -> None:
+        await self.on_exit()
 
     # -- backend ------------------------------------------------------------
 
@@ -107,13 +128,10 @@ class CacheRegistry:
         return live[-1].name
 
     def mark_used(self, name: str | None) -> None:
-        if name and name in self.owned:
-            self.owned[name].last_used = time.monotonic()
-
-    def cancel_progress(self, token: str) -> None:
-        task = self._progress_tasks.get(token)
-        if task is not None:
-            task.cancel()
+        cache = self.ls.shared.caches.get(name) if name else None
+        if cache is not None:
+            self.ls.shared.caches.acquire(cache.name, self.ls)
+            cache.last_used = time.monotonic()
 
     # -- staleness --------------------------------------------------------------
 
@@ -221,7 +239,7 @@ class CacheRegistry:
         now = dt.datetime.now(dt.timezone.utc)
         for cache in list(self.owned.values()):
             if cache.expire_time is not None and _aware(cache.expire_time) <= now:
-                self.owned.pop(cache.name, None)
+                self.ls.shared.caches.forget(cache.name)
                 cache.stale_reason = cache.stale_reason or "expired"
                 log.info("cache %s expired", cache.name)
                 self.announce(cache, deleted=True)
@@ -250,39 +268,45 @@ class CacheRegistry:
         updated = await genai.aio.caches.update(
             name=name, config=gtypes.UpdateCachedContentConfig(ttl=f"{ttl_seconds}s")
         )
-        if name in self.owned:
-            self.owned[name].expire_time = updated.expire_time
-            self.owned[name].ttl_seconds = ttl_seconds
-            self.announce(self.owned[name])
+        held = self.ls.shared.caches.get(name)
+        if held is not None:
+            held.expire_time = updated.expire_time
+            held.ttl_seconds = ttl_seconds
+            self.announce(held)
         return updated
 
     async def delete(self, name: str) -> None:
         genai = await self.genai()
         await genai.aio.caches.delete(name=name)
-        owned = self.owned.pop(name, None)
+        owned = self.ls.shared.caches.get(name)
+        self.ls.shared.caches.forget(name)
         if owned is not None:
             self.announce(owned, deleted=True)
 
+    async def delete_stale(self, folder: str, *, keep: str) -> None:
+        """Delete the stale caches of ``folder`` (after a refresh made ``keep``)."""
+        for cache in list(self.ls.shared.caches.values()):
+            if cache.folder == folder and cache.stale and cache.name != keep:
+                try:
+                    await self.delete(cache.name)
+                except Exception as exc:
+                    self.ls.show_warning(
+                        f"GreyCloud: could not delete the stale cache {cache.name}: {exc}"
+                    )
+
     async def on_exit(self) -> None:
-        """Delete the caches this server created (``cache.deleteOnExit``)."""
+        """Leave: delete the caches (``cache.deleteOnExit``) no other session holds."""
         if self._loop_task is not None:
             self._loop_task.cancel()
-        if not self.owned or not self.ls.settings.cache.delete_on_exit:
-            return
-        names = list(self.owned)
-        results = await asyncio.gather(*(self.delete(n) for n in names), return_exceptions=True)
-        for name, result in zip(names, results, strict=True):
-            if isinstance(result, BaseException):
-                log.warning("could not delete cache %s on exit: %s", name, result)
-            else:
-                log.info("deleted cache %s on exit", name)
+        await self.ls.shared.caches.release_all(self.ls)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
-def register(server: GreyCloudLanguageServer) -> None:
+def setup(server: GreyCloudLanguageServer) -> None:
+    server.add_feature(CacheRegistry(server))
     server.command("greycloud.cacheWorkspace")(cache_workspace_command)
     server.command("greycloud.listCaches")(list_caches_command)
     server.command("greycloud.deleteCache")(delete_cache_command)
@@ -294,12 +318,13 @@ def register(server: GreyCloudLanguageServer) -> None:
 def on_did_save(ls: GreyCloudLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
     uri = params.text_document.uri
     path = to_fs_path(uri)
-    if path is None or not ls.caches.owned:
+    caches = ls.get_feature(CacheRegistry)
+    if path is None or not caches.owned:
         return
     text = params.text
     if text is None and uri in ls.workspace.text_documents:
         text = ls.workspace.get_text_document(uri).source
-    ls.caches.file_changed(path, text, "saved")
+    caches.file_changed(path, text, "saved")
 
 
 def on_watched_files(
@@ -310,7 +335,9 @@ def on_watched_files(
         if path is None:
             continue
         deleted = change.type == types.FileChangeType.Deleted
-        ls.caches.file_changed(path, None, "deleted" if deleted else "changed on disk")
+        ls.get_feature(CacheRegistry).file_changed(
+            path, None, "deleted" if deleted else "changed on disk"
+        )
 
 
 # -- commands --------------------------------------------------------------------
@@ -353,17 +380,6 @@ def _mtimes(paths: Iterable[str]) -> dict[str, float]:
     return out
 
 
-def _minimum_tokens(model: str) -> int | None:
-    try:
-        from greycloud.pricing import min_cache_tokens
-    except ImportError:
-        return None
-    try:
-        return int(min_cache_tokens(model))
-    except Exception:
-        return None
-
-
 async def cache_workspace_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     """``greycloud.cacheWorkspace``: upload workspace files as a context cache."""
     command = "greycloud.cacheWorkspace"
@@ -372,16 +388,15 @@ async def cache_workspace_command(ls: GreyCloudLanguageServer, *args: Any) -> An
     root = _choose_folder(ls, request.folder, command)
     settings = ls.settings.cache
     if request.dry_run:
-        from .workspace_ask import plan_cache
-
         try:
             return dump(await plan_cache(ls, request, root))
         except Exception as exc:
             raise backend_error(exc, command) from exc
-    progress = ProgressReporter(ls, "Gemini cache", cancellable=True)
     task = asyncio.current_task()
+    progress = ProgressReporter(
+        ls, "Gemini cache", on_cancel=task.cancel if task is not None else lambda: None
+    )
     if task is not None:
-        ls.caches._progress_tasks[progress.token] = task
         ls.on_cancel_request(task.cancel)
     try:
         await progress.begin(f"Reading {root.name}…", 0)
@@ -395,40 +410,11 @@ async def cache_workspace_command(ls: GreyCloudLanguageServer, *args: Any) -> An
             raise backend_error(exc, command) from exc
         progress.end(f"Cached {len(result.files)} files")
         if request.refresh:
-            from .workspace_ask import delete_stale
-
-            await delete_stale(ls, str(root), keep=result.name)
+            await ls.get_feature(CacheRegistry).delete_stale(str(root), keep=result.name)
         return dump(result)
     finally:
-        ls.caches._progress_tasks.pop(progress.token, None)
+        ls.progress_tokens.pop(progress.token, None)
         ls.cancel_hooks.pop(ls.protocol.msg_id, None)
-
-
-async def collect_contents(
-    request: CacheWorkspaceArgs, root: Path, settings: Any
-) -> tuple[Any, list[SkippedFile], list[Any]]:
-    """The files to cache under ``root`` (off the loop), what was skipped, and the contents."""
-    from google.genai import types as gtypes
-
-    collected = await asyncio.to_thread(
-        collect,
-        root,
-        include=request.include if request.include is not None else settings.include,
-        exclude=[*settings.exclude, *(request.exclude or [])],
-        max_file_bytes=settings.max_file_bytes,
-        max_total_bytes=settings.max_total_bytes,
-    )
-    skipped = [SkippedFile(path, reason) for path, reason in collected.skipped]
-    if not collected.files:
-        raise RequestFailed(
-            f"nothing to cache in {root}: every file was skipped "
-            f"({len(skipped)} skipped); check cache.include/exclude and .gitignore"
-        )
-    parts = [
-        gtypes.Part.from_text(text=f"File: {rel}\n```\n{text}\n```\n")
-        for rel, _path, text in collected.files
-    ]
-    return collected, skipped, [gtypes.Content(role="user", parts=parts)]
 
 
 async def _create_cache(
@@ -443,7 +429,7 @@ async def _create_cache(
     collected, skipped, contents = await collect_contents(request, root, settings)
     progress.report(f"{len(collected.files)} files, {collected.total_bytes} bytes", 30)
     model = request.model or ls.model
-    minimum = _minimum_tokens(model)
+    minimum = minimum_tokens(model)
     if minimum is not None:
         counted = await ls.get_client().count_tokens(contents, model=model, fallback=True)
         if counted < minimum:
@@ -455,7 +441,7 @@ async def _create_cache(
     ttl = request.ttl_seconds or settings.ttl_seconds
     display_name = request.display_name or f"greycloud-lsp {root.name}"
     progress.report(f"Uploading {len(collected.files)} files…", 60)
-    genai = await ls.caches.genai()
+    genai = await ls.get_feature(CacheRegistry).genai()
     cached = await genai.aio.caches.create(
         model=model,
         config=gtypes.CreateCachedContentConfig(
@@ -478,8 +464,9 @@ async def _create_cache(
         folder=str(root),
         tokens=_tokens_of(cached),
     )
-    ls.caches.owned[owned.name] = owned
-    ls.caches.announce(owned)
+    caches = ls.get_feature(CacheRegistry)
+    caches.add(owned)
+    caches.announce(owned)
     log.info("created cache %s with %d files", owned.name, len(files))
     return CacheWorkspaceResult(
         name=owned.name,
@@ -497,11 +484,11 @@ async def list_caches_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     if args and args != (None,):
         parse(ListCachesArgs, list(args), command)
     try:
-        genai = await ls.caches.genai()
+        genai = await ls.get_feature(CacheRegistry).genai()
         pager = await genai.aio.caches.list()
         entries = []
         async for cached in pager:
-            owned = ls.caches.owned.get(cached.name)
+            owned = ls.shared.caches.get(cached.name)
             entries.append(
                 CacheListEntry(
                     name=cached.name,
@@ -522,7 +509,7 @@ async def delete_cache_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     command = "greycloud.deleteCache"
     request = parse(DeleteCacheArgs, list(args), command)
     try:
-        await ls.caches.delete(request.name)
+        await ls.get_feature(CacheRegistry).delete(request.name)
     except Exception as exc:
         raise backend_error(exc, command) from exc
     return {"deleted": True}
@@ -532,7 +519,7 @@ async def extend_cache_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     command = "greycloud.extendCache"
     request = parse(ExtendCacheArgs, list(args), command)
     try:
-        updated = await ls.caches.extend(request.name, request.ttl_seconds)
+        updated = await ls.get_feature(CacheRegistry).extend(request.name, request.ttl_seconds)
     except Exception as exc:
         raise backend_error(exc, command) from exc
     return {"name": updated.name or request.name, "expireTime": _iso(updated.expire_time)}

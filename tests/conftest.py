@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from greycloud.emulator import EmulatorServer, write_service_account_key
+from greycloud.gcloud_project import forget_gcloud_project
 
 # Cloud Storage emulator fixtures (gcp-storage-emulator), for cache and batch tests.
 pytest_plugins = ["tests.storage_emulator"]
@@ -67,11 +68,13 @@ args = sys.argv[1:]
 with open(here / "calls.jsonl", "a") as log:
     log.write(json.dumps(args) + "\\n")
 config = json.loads((here / "config.json").read_text())
-time.sleep(config.get("hang", 0))
+words = [a for a in args if not a.startswith("-")]
+hang_only = config.get("hang_only")
+if not hang_only or words[:len(hang_only)] == hang_only:
+    time.sleep(config.get("hang", 0))
 if config.get("fail") is not None:
     sys.stderr.write(config["fail"]["message"] + "\\n")
     sys.exit(config["fail"]["exit_code"])
-words = [a for a in args if not a.startswith("-")]
 impersonate = ""
 for i, a in enumerate(args):
     if a.startswith("--impersonate-service-account"):
@@ -130,9 +133,11 @@ class FakeGcloud:
         self._config["project"] = project
         self._save()
 
-    def hang(self, seconds: float) -> None:
-        """Sleep ``seconds`` before answering any command."""
+    def hang(self, seconds: float, *, only: list[str] | None = None) -> None:
+        """Sleep ``seconds`` before answering any command (or only ``only``, e.g.
+        ``["config", "get-value", "project"]``)."""
         self._config["hang"] = seconds
+        self._config["hang_only"] = only
         self._save()
 
     def fail(self, message: str = "ERROR: (gcloud) fake failure", exit_code: int = 1) -> None:
@@ -185,6 +190,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGcloud:
     monkeypatch.setattr(_metadata, "_NO_GCE_CHECK", True)
     gcloud = FakeGcloud(tmp_path / "fake_gcloud")
     monkeypatch.setenv("PATH", f"{gcloud.directory}{os.pathsep}{os.environ.get('PATH', '')}")
+    forget_gcloud_project()  # the look-up is cached per process
     return gcloud
 
 

@@ -223,3 +223,26 @@ def test_invalid_limits_are_named():
         VertexRateLimiter(rpm=0)
     with pytest.raises(ValueError, match="max_concurrency=-2"):
         VertexRateLimiter(max_concurrency=-2)
+
+
+async def test_tightened_limits_hold_for_new_calls():
+    in_flight = peak = 0
+    async with VirtualClock() as clock:
+        limiter = VertexRateLimiter(rpm=1000, tpm=10**9, max_concurrency=4, clock=clock)
+        assert limiter.tighten(rpm=2000, max_concurrency=8) is False  # never raises a limit
+        assert limiter.tighten(rpm=5, max_concurrency=2) is True
+        assert (limiter.rpm, limiter.max_concurrency) == (5, 2)
+
+        async def one() -> None:
+            nonlocal in_flight, peak
+            async with limiter.limit(1):
+                in_flight += 1
+                peak = max(peak, in_flight)
+                await clock.sleep(1.0)
+                in_flight -= 1
+
+        await asyncio.gather(*(one() for _ in range(6)))
+    assert peak == 2
+    assert clock.now() >= 60.0  # 6 calls at 5 per minute need a second window
+    with pytest.raises(ValueError, match="rpm=0"):
+        limiter.tighten(rpm=0)

@@ -85,7 +85,9 @@ class GreyCloudBatch:
     def storage_client(self) -> storage.Client:
         """The Cloud Storage client (honours ``STORAGE_EMULATOR_HOST``)."""
         if self._storage_client is None:
-            self._storage_client = make_storage_client(self.config.project_id, self.credentials)
+            self._storage_client = make_storage_client(
+                self.config.resolve_project_id(), self.credentials
+            )
         return self._storage_client
 
     def close(self) -> None:

@@ -1,0 +1,336 @@
+"""What several editor sessions in one process may share: clients, limiters, memo, caches.
+
+One ``GreyCloudLanguageServer`` is one editor session (documents, settings,
+progress tokens, workspace folders, running generations, cancel hooks). A
+`SharedState` holds what does not belong to a session:
+
+* async clients: one per distinct effective ``GreyCloudConfig`` (connection,
+  credentials, defaults); sessions with the same configuration share one;
+* rate limiters: ONE per Vertex AI quota, keyed by `quota_key` =
+  (project, location, base model). Every client of that quota uses it. When
+  sessions ask for different ``rpm`` / ``tpm`` / ``maxConcurrency`` on one
+  quota, the smallest of each holds (`quota_notice` says so);
+* the token-count memo (`TokenMemo`): identical text is counted once;
+* the workspace-cache registry (`SharedCaches`): sessions hold references to
+  caches; a cache marked for deletion on exit is deleted when the last session
+  holding it leaves (or when the shared state closes).
+
+This module imports nothing of the server or of its feature modules.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from greycloud.async_client import GreyCloudAsyncClient
+    from greycloud.config import GreyCloudConfig
+    from greycloud.rate_limiter import VertexRateLimiter
+
+log = logging.getLogger(__name__)
+
+QuotaKey = tuple[str, str, str]
+"""(project, location, base model): what Vertex AI counts one quota against."""
+
+TOKEN_MEMO_SIZE = 4096
+_VERSION_SUFFIX = re.compile(r"(@[\w.-]+|-\d{3})$")
+# Connection fields the embedded emulator overrides in ``--emulator`` mode.
+EMULATOR_LOCKED = ("project_id", "location", "endpoint", "use_api_key", "api_key_file", "sa_email")
+# Session variables that would take a session away from the emulator.
+_API_KEY_VARIABLES = ("GREYCLOUD_USE_API_KEY", "GREYCLOUD_API_KEY", "GOOGLE_API_KEY")
+
+
+def base_model(model: str) -> str:
+    """``gemini-x`` from ``publishers/google/models/gemini-x-001`` or ``gemini-x@001``."""
+    short = model.rstrip("/").rsplit("/", 1)[-1]
+    return _VERSION_SUFFIX.sub("", short)
+
+
+def quota_key(config: GreyCloudConfig) -> QuotaKey:
+    """The quota a request made with ``config`` counts against."""
+    project = config.project_id or ("api-key" if config.use_api_key else "")
+    return (project, config.location or "", base_model(config.model or ""))
+
+
+def _client_key(config: GreyCloudConfig) -> tuple[Any, ...]:
+    """Everything that makes two clients behave differently (never logged: holds the key)."""
+    values = tuple(
+        (f.name, repr(getattr(config, f.name))) for f in fields(config) if f.name != "environ"
+    )
+    environ = config.environ
+    credentials = environ.get("GOOGLE_APPLICATION_CREDENTIALS") if environ is not None else None
+    return (*values, ("credentials_file", credentials))
+
+
+@dataclass
+class _Quota:
+    limiter: VertexRateLimiter
+    requested: set[tuple[int, int, int]] = field(default_factory=set)
+
+
+class TokenMemo:
+    """Token counts by (source, model, content digest); least recently used dropped first."""
+
+    def __init__(self, size: int = TOKEN_MEMO_SIZE) -> None:
+        self.size = size
+        self._counts: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+
+    def get(self, key: tuple[str, str, str]) -> int | None:
+        count = self._counts.get(key)
+        if count is not None:
+            self._counts.move_to_end(key)
+        return count
+
+    def put(self, key: tuple[str, str, str], count: int) -> None:
+        self._counts[key] = count
+        self._counts.move_to_end(key)
+        while len(self._counts) > self.size:
+            self._counts.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+
+@dataclass
+class _CacheEntry:
+    value: Any
+    holders: set[Hashable] = field(default_factory=set)
+    delete: Callable[[], Awaitable[None]] | None = None
+
+
+class SharedCaches:
+    """Workspace caches known to this process, and which sessions hold each.
+
+    Values are whatever the cache feature stores (its ``OwnedCache``). A
+    session `acquire`\\ s a cache it creates or uses and `release_all` when it
+    leaves; a cache registered with ``delete`` (``cache.deleteOnExit``) is
+    deleted when its last holder leaves.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _CacheEntry] = {}
+
+    def add(
+        self,
+        name: str,
+        value: Any,
+        holder: Hashable,
+        delete: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Register a new cache, held by ``holder``."""
+        self._entries[name] = _CacheEntry(value, {holder}, delete)
+
+    def get(self, name: str) -> Any | None:
+        entry = self._entries.get(name)
+        return entry.value if entry is not None else None
+
+    def values(self) -> list[Any]:
+        """Every known cache, oldest first."""
+        return [entry.value for entry in self._entries.values()]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def held_by(self, holder: Hashable) -> list[Any]:
+        """The caches ``holder`` holds, oldest first."""
+        return [e.value for e in self._entries.values() if holder in e.holders]
+
+    def acquire(self, name: str, holder: Hashable) -> None:
+        """``holder`` uses ``name`` (no-op for a cache this process does not know)."""
+        entry = self._entries.get(name)
+        if entry is not None:
+            entry.holders.add(holder)
+
+    def forget(self, name: str) -> None:
+        """The cache is gone (deleted or expired)."""
+        self._entries.pop(name, None)
+
+    async def release_all(self, holder: Hashable) -> None:
+        """``holder`` leaves: delete the caches it was the last to hold (if so marked)."""
+        for name, entry in list(self._entries.items()):
+            if holder not in entry.holders:
+                continue
+            entry.holders.discard(holder)
+            if not entry.holders and entry.delete is not None:
+                await self._delete(name, entry)
+
+    async def aclose(self) -> None:
+        """Delete every cache marked for deletion on exit."""
+        for name, entry in list(self._entries.items()):
+            if entry.delete is not None:
+                await self._delete(name, entry)
+
+    async def _delete(self, name: str, entry: _CacheEntry) -> None:
+        self._entries.pop(name, None)
+        assert entry.delete is not None
+        try:
+            await entry.delete()
+            log.info("deleted cache %s on exit", name)
+        except Exception as exc:
+            log.warning("could not delete cache %s on exit: %s", name, exc)
+
+    def status(self) -> list[dict[str, Any]]:
+        return [
+            {"name": name, "sessions": len(e.holders), "deleteOnExit": e.delete is not None}
+            for name, e in self._entries.items()
+        ]
+
+
+class SharedState:
+    """Everything several editor sessions in one process may share."""
+
+    def __init__(
+        self,
+        *,
+        emulator_url: str | None = None,
+        emulator_environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.emulator_url = emulator_url
+        """Set in ``--emulator`` mode: every session uses this emulator."""
+        self.emulator_environ = dict(emulator_environ or {})
+        """The variables pointing at the emulator (``EmulatorServer.start_default_credentials``)."""
+        self.token_memo = TokenMemo()
+        self.caches = SharedCaches()
+        self._clients: dict[tuple[Any, ...], GreyCloudAsyncClient] = {}
+        self._quotas: dict[QuotaKey, _Quota] = {}
+        self._closed = False
+
+    # -- quotas and clients -------------------------------------------------------
+
+    def limiter_for(self, config: GreyCloudConfig) -> VertexRateLimiter:
+        """THE limiter of ``config``'s quota (`quota_key`); the smallest limits asked hold."""
+        from greycloud.async_client import (
+            DEFAULT_MAX_CONCURRENCY,
+            DEFAULT_RPM,
+            DEFAULT_TPM,
+        )
+        from greycloud.rate_limiter import VertexRateLimiter
+
+        asked = (
+            config.rpm or DEFAULT_RPM,
+            config.tpm or DEFAULT_TPM,
+            config.max_concurrency or DEFAULT_MAX_CONCURRENCY,
+        )
+        key = quota_key(config)
+        quota = self._quotas.get(key)
+        if quota is None:
+            limiter = VertexRateLimiter(rpm=asked[0], tpm=asked[1], max_concurrency=asked[2])
+            quota = self._quotas[key] = _Quota(limiter)
+            log.info("quota %s: rpm=%s tpm=%s maxConcurrency=%s", key, *asked)
+        elif asked not in quota.requested:
+            quota.limiter.tighten(rpm=asked[0], tpm=asked[1], max_concurrency=asked[2])
+        quota.requested.add(asked)
+        return quota.limiter
+
+    def quota_notice(self, config: GreyCloudConfig) -> str | None:
+        """Why ``config``'s rpm/tpm/maxConcurrency are not all in force, or None."""
+        from greycloud.async_client import (
+            DEFAULT_MAX_CONCURRENCY,
+            DEFAULT_RPM,
+            DEFAULT_TPM,
+        )
+
+        quota = self._quotas.get(quota_key(config))
+        if quota is None:
+            return None
+        limiter = quota.limiter
+        asked = {
+            "rpm": config.rpm or DEFAULT_RPM,
+            "tpm": config.tpm or DEFAULT_TPM,
+            "maxConcurrency": config.max_concurrency or DEFAULT_MAX_CONCURRENCY,
+        }
+        held = {"rpm": limiter.rpm, "tpm": limiter.tpm, "maxConcurrency": limiter.max_concurrency}
+        lower = [
+            f"{name}={held[name]} (you asked {asked[name]})"
+            for name in asked
+            if held[name] < asked[name]
+        ]
+        if not lower:
+            return None
+        project, location, model = quota_key(config)
+        return (
+            f"GreyCloud: another editor session shares the quota of {model} in {project}/"
+            f"{location} and asked for less, so the smallest limits hold: {', '.join(lower)}."
+        )
+
+    def client_for(self, config: GreyCloudConfig) -> GreyCloudAsyncClient:
+        """The async client for ``config`` (one per distinct config), on its quota's limiter."""
+        from greycloud.async_client import GreyCloudAsyncClient
+
+        key = _client_key(config)
+        client = self._clients.get(key)
+        limiter = self.limiter_for(config)
+        if client is None:
+            client = self._clients[key] = GreyCloudAsyncClient(config, rate_limiter=limiter)
+            log.info(
+                "client ready: project=%s location=%s model=%s endpoint=%s",
+                config.project_id,
+                config.location,
+                config.model,
+                config.base_url,
+            )
+        return client
+
+    def environ_for(self, environ: Mapping[str, str]) -> Mapping[str, str]:
+        """A session's environment, pointed at the emulator in emulator mode."""
+        if self.emulator_url is None:
+            return environ
+        merged = {k: v for k, v in environ.items() if k not in _API_KEY_VARIABLES}
+        merged.update(
+            self.emulator_environ
+            or {
+                "GREYCLOUD_ENDPOINT": self.emulator_url,
+                "GREYCLOUD_IAM_ENDPOINT": self.emulator_url,
+            }
+        )
+        return merged
+
+    def lock_connection(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """``overrides`` without connection keys in emulator mode (the emulator wins)."""
+        if self.emulator_url is None:
+            return overrides
+        return {k: v for k, v in overrides.items() if k not in EMULATOR_LOCKED}
+
+    # -- status and teardown -------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Quotas in use (key, limits, in flight, waiting), clients and caches held."""
+        return {
+            "quotas": [
+                {
+                    "project": key[0],
+                    "location": key[1],
+                    "model": key[2],
+                    "rpm": q.limiter.rpm,
+                    "tpm": q.limiter.tpm,
+                    "maxConcurrency": q.limiter.max_concurrency,
+                    "inFlight": q.limiter.in_flight,
+                    "waiting": q.limiter.waiting,
+                }
+                for key, q in self._quotas.items()
+            ],
+            "clients": len(self._clients),
+            "tokenMemo": len(self.token_memo),
+            "caches": self.caches.status(),
+        }
+
+    async def aclose(self) -> None:
+        """Delete caches marked for deletion on exit, then close every client."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.caches.aclose()
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            try:
+                await client.aclose()
+            except Exception as exc:
+                log.debug("closing client: %s", exc)

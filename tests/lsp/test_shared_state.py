@@ -1,0 +1,161 @@
+"""Several editor sessions in one process: what they share and what they keep apart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from greycloud_lsp.server import create_server
+from greycloud_lsp.shared import SharedState, base_model, quota_key
+from greycloud_lsp.tokens import TokenTracker
+
+ENV = {"PROJECT_ID": "p1", "LOCATION": "us-central1"}
+
+
+async def session(shared: SharedState, settings: dict[str, Any], environ=ENV) -> Any:
+    server = create_server(shared, environ=environ)
+    server.told = []  # what window/showMessage would have shown
+    server.show_warning = server.told.append
+    server.workspace_settings = settings
+    await server.reload_settings()
+    return server
+
+
+def test_base_model_and_quota_key():
+    assert base_model("publishers/google/models/gemini-2.5-flash-001") == "gemini-2.5-flash"
+    assert base_model("gemini-2.5-pro@002") == "gemini-2.5-pro"
+    assert base_model("gemini-3-flash-preview") == "gemini-3-flash-preview"
+
+
+async def test_one_limiter_per_quota_and_the_smallest_limits_hold(fake_gcloud):
+    shared = SharedState()
+    a = await session(shared, {"rpm": 100, "maxConcurrency": 4})
+    client_a = a.get_client()
+    assert (client_a.rate_limiter.rpm, client_a.rate_limiter.max_concurrency) == (100, 4)
+    b = await session(shared, {"rpm": 30, "maxConcurrency": 8})
+    client_b = b.get_client()
+    assert client_b.rate_limiter is client_a.rate_limiter
+    assert (client_a.rate_limiter.rpm, client_a.rate_limiter.max_concurrency) == (30, 4)
+    for _ in range(3):
+        a.get_client()
+        b.get_client()
+    assert len(a.told) == 1 and "rpm=30 (you asked 100)" in a.told[0]
+    assert len(b.told) == 1 and "maxConcurrency=4 (you asked 8)" in b.told[0]
+    assert shared.status()["quotas"] == [
+        {
+            "project": "p1",
+            "location": "us-central1",
+            "model": "gemini-3-flash-preview",
+            "rpm": 30,
+            "tpm": 250_000,
+            "maxConcurrency": 4,
+            "inFlight": 0,
+            "waiting": 0,
+        }
+    ]
+    await shared.aclose()
+
+
+async def test_other_quotas_get_their_own_limiter(fake_gcloud):
+    shared = SharedState()
+    a = await session(shared, {})
+    other_model = a.get_client("gemini-2.5-pro")
+    other_project = (await session(shared, {"projectId": "p2"})).get_client()
+    limiters = {id(c.rate_limiter) for c in (a.get_client(), other_model, other_project)}
+    assert len(limiters) == 3
+    assert quota_key(other_model.config) == ("p1", "us-central1", "gemini-2.5-pro")
+    await shared.aclose()
+
+
+async def test_equal_configs_share_a_client_and_limiter(fake_gcloud):
+    shared = SharedState()
+    a = await session(shared, {"temperature": 0.5})
+    b = await session(shared, {"temperature": 0.5})
+    c = await session(shared, {"temperature": 0.9})
+    assert a.get_client() is b.get_client()
+    assert c.get_client() is not a.get_client()
+    assert c.get_client().rate_limiter is a.get_client().rate_limiter
+    await shared.aclose()
+
+
+async def test_identical_text_is_counted_once_for_all_sessions(adc_env):
+    shared = SharedState()
+    settings = {"tokenCount": {"mode": "api"}}
+    a = await session(shared, settings, environ=None)
+    b = await session(shared, settings, environ=None)
+    text = "shared memo " * 50
+    first = await a.get_feature(TokenTracker).count_exact(text)
+    second = await b.get_feature(TokenTracker).count_exact(text)
+    assert first == second and first[1] == "api"
+    assert len(adc_env.state.requests_for("countTokens")) == 1
+    await shared.aclose()
+
+
+async def test_a_session_leaving_closes_only_its_own_state(fake_gcloud):
+    shared = SharedState()
+    a = await session(shared, {})
+    b = await session(shared, {})
+    client = b.get_client()
+    await a.cleanup()
+    assert b.get_client() is client, "a leaving session closed a shared client"
+    assert shared.status()["clients"] == 1
+    await b.cleanup()
+    await shared.aclose()
+    assert shared.status()["clients"] == 0
+
+
+async def test_cache_deleted_when_the_last_holder_leaves():
+    shared = SharedState()
+    deleted: list[str] = []
+
+    async def delete() -> None:
+        deleted.append("c1")
+
+    shared.caches.add("c1", object(), "session-a", delete)
+    shared.caches.add("c2", object(), "session-a", None)  # deleteOnExit off
+    shared.caches.acquire("c1", "session-b")
+    await shared.caches.release_all("session-a")
+    assert deleted == [] and "c1" in shared.caches
+    await shared.caches.release_all("session-b")
+    assert deleted == ["c1"] and "c1" not in shared.caches
+    assert "c2" in shared.caches
+    await shared.aclose()
+    assert deleted == ["c1"]
+
+
+async def test_closing_the_shared_state_deletes_what_is_left():
+    shared = SharedState()
+    deleted: list[str] = []
+
+    async def delete() -> None:
+        deleted.append("c1")
+
+    shared.caches.add("c1", object(), "session-a", delete)
+    await shared.aclose()
+    assert deleted == ["c1"]
+
+
+async def test_emulator_mode_overrides_the_sessions_connection(fake_gcloud):
+    emulator_env = {"PROJECT_ID": "emulator-project", "GREYCLOUD_ENDPOINT": "http://127.0.0.1:9/"}
+    shared = SharedState(emulator_url="http://127.0.0.1:9/", emulator_environ=emulator_env)
+    environ = {**ENV, "GREYCLOUD_USE_API_KEY": "true", "GREYCLOUD_MODEL": "gemini-2.5-pro"}
+    s = await session(shared, {"projectId": "elsewhere"}, environ=environ)
+    config = s.config
+    assert (config.project_id, config.endpoint, config.use_api_key, config.model) == (
+        "emulator-project",
+        "http://127.0.0.1:9/",
+        False,
+        "gemini-2.5-pro",
+    )
+    await shared.aclose()
+
+
+async def test_exit_ends_only_the_session_when_it_has_an_exit_hook(fake_gcloud):
+    from greycloud_lsp import lifecycle
+
+    shared = SharedState()
+    s = await session(shared, {})
+    ended: list[int] = []
+    s.exit_hook = ended.append
+    lifecycle.on_exit(s)
+    assert ended == [1]  # no shutdown request came first
+    await shared.aclose()
