@@ -35,7 +35,7 @@ from greycloud import GreyCloudAsyncClient
 from greycloud.emulator import DEFAULT_PROJECT_ID, EmulatorServer
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SERVER = [sys.executable, "-m", "greycloud_lsp", "--log-level", "WARNING"]
+SERVER = [sys.executable, "-m", "greycloud_lsp", "--standalone", "--log-level", "WARNING"]
 DEBOUNCE_MS = 100
 MINIMAL_SERVER = textwrap.dedent(
     """

@@ -68,7 +68,7 @@ async def _lsp_rows(emulator: EmulatorServer) -> list[Outcome]:
         if row.request_timeout:
             env["GREYCLOUD_REQUEST_TIMEOUT"] = str(row.request_timeout)
         config = ClientServerConfig(
-            server_command=[sys.executable, "-m", "greycloud_lsp"], server_env=env
+            server_command=[sys.executable, "-m", "greycloud_lsp", "--standalone"], server_env=env
         )
         client = await config.start()
         recorder = Recorder(client)

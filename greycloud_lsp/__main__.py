@@ -1,16 +1,21 @@
-"""``greycloud-lsp`` / ``python -m greycloud_lsp``: start the language server."""
+"""``greycloud-lsp`` / ``python -m greycloud_lsp``: start the language server.
+
+By default this process is a thin forwarder to the per-user daemon
+(``greycloud_lsp.daemon``); ``--standalone`` (or ``--tcp``) serves the editor
+in this process, as does a forwarder whose daemon cannot start.
+``greycloud-lsp daemon status|stop|run`` manages the daemon.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
-import os
 import sys
-import tempfile
 from typing import Any
 
 from . import __version__
+from .embedded_emulator import start_emulator
 
 log = logging.getLogger("greycloud_lsp")
 
@@ -24,7 +29,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)"
     )
-    parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    parser.add_argument(
+        "--standalone",
+        action="store_true",
+        help="serve this editor in this process instead of through the per-user daemon",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        metavar="SECONDS",
+        help="a daemon started by this command exits after this long without a session "
+        "(default 60; $GREYCLOUD_DAEMON_IDLE_TIMEOUT)",
+    )
+    parser.add_argument(
+        "--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio (implies --standalone)"
+    )
     parser.add_argument(
         "--emulator",
         action="store_true",
@@ -37,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"],
     )
     parser.add_argument("--version", action="version", version=f"greycloud-lsp {__version__}")
+    parser.epilog = "greycloud-lsp daemon {status,stop,run} --help: the per-user daemon"
     return parser.parse_args(argv)
 
 
@@ -45,22 +64,6 @@ def _parse_tcp(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise SystemExit(f"--tcp expects HOST:PORT, got {value!r}")
     return host or "127.0.0.1", int(port)
-
-
-def start_emulator() -> tuple[Any, dict[str, str]]:
-    """Start the in-process emulator and point the environment at it.
-
-    Returns the emulator and the variables that point a session at it.
-    """
-    from greycloud.emulator import EmulatorServer
-
-    emulator = EmulatorServer().start()
-    directory = tempfile.mkdtemp(prefix="greycloud-lsp-emulator-")
-    variables = emulator.start_default_credentials(directory)
-    os.environ.update(variables)
-    for name in ("GREYCLOUD_USE_API_KEY", "GREYCLOUD_API_KEY", "GOOGLE_API_KEY"):
-        os.environ.pop(name, None)
-    return emulator, variables
 
 
 async def serve_stdio(server: Any) -> None:
@@ -80,7 +83,24 @@ async def serve_stdio(server: Any) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``greycloud-lsp`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["daemon"]:
+        from .daemon.cli import daemon_main
+
+        daemon_main(argv[1:])
+        return
     args = parse_args(argv)
+    fallback = None
+    if not (args.standalone or args.tcp):
+        from .daemon.cli import forward
+
+        fallback = forward(args)  # returns only when the daemon cannot serve us
+        print(f"greycloud-lsp: running standalone: {fallback}", file=sys.stderr)
+    run_standalone(args, fallback)
+
+
+def run_standalone(args: argparse.Namespace, fallback: str | None = None) -> None:
+    """Serve one editor in this process (today's one-process mode)."""
     emulator, variables = start_emulator() if args.emulator else (None, {})
 
     from .lifecycle import hard_exit
@@ -94,6 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     server = create_server(shared)
     server.owns_shared = True
     handler = setup_logging(server, args.log_level, args.log_file)
+    if fallback:
+        log.warning("daemon unavailable, running standalone: %s", fallback)
     if emulator is not None:
         log.info("embedded emulator at %s", emulator.url)
     code = 0

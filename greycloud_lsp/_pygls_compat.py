@@ -15,7 +15,10 @@ attributes.
   our document class.
 * ``JsonRPCProtocol._shutdown``: whether ``shutdown`` came before ``exit``.
 * ``Server._stop_event``: what ``run_async`` watches; set by pygls' own
-  ``shutdown``/``exit`` handling.
+  ``shutdown``/``exit`` handling, and by `request_stop` (the daemon).
+* ``LanguageServerProtocol.lsp_exit`` (a generator yielding the user handler)
+  and ``lsp_method``: overridden so that, in the daemon, ``exit`` ends one
+  session instead of calling ``sys.exit``.
 """
 
 from __future__ import annotations
@@ -46,6 +49,15 @@ class GreyCloudProtocol(LanguageServerProtocol):
     and sets `WORK_DONE_TOKEN` for each ``workspace/executeCommand``."""
 
     cancel_listener: Callable[[Any], None] | None = None
+    ends_session_only: Callable[[], bool] = staticmethod(lambda: False)  # type: ignore[assignment]
+    """True in the daemon: ``exit`` runs the user handler only, never ``sys.exit``."""
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args: Any) -> Any:
+        if not self.ends_session_only():
+            return (yield from super().lsp_exit(*args))
+        if (user_handler := self.fm.features.get(types.EXIT)) is not None:
+            yield user_handler, args, None
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         if self.cancel_listener is not None:
@@ -110,3 +122,10 @@ async def serve(server: LanguageServer, reader: Any, writer: Any) -> None:
         logger=logging.getLogger("pygls.io"),
         error_handler=server.report_server_error,
     )
+
+
+def request_stop(server: LanguageServer) -> None:
+    """Make `serve` return after the message being handled (the daemon ends a session)."""
+    event = getattr(server, "_stop_event", None)
+    if event is not None:
+        event.set()

@@ -116,6 +116,8 @@ class GreyCloudLanguageServer(LanguageServer):
         self.exit_hook: Callable[[int], None] | None = None
         """Run instead of ending the process on ``exit`` or when the editor is gone
         (e.g. a daemon ends just this session); gets the exit code."""
+        # pygls' own exit handling would end the process after our handler: not with a hook.
+        self.protocol.ends_session_only = lambda: self.exit_hook is not None  # type: ignore[attr-defined]
 
     # -- features -------------------------------------------------------------
 

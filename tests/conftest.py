@@ -28,6 +28,7 @@ import pytest
 
 from greycloud.emulator import EmulatorServer, write_service_account_key
 from greycloud.gcloud_project import forget_gcloud_project
+from tests.helpers import kill_daemons
 
 # Cloud Storage emulator fixtures (gcp-storage-emulator), for cache and batch tests.
 pytest_plugins = ["tests.storage_emulator"]
@@ -159,7 +160,7 @@ class FakeGcloud:
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGcloud:
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeGcloud]:
     """Hermetic environment for every test; returns the (unconfigured) fake gcloud.
 
     Removes every variable GreyCloud, google-auth or google-genai read (and all
@@ -168,6 +169,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGcloud:
     ``NO_GCE_CHECK`` once at import and only honours ``"true"``, hence the
     module-level setting and the patched flag) and puts the fake ``gcloud``
     first on ``PATH``. ``STORAGE_EMULATOR_HOST`` is left alone.
+    ``XDG_RUNTIME_DIR`` is ``tmp_path/run``: greycloud-lsp daemons the test
+    starts live there, and are killed (by PID) when it ends.
     """
     for name in CLEARED_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
@@ -182,6 +185,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGcloud:
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(home / ".config/gcloud"))
+    # greycloud-lsp daemons started by the test live (and are stopped) here.
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
     monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
     monkeypatch.setenv("NO_GCE_CHECK", "true")
@@ -191,7 +196,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGcloud:
     gcloud = FakeGcloud(tmp_path / "fake_gcloud")
     monkeypatch.setenv("PATH", f"{gcloud.directory}{os.pathsep}{os.environ.get('PATH', '')}")
     forget_gcloud_project()  # the look-up is cached per process
-    return gcloud
+    yield gcloud
+    kill_daemons(tmp_path / "run")
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 from greycloud.retry import RetryPolicy
 
@@ -46,3 +48,37 @@ async def loop_lags(interval: float = 0.01) -> AsyncIterator[list[float]]:
         yield lags
     finally:
         beat.cancel()
+
+
+def daemon_processes(runtime_dir: Path) -> list[Any]:
+    """``psutil`` processes of greycloud-lsp daemons whose XDG_RUNTIME_DIR is ``runtime_dir``."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if "greycloud_lsp" not in cmdline or "daemon" not in cmdline or "run" not in cmdline:
+            continue
+        try:
+            if process.environ().get("XDG_RUNTIME_DIR") == str(runtime_dir):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return found
+
+
+def kill_daemons(runtime_dir: Path) -> list[int]:
+    """Kill (by PID) every greycloud-lsp daemon whose XDG_RUNTIME_DIR is ``runtime_dir``."""
+    import psutil
+
+    if not runtime_dir.exists():
+        return []
+    killed = []
+    for process in daemon_processes(runtime_dir):
+        try:
+            process.kill()
+            process.wait(5)
+            killed.append(process.pid)
+        except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+            pass
+    return killed

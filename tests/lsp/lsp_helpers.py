@@ -14,6 +14,8 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 SERVER = [sys.executable, "-m", "greycloud_lsp"]
+MODE_ARGS = {"standalone": ["--standalone"], "daemon": []}
+"""``greycloud-lsp`` as one process, or (the default editors get) a forwarder to the daemon."""
 
 Session = Callable[..., Awaitable[LanguageClient]]
 
@@ -98,7 +100,11 @@ def record_apply_edits(client: LanguageClient) -> list[types.ApplyWorkspaceEditP
 
 @contextlib.asynccontextmanager
 async def language_servers(
-    default_root: Path, *, client_name: str = "visual-studio-code", args: list[str] | None = None
+    default_root: Path,
+    *,
+    client_name: str = "visual-studio-code",
+    args: list[str] | None = None,
+    mode: str = "standalone",
 ) -> AsyncIterator[Session]:
     """Yield ``start(...)``, which spawns and initialises ``greycloud-lsp``.
 
@@ -106,7 +112,9 @@ async def language_servers(
     ``workspace/configuration`` when not None), ``init_options``, ``workspace``
     (default ``default_root``), ``env`` (added to this process's), ``args`` and
     ``client_name`` (pytest-lsp capabilities). The client gets a ``recorder``.
-    Every server is shut down (bounded) and stopped on exit.
+    ``mode`` is ``"standalone"`` or ``"daemon"`` (sessions share the daemon of
+    this test's ``XDG_RUNTIME_DIR``). Every server is shut down (bounded) and
+    stopped on exit.
     """
     clients: list[LanguageClient] = []
     default_client = client_name
@@ -138,7 +146,7 @@ async def language_servers(
         )
         return client
 
-    base_args = list(args or [])
+    base_args = [*MODE_ARGS[mode], *(args or [])]
     try:
         yield start
     finally:

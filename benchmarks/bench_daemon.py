@@ -1,0 +1,255 @@
+"""Daemon mode vs ``--standalone``, against the in-process emulator.
+
+Run: python benchmarks/bench_daemon.py [--quick]
+
+Prints a table and writes JSON to benchmarks/results/. Measures, each against
+a baseline taken in the same run:
+
+* per-request overhead of the forwarder hop: a whole ``greycloud.generate``
+  through ``greycloud-lsp`` (forwarder -> daemon) vs ``--standalone``, with a
+  realistic model latency (emulator latency 300 ms) and with none (raw hop cost);
+* time for a second window to get its ``initialize`` answer (daemon already
+  running) vs starting a standalone server;
+* resident memory (RSS, psutil) of one daemon with N sessions plus its N
+  forwarders vs N standalone servers, N = 1, 4, 8 (each session has run one
+  generate, so the Gemini stack is loaded).
+
+The daemons live in a private temporary XDG_RUNTIME_DIR and are stopped by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+from greycloud.emulator import EmulatorServer
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SERVER = [sys.executable, "-m", "greycloud_lsp", "--log-level", "WARNING"]
+MODES = {"standalone": ["--standalone"], "daemon": []}
+SETTINGS = {"rpm": 100_000, "maxConcurrency": 50, "tokenCount": {"mode": "estimate"}}
+
+
+class Window:
+    """One editor window: a pygls client talking to one ``greycloud-lsp`` process."""
+
+    def __init__(self) -> None:
+        self.client = LanguageClient("bench-daemon", "0")
+
+        @self.client.feature(types.WORKSPACE_CONFIGURATION)
+        def configuration(ls: Any, params: Any) -> list[Any]:
+            return [SETTINGS for _ in params.items]
+
+        @self.client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
+        def create(ls: Any, params: Any) -> None:
+            return None
+
+        for method in ("greycloud/generationChunk", "greycloud/tokenCount", types.PROGRESS):
+            self.client.feature(method)(lambda ls, params: None)
+
+    async def start(self, mode: str, env: dict[str, str], root: Path) -> float:
+        """Spawn and initialize; returns seconds from spawn to the ``initialize`` answer."""
+        started = time.perf_counter()
+        await self.client.start_io(*SERVER, *MODES[mode], env=env)
+        await self.client.initialize_async(
+            types.InitializeParams(
+                capabilities=types.ClientCapabilities(
+                    window=types.WindowClientCapabilities(work_done_progress=True),
+                    workspace=types.WorkspaceClientCapabilities(configuration=True),
+                ),
+                process_id=os.getpid(),
+                root_uri=root.as_uri(),
+            )
+        )
+        elapsed = time.perf_counter() - started
+        self.client.initialized(types.InitializedParams())
+        return elapsed
+
+    async def generate(self, prompt: str = "Hello [[words=20]]") -> float:
+        started = time.perf_counter()
+        await self.client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="greycloud.generate", arguments=[{"prompt": prompt}])
+        )
+        return time.perf_counter() - started
+
+    @property
+    def pid(self) -> int:
+        return self.client._server.pid  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        try:
+            await asyncio.wait_for(self.client.shutdown_async(None), 10)
+            self.client.exit(None)
+        except Exception:
+            pass
+        await self.client.stop()
+
+
+def daemon_pids(runtime: Path) -> list[int]:
+    pids = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if "greycloud_lsp" in cmdline and "daemon" in cmdline and "run" in cmdline:
+            try:
+                if process.environ().get("XDG_RUNTIME_DIR") == str(runtime):
+                    pids.append(process.pid)
+            except psutil.Error:
+                pass
+    return pids
+
+
+def kill_daemons(runtime: Path) -> None:
+    for pid in daemon_pids(runtime):
+        try:
+            psutil.Process(pid).kill()
+            psutil.Process(pid).wait(5)
+        except psutil.Error:
+            pass
+
+
+def rss_mb(pids: list[int]) -> float:
+    return round(sum(psutil.Process(p).memory_info().rss for p in pids) / 2**20, 1)
+
+
+async def request_overhead(env: dict, root: Path, emulator: Any, n: int) -> dict[str, Any]:
+    """Both modes up at once, requests alternated, medians: load drifts hit both alike."""
+    windows = {mode: Window() for mode in MODES}
+    for mode, window in windows.items():
+        await window.start(mode, env, root)
+    out: dict[str, Any] = {}
+    try:
+        for latency in (0.3, 0.0):
+            emulator.state.configure(latency=latency)
+            times: dict[str, list[float]] = {mode: [] for mode in MODES}
+            for window in windows.values():
+                for _ in range(3):
+                    await window.generate()  # warm
+            for i in range(n):
+                order = list(MODES) if i % 2 else list(reversed(MODES))
+                for mode in order:
+                    times[mode].append(await windows[mode].generate())
+            med = {mode: statistics.median(values) for mode, values in times.items()}
+            out[f"latency_{int(latency * 1000)}ms"] = {
+                "standalone_ms": round(med["standalone"] * 1000, 2),
+                "daemon_ms": round(med["daemon"] * 1000, 2),
+                "hop_ms": round((med["daemon"] - med["standalone"]) * 1000, 2),
+                "ratio": round(med["daemon"] / med["standalone"], 3),
+            }
+    finally:
+        emulator.state.configure(latency=0.0)
+        for window in windows.values():
+            await window.stop()
+    return out
+
+
+async def second_window(env: dict, root: Path, repeats: int) -> dict[str, Any]:
+    first = Window()
+    await first.start("daemon", env, root)  # the daemon is up
+    daemon, standalone = [], []
+    for _ in range(repeats):
+        for mode, times in (("daemon", daemon), ("standalone", standalone)):
+            window = Window()
+            times.append(await window.start(mode, env, root))
+            await window.stop()
+    await first.stop()
+    return {
+        "second_window_ms": round(statistics.median(daemon) * 1000, 1),
+        "standalone_start_ms": round(statistics.median(standalone) * 1000, 1),
+        "ratio": round(statistics.median(daemon) / statistics.median(standalone), 3),
+    }
+
+
+async def memory(env: dict, root: Path, runtime: Path, counts: list[int]) -> dict[str, Any]:
+    out = {}
+    for n in counts:
+        sizes = {}
+        for mode in MODES:
+            windows = [Window() for _ in range(n)]
+            for window in windows:
+                await window.start(mode, env, root)
+            await asyncio.gather(*(w.generate() for w in windows))
+            pids = [w.pid for w in windows]
+            if mode == "daemon":
+                pids += daemon_pids(runtime)
+            sizes[mode] = rss_mb(pids)
+            for window in windows:
+                await window.stop()
+            kill_daemons(runtime)
+        out[f"N={n}"] = {
+            "standalone_mb": sizes["standalone"],
+            "daemon_mb": sizes["daemon"],
+            "ratio": round(sizes["daemon"] / sizes["standalone"], 3),
+        }
+    return out
+
+
+async def main_async(quick: bool) -> dict[str, Any]:
+    runtime = Path(tempfile.mkdtemp(prefix="gc-bench-"))
+    root = Path(tempfile.mkdtemp(prefix="gc-bench-ws-"))
+    credentials = Path(tempfile.mkdtemp(prefix="gc-bench-key-"))
+    with EmulatorServer() as emulator:
+        env = {
+            **os.environ,
+            **emulator.start_default_credentials(credentials),
+            "XDG_RUNTIME_DIR": str(runtime),
+        }
+        try:
+            results = {
+                "request": await request_overhead(env, root, emulator, 10 if quick else 40),
+                "startup": await second_window(env, root, 3 if quick else 7),
+                "memory": await memory(env, root, runtime, [1, 4] if quick else [1, 4, 8]),
+                "cpu_count": os.cpu_count(),
+            }
+        finally:
+            kill_daemons(runtime)
+            for path in (runtime, root, credentials):
+                shutil.rmtree(path, ignore_errors=True)
+    return results
+
+
+def print_table(results: dict[str, Any]) -> None:
+    print(f"{'measure':58} {'standalone':>12} {'daemon':>12} {'ratio':>7}")
+    for key, r in results["request"].items():
+        print(
+            f"{'generate round trip, ' + key:58} {r['standalone_ms']:>10} ms "
+            f"{r['daemon_ms']:>9} ms {r['ratio']:>7}"
+        )
+    s = results["startup"]
+    print(
+        f"{'spawn -> initialize answer (daemon: second window)':58} "
+        f"{s['standalone_start_ms']:>10} ms {s['second_window_ms']:>9} ms {s['ratio']:>7}"
+    )
+    for key, m in results["memory"].items():
+        print(
+            f"{'RSS, ' + key + ' sessions (daemon incl. forwarders)':58} "
+            f"{m['standalone_mb']:>10} MB {m['daemon_mb']:>9} MB {m['ratio']:>7}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, N = 1 and 4")
+    args = parser.parse_args()
+    results = asyncio.run(main_async(args.quick))
+    print_table(results)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"bench_daemon-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Private files, peer-uid check, no TCP, handshake refusals; daemon status/stop and idle exit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from greycloud_lsp.daemon import handshake
+from greycloud_lsp.daemon.paths import daemon_paths
+from tests.daemon.daemon_helpers import RawSession, status, wait_until
+from tests.helpers import daemon_processes, kill_daemons
+from tests.lsp.lsp_helpers import execute, language_servers
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+async def test_socket_and_directory_are_private(adc_env, tmp_path):
+    session = await RawSession.start()
+    try:
+        await session.initialize()
+        paths = daemon_paths()
+        assert _mode(paths.directory) == 0o700
+        assert stat.S_ISSOCK(os.lstat(paths.socket).st_mode)
+        assert _mode(paths.socket) == 0o600
+        for path in (paths.pid_file, paths.lock, paths.log_file):
+            assert _mode(path) == 0o600, path
+        (daemon,) = daemon_processes(tmp_path / "run")
+        assert not [c for c in daemon.net_connections(kind="inet")], "the daemon opened TCP"
+    finally:
+        await session.close()
+
+
+async def test_loose_directory_permissions_are_tightened(adc_env, tmp_path):
+    paths = daemon_paths()
+    paths.directory.mkdir(parents=True)
+    os.chmod(paths.directory, 0o755)
+    session = await RawSession.start()
+    try:
+        await session.initialize()
+        assert _mode(paths.directory) == 0o700
+    finally:
+        await session.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+async def test_other_users_are_refused(adc_env, tmp_path):
+    # Another user must be able to reach the socket for the uid check to matter: a
+    # runtime dir outside pytest's private tree, with the doors the permissions close opened.
+    runtime = Path(tempfile.mkdtemp(prefix="gc-uid-"))
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
+    session = await RawSession.start(env=env)
+    try:
+        await session.initialize()
+        paths = daemon_paths(environ=env)
+        os.chmod(runtime, 0o755)
+        os.chmod(paths.directory, 0o755)
+        os.chmod(paths.socket, 0o666)
+        intruder = (
+            "import os, socket, sys\n"
+            "os.setgid(65534); os.setuid(65534)\n"
+            "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
+            "s.sendall(sys.argv[2].encode() + b'\\n')\n"
+            "print(s.makefile('rb').readline().decode())\n"
+        )
+        hello = handshake.encode(handshake.hello("status"))[:-1].decode()
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-c", intruder, str(paths.socket), hello],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert '"ok":false' in result.stdout, result.stderr
+        assert '"reason":"permission"' in result.stdout
+        assert "sessions" not in result.stdout
+    finally:
+        await session.close()
+        kill_daemons(runtime)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+async def test_bad_handshakes_are_refused_cleanly(adc_env, tmp_path):
+    session = await RawSession.start()
+    try:
+        await session.initialize()
+        paths = daemon_paths()
+        for line, reason in (
+            (b"not json\n", "malformed"),
+            (b'{"greycloud-daemon": 99, "version": "9.9", "request": "status"}\n', "version"),
+            (handshake.encode(handshake.hello("format-disk")), "malformed"),
+        ):
+            reader, writer = await asyncio.open_unix_connection(str(paths.socket))
+            writer.write(line)
+            answer = await handshake.read_line(reader)
+            writer.close()
+            assert answer["ok"] is False and answer["reason"] == reason, answer
+        assert len((await status())["sessions"]) == 1  # the daemon is unharmed
+    finally:
+        await session.close()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "greycloud_lsp", "daemon", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_status_and_stop_commands(adc_env, tmp_path):
+    assert _cli("status").returncode == 3  # none running
+    async with language_servers(tmp_path, mode="daemon") as start:
+        client = await start(settings={"rpm": 30})
+        await execute(client, "greycloud.generate", {"prompt": "hi [[words=2]]"})
+        shown = await asyncio.to_thread(_cli, "status")
+        assert shown.returncode == 0, shown.stderr
+        assert "sessions: 1" in shown.stdout and "rpm 30" in shown.stdout
+        assert "emulator-project/us-central1/gemini-3-flash-preview" in shown.stdout
+        before = await status()
+        stopped = await asyncio.to_thread(_cli, "stop")
+        assert f"stopped greycloud-lsp daemon {before['pid']}" in stopped.stdout
+        assert not psutil.pid_exists(before["pid"]) or psutil.Process(before["pid"]).status() == (
+            psutil.STATUS_ZOMBIE
+        )
+        # the window replays into a fresh daemon on its own
+        result = await execute(client, "greycloud.generate", {"prompt": "again [[words=2]]"})
+        assert result["text"]
+        assert (await status())["pid"] != before["pid"]
+
+
+async def test_idle_daemon_exits_and_removes_its_files(adc_env, tmp_path):
+    session = await RawSession.start("--idle-timeout", "1")
+    await session.initialize()
+    (daemon,) = daemon_processes(tmp_path / "run")
+    paths = daemon_paths()
+    await session.request("shutdown", None)
+    session.send({"method": "exit"})
+    assert await asyncio.wait_for(session.process.wait(), 10) == 0
+    left = time.monotonic()
+    await asyncio.to_thread(daemon.wait, 10)
+    assert 0.5 < time.monotonic() - left < 5
+    assert not paths.socket.exists() and not paths.pid_file.exists()
+
+
+async def test_emulator_sessions_use_their_own_daemon(tmp_path):
+    plain = await RawSession.start("--standalone")
+    emulated = await RawSession.start("--emulator")
+    try:
+        await asyncio.gather(plain.initialize(), emulated.initialize())
+        assert await status() is None  # --standalone started no daemon
+        info = await wait_until(lambda: status("emulator"))
+        assert len(info["sessions"]) == 1 and info["kind"] == "emulator"
+        assert daemon_paths("emulator").socket.exists()
+    finally:
+        await plain.close()
+        await emulated.close()

@@ -1,0 +1,122 @@
+"""Several editor sessions on one daemon share one quota and one cache, and nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+from pygls.exceptions import JsonRpcException
+
+from greycloud.emulator.cache_routes import cache_store
+from tests.daemon.daemon_helpers import status, wait_until
+from tests.helpers import daemon_processes, statuses
+from tests.lsp.lsp_helpers import execute, language_servers, open_document
+from tests.lsp.test_cache import make_workspace
+
+QUOTA = 8  # requests per minute the emulator allows this project
+
+
+async def test_three_windows_share_one_quota(adc_env, tmp_path):
+    """The issue's scenario: 3 windows, each configured with the project's quota, 3x backlog."""
+    adc_env.state.set_quota(rpm=QUOTA)
+    async with language_servers(tmp_path, mode="daemon") as start:
+        windows = [await start(settings={"rpm": QUOTA, "maxConcurrency": 4}) for _ in range(3)]
+        assert len(daemon_processes(tmp_path / "run")) == 1
+        backlog = [
+            asyncio.ensure_future(
+                execute(window, "greycloud.generate", {"prompt": f"w{w} n{i} [[words=5]]"})
+            )
+            for w, window in enumerate(windows)
+            for i in range(QUOTA)
+        ]
+
+        async def quota_used() -> bool:
+            return len(statuses(adc_env, "streamGenerateContent")) >= QUOTA
+
+        await wait_until(quota_used, timeout=30)
+        await asyncio.sleep(2.0)  # more would have been sent by now without sharing
+        sent = statuses(adc_env, "streamGenerateContent")
+        assert sent.count(429) == 0, sent
+        assert len(sent) >= 0.95 * QUOTA
+        assert len(sent) <= QUOTA
+        (quota,) = (await status())["quotas"]
+        assert quota["rpm"] == QUOTA and quota["waiting"] + quota["inFlight"] > 0
+        for future in backlog:
+            future.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*backlog, return_exceptions=True)
+
+
+async def test_two_windows_on_one_folder_share_one_cache(adc_env, tmp_path):
+    cache_store(adc_env.state).clear()
+    workspace = make_workspace(tmp_path / "ws")
+    async with language_servers(tmp_path, mode="daemon") as start:
+        first = await start(workspace=workspace)
+        second = await start(workspace=workspace)
+        created = await execute(first, "greycloud.cacheWorkspace", {})
+        answer = await execute(
+            second,
+            "greycloud.generate",
+            {"prompt": "Summarise [[words=5]]", "cachedContent": created["name"]},
+        )
+        assert answer["usage"]["cachedTokens"] > 0
+        (cache,) = (await status())["caches"]
+        assert cache["name"] == created["name"] and cache["sessions"] == 2
+        creates = [
+            r
+            for r in adc_env.state.requests
+            if r.path.endswith("/cachedContents") and r.method == "POST"
+        ]
+        assert len(creates) == 1
+
+        # deleteOnExit: the cache outlives the first window, not the last one
+        await first.shutdown_session()
+        assert cache_store(adc_env.state).get(created["name"]) is not None
+        (cache,) = (await status())["caches"]
+        assert cache["sessions"] == 1
+        await second.shutdown_session()
+
+        async def deleted() -> bool:
+            return cache_store(adc_env.state).get(created["name"]) is None
+
+        await wait_until(deleted, timeout=10)
+
+
+async def test_a_session_cannot_read_another_sessions_documents(adc_env, tmp_path):
+    async with language_servers(tmp_path, mode="daemon") as start:
+        alice = await start()
+        mallory = await start()
+        uri = "untitled:notes-1"
+        open_document(alice, uri, "ALICE-UNSAVED-SECRET")
+        await execute(
+            alice,
+            "greycloud.generate",
+            {"prompt": "ok [[words=2]]", "textDocument": {"uri": uri}, "includeDocument": True},
+        )
+        assert "ALICE-UNSAVED-SECRET" in str(adc_env.state.requests_for("streamGenerateContent"))
+        adc_env.state.reset()
+        with pytest.raises(JsonRpcException):
+            await execute(
+                mallory,
+                "greycloud.generate",
+                {"prompt": "x [[words=2]]", "textDocument": {"uri": uri}, "includeDocument": True},
+            )
+        assert "ALICE" not in str(adc_env.state.requests)
+        mine = (await status())["sessions"]
+        assert sorted(s["documents"] for s in mine) == [0, 1]
+
+
+async def test_smallest_limits_hold_and_the_others_are_told_once(adc_env, tmp_path):
+    async with language_servers(tmp_path, mode="daemon") as start:
+        generous = await start(settings={"rpm": 40})
+        strict = await start(settings={"rpm": 10})
+        await execute(generous, "greycloud.generate", {"prompt": "a [[words=2]]"})
+        await execute(strict, "greycloud.generate", {"prompt": "b [[words=2]]"})
+        for _ in range(2):
+            await execute(generous, "greycloud.generate", {"prompt": "c [[words=2]]"})
+        (quota,) = (await status())["quotas"]
+        assert quota["rpm"] == 10
+        told = [m.message for m in generous.messages if "smallest limits hold" in m.message]
+        assert len(told) == 1 and "rpm=10 (you asked 40)" in told[0], told
+        assert not [m for m in strict.messages if "smallest limits hold" in m.message]
