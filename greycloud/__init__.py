@@ -16,6 +16,7 @@ _EXPORTS = {
     "AsyncTextStream": "greycloud.streaming",
     "AuthenticationError": "greycloud.errors",
     "ConfigError": "greycloud.rules",
+    "GreyCloudAsyncCache": "greycloud.async_cache",
     "GreyCloudAsyncClient": "greycloud.async_client",
     "GreyCloudBatch": "greycloud.batch",
     "GreyCloudCache": "greycloud.cache",
@@ -23,6 +24,7 @@ _EXPORTS = {
     "GreyCloudConfig": "greycloud.config",
     "GreyCloudError": "greycloud.errors",
     "PermissionDeniedError": "greycloud.errors",
+    "QuotaExhaustedError": "greycloud.errors",
     "RequestTooLargeError": "greycloud.errors",
     "RetriesExhaustedError": "greycloud.errors",
     "StreamInterruptedError": "greycloud.errors",
@@ -35,6 +37,7 @@ __all__ = [
     "AsyncTextStream",
     "AuthenticationError",
     "ConfigError",
+    "GreyCloudAsyncCache",
     "GreyCloudAsyncClient",
     "GreyCloudBatch",
     "GreyCloudCache",
@@ -42,6 +45,7 @@ __all__ = [
     "GreyCloudConfig",
     "GreyCloudError",
     "PermissionDeniedError",
+    "QuotaExhaustedError",
     "RequestTooLargeError",
     "RetriesExhaustedError",
     "StreamInterruptedError",
@@ -51,6 +55,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from greycloud.async_cache import GreyCloudAsyncCache
     from greycloud.async_client import GreyCloudAsyncClient
     from greycloud.batch import GreyCloudBatch
     from greycloud.cache import GreyCloudCache
@@ -61,6 +66,7 @@ if TYPE_CHECKING:
         AuthenticationError,
         GreyCloudError,
         PermissionDeniedError,
+        QuotaExhaustedError,
         RequestTooLargeError,
         RetriesExhaustedError,
         StreamInterruptedError,

@@ -172,6 +172,7 @@ class GreyCloudAsyncClient(ClientCore):
                     config=count_tokens_config(system_instruction),
                 )
         except Exception as exc:
+            self._slow_down(exc)
             if not fallback:
                 raise self._translate(exc) from exc
             estimate = self._prepare(contents, model=model, system_instruction=system_instruction)
@@ -192,9 +193,20 @@ class GreyCloudAsyncClient(ClientCore):
                     self._client = await asyncio.to_thread(client_from_config, self.config)
         return self._client
 
+    def _slow_down(self, exc: BaseException, delay: float | None = None) -> None:
+        """After a 429, hold back every caller sharing the limiter.
+
+        For ``delay`` (the retry wait) or at least as long as the server asked;
+        a quota that waiting cannot fix holds back nobody.
+        """
+        if retry.status_code(exc) != 429 or retry.quota_exhausted(exc, self._patience):
+            return
+        waits = [d for d in (delay, retry.server_delay(exc)) if d is not None]
+        if waits:
+            self.rate_limiter.penalize(min(max(waits), self._patience))
+
     async def _on_retry(self, exc: BaseException, delay: float) -> None:
-        if retry.status_code(exc) == 429:
-            self.rate_limiter.penalize(delay)
+        self._slow_down(exc, delay)
         if retry.needs_reauth(exc):
             await self.reauthenticate()
 
@@ -223,6 +235,7 @@ class GreyCloudAsyncClient(ClientCore):
         try:
             return await retrying(attempt)
         except Exception as exc:
+            self._slow_down(exc)  # the last attempt's 429 still slows the others down
             raise self._translate(exc, retry.attempts_made(retrying)) from exc
 
     def _stream(self, prepared: PreparedRequest, policy: retry.RetryPolicy) -> AsyncTextStream:
@@ -261,6 +274,7 @@ class GreyCloudAsyncClient(ClientCore):
         try:
             reservation, upstream, first = await retrying(self._open_stream, prepared, state)
         except Exception as exc:
+            self._slow_down(exc)
             raise self._translate(exc, retry.attempts_made(retrying)) from exc
         try:
             if first is None:
@@ -274,7 +288,8 @@ class GreyCloudAsyncClient(ClientCore):
             except GreyCloudError:
                 raise
             except Exception as exc:
-                raise state.interrupted(exc) from exc
+                self._slow_down(exc)
+                raise self._stream_broke(state, exc) from exc
         finally:
             usage = state.usage_metadata
             if usage is not None and usage.total_token_count is not None:

@@ -227,7 +227,7 @@ class GreyCloudClient(ClientCore):
             except GreyCloudError:
                 raise
             except Exception as exc:
-                raise state.interrupted(exc) from exc
+                raise self._stream_broke(state, exc) from exc
         finally:
             _close(upstream)
 

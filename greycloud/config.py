@@ -26,6 +26,8 @@ from greycloud.rules import (
 DEFAULT_MODEL = "gemini-3-flash-preview"
 DEFAULT_LOCATION = "us-central1"
 GCLOUD_TIMEOUT_SECONDS = 5.0
+# The longest wait a 429 may ask for before GreyCloud gives up at once (seconds).
+DEFAULT_MAX_RETRY_DELAY = 300.0
 
 _DATASTORE_PATTERN = re.compile(
     r"^projects/[^/\s]+/locations/[^/\s]+/collections/[^/\s]+/dataStores/[^/\s]+$"
@@ -172,6 +174,7 @@ class GreyCloudConfig:
     max_concurrency: int | None = None
 
     request_timeout: float | None = None
+    max_retry_delay: float | None = None
     resolve_project: bool = field(default=True, repr=False)
     environ: Mapping[str, str] | None = field(default=None, repr=False, compare=False, kw_only=True)
     """The environment to read (default ``os.environ``): e.g. one editor session's."""
@@ -241,6 +244,10 @@ class GreyCloudConfig:
             self.max_concurrency = _env_number("GREYCLOUD_MAX_CONCURRENCY", int)
         if self.request_timeout is None:
             self.request_timeout = _env_number("GREYCLOUD_REQUEST_TIMEOUT", float) or 120.0
+        if self.max_retry_delay is None:
+            self.max_retry_delay = (
+                _env_number("GREYCLOUD_MAX_RETRY_DELAY", float) or DEFAULT_MAX_RETRY_DELAY
+            )
 
     def _project_from_gcloud(self) -> None:
         """Ask ``gcloud`` for the project, unless that would block a running event loop.
@@ -279,7 +286,14 @@ class GreyCloudConfig:
             self.thinking_level = thinking_level_name(self.thinking_level)
         for name, bound in GENERATION_BOUNDS.items():
             bound.check(name, getattr(self, name))
-        for name in ("rpm", "tpm", "max_concurrency", "batch_poll_interval", "request_timeout"):
+        for name in (
+            "rpm",
+            "tpm",
+            "max_concurrency",
+            "batch_poll_interval",
+            "request_timeout",
+            "max_retry_delay",
+        ):
             POSITIVE.check(name, getattr(self, name))
         if self.vertex_ai_search_datastore is not None and not _DATASTORE_PATTERN.match(
             self.vertex_ai_search_datastore

@@ -28,14 +28,23 @@ from greycloud.rules import NON_NEGATIVE, POSITIVE
 
 TOKENS_PER_UNIT = 1_000_000
 
-# Minimum cacheable tokens per model prefix (documented in greycloud.cache).
-DEFAULT_MIN_CACHE_TOKENS = 4096
+# Minimum cacheable tokens per model prefix (longest prefix wins), used by the
+# cache classes' pre-check (and by the emulator, which refuses the same sizes).
+# Google's pages disagree, and the pre-check must never refuse what the API
+# accepts, so each entry is the LOWEST value any source gives (callers override
+# it with ``min_tokens=``, the server with ``cache.minTokens``):
+# * Vertex AI context-cache overview: 2,048 for Gemini 2.x, 4,096 for Gemini 3/3.1;
+# * Gemini API caching page: 1,024 for 2.5 Flash and 3 Flash, 4,096 for 3 Pro,
+#   4,096 or 2,048 (depending on the page's revision) for 2.5 Pro;
+# * users report the API itself enforcing 1,024 on gemini-3.1-pro-preview.
+DEFAULT_MIN_CACHE_TOKENS = 1024  # the lowest value any source gives for any model
 MIN_CACHE_TOKENS: dict[str, int] = {
-    "gemini-3-pro": 4096,
-    "gemini-3-flash": 1024,
-    "gemini-2.5-pro": 4096,
-    "gemini-2.5-flash": 1024,
-    "gemini-2.0-flash": 4096,
+    "gemini-3.1-pro": 1024,  # users: the API enforces 1,024 (docs: 4,096)
+    "gemini-3-pro": 4096,  # Vertex and Gemini API docs agree
+    "gemini-3-flash": 1024,  # Gemini API docs (Vertex: 4,096)
+    "gemini-2.5-pro": 2048,  # Vertex docs, newer Gemini API page (older: 4,096)
+    "gemini-2.5-flash": 1024,  # Gemini API docs, also -lite (Vertex: 2,048)
+    "gemini-2.0-flash": 2048,  # Vertex docs for 2.x, also -lite
 }
 
 
@@ -77,7 +86,8 @@ def lookup_by_prefix(model: str, table: Mapping[str, object]) -> str | None:
 
 
 def min_cache_tokens(model: str) -> int:
-    """The minimum cacheable token count for ``model`` (longest matching prefix)."""
+    """The pre-check's minimum cacheable token count for ``model`` (longest matching
+    prefix of `MIN_CACHE_TOKENS`, else `DEFAULT_MIN_CACHE_TOKENS`)."""
     key = lookup_by_prefix(model, MIN_CACHE_TOKENS)
     return MIN_CACHE_TOKENS[key] if key is not None else DEFAULT_MIN_CACHE_TOKENS
 

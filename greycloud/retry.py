@@ -5,8 +5,14 @@ Only failures that can succeed on a second try are retried: HTTP 408, 429,
 after the client re-creates its credentials. Everything else fails at once,
 translated into a `GreyCloudError` whose message says what to do.
 
-tenacity does the looping; this module supplies the predicate, the wait (which
-honours ``Retry-After``) and the hooks.
+A 429 is read the way Google sends it (see `greycloud.quota_errors`): the wait
+is the longest of ``Retry-After``, the body's ``RetryInfo.retryDelay`` and a
+"Please retry in 38.9s" in the message. A per-day quota, a quota with
+``limit: 0`` or a wait longer than ``max_retry_delay`` is not retried: it
+raises `QuotaExhaustedError` at once.
+
+tenacity does the looping; this module supplies the predicate, the wait and
+the hooks.
 """
 
 from __future__ import annotations
@@ -18,13 +24,14 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import google.auth.exceptions
 import tenacity
 from google.genai import errors as genai_errors
 
+from greycloud.config import DEFAULT_MAX_RETRY_DELAY
 from greycloud.errors import (
     ADC_LOGIN_HINT,
     TOKEN_CREATOR_ROLE,
@@ -32,8 +39,10 @@ from greycloud.errors import (
     AuthenticationError,
     GreyCloudError,
     PermissionDeniedError,
+    QuotaExhaustedError,
     RetriesExhaustedError,
 )
+from greycloud.quota_errors import QuotaDetails, quota_details
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +126,79 @@ def retry_after_seconds(exc: BaseException) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def server_delay(exc: BaseException) -> float | None:
+    """The wait the server asked for: the longest of Retry-After and the body's delay."""
+    delays = [retry_after_seconds(exc)]
+    details = quota_details(exc) if isinstance(exc, genai_errors.APIError) else None
+    if details is not None:
+        delays.append(details.retry_delay)
+    known = [d for d in delays if d is not None]
+    return max(known) if known else None
+
+
+def quota_of(exc: BaseException) -> QuotaDetails | None:
+    """Parsed quota details of a 429 (with the header's Retry-After folded in), else None."""
+    if status_code(exc) != 429:
+        return None
+    details = quota_details(exc) if isinstance(exc, genai_errors.APIError) else None
+    delay = server_delay(exc)
+    if details is None:
+        return QuotaDetails(retry_delay=delay) if delay is not None else None
+    if delay != details.retry_delay:
+        details = replace(details, retry_delay=delay)
+    return details
+
+
+def quota_exhausted(
+    exc: BaseException, max_retry_delay: float = DEFAULT_MAX_RETRY_DELAY
+) -> QuotaExhaustedError | None:
+    """The `QuotaExhaustedError` for a 429 that waiting cannot fix, else None."""
+    if isinstance(exc, QuotaExhaustedError):
+        return exc
+    details = quota_of(exc)
+    if details is None:
+        return None
+    daily = details.daily
+    if daily:
+        quotas = "; ".join(v.label() for v in daily)
+        return QuotaExhaustedError(
+            f"The Vertex AI quota {quotas} is used up for today; it resets daily (Google resets "
+            "daily quotas at midnight Pacific time), so GreyCloud did not retry. Try again "
+            "after the reset, use another model or project, or request a higher quota in the "
+            "Google Cloud console (IAM & Admin > Quotas).",
+            reason="daily",
+            quota=details,
+        )
+    label = "; ".join(v.label() for v in details.violations) or "the quota"
+    if details.limit_zero:
+        return QuotaExhaustedError(
+            f"Vertex AI says {label} has limit: 0 for this project and model, so no request "
+            "can succeed and GreyCloud did not retry. Enable billing or request quota for "
+            f"this model, or use another model ({describe(exc)}).",
+            reason="limit_zero",
+            quota=details,
+        )
+    if details.retry_delay is not None and details.retry_delay > max_retry_delay:
+        return QuotaExhaustedError(
+            f"Vertex AI asked to wait {details.retry_delay:g}s before retrying ({label}), "
+            f"longer than max_retry_delay={max_retry_delay:g}s, so GreyCloud did not retry. "
+            "Try again later, or raise max_retry_delay (GREYCLOUD_MAX_RETRY_DELAY) to wait "
+            "that long.",
+            reason="patience",
+            quota=details,
+        )
+    return None
+
+
+def _quota_note(details: QuotaDetails | None) -> str:
+    if details is None:
+        return ""
+    parts = [v.label() for v in details.violations]
+    if details.retry_delay is not None:
+        parts.append(f"server asked to wait {details.retry_delay:g}s")
+    return f" [{'; '.join(parts)}]" if parts else ""
+
+
 def describe(exc: BaseException) -> str:
     """A one-line description of ``exc`` without secrets (no headers, no bodies)."""
     if isinstance(exc, genai_errors.APIError):
@@ -125,11 +207,19 @@ def describe(exc: BaseException) -> str:
 
 
 def translate(
-    exc: BaseException, *, sa_email: str | None = None, attempts: int = 1
+    exc: BaseException,
+    *,
+    sa_email: str | None = None,
+    attempts: int = 1,
+    max_retry_delay: float = DEFAULT_MAX_RETRY_DELAY,
 ) -> BaseException:
     """``exc`` as the `GreyCloudError` a caller should see (GreyCloud errors pass through)."""
     if isinstance(exc, (GreyCloudError, ValueError, TypeError)):
         return exc
+    exhausted = quota_exhausted(exc, max_retry_delay)
+    if exhausted is not None:
+        return exhausted
+    quota = quota_of(exc)
     kind = classify(exc)
     what = describe(exc)
     if kind is ErrorKind.UNAUTHENTICATED:
@@ -157,26 +247,37 @@ def translate(
             else "try again later or lower the request rate"
         )
         return RetriesExhaustedError(
-            f"Vertex AI kept failing after {attempts} attempt(s) ({what}); {advice}.",
+            f"Vertex AI kept failing after {attempts} attempt(s) ({what}){_quota_note(quota)}; "
+            f"{advice}.",
             attempts=attempts,
             last_error=exc,
+            quota=quota,
         )
     code = status_code(exc)
     status = exc.status if isinstance(exc, genai_errors.APIError) else None
-    return APICallError(f"Vertex AI refused the request ({what}).", code=code, status=status)
+    return APICallError(
+        f"Vertex AI refused the request ({what}){_quota_note(quota)}.",
+        code=code,
+        status=status,
+        quota=quota,
+    )
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter, a cap, and ``Retry-After`` respected."""
+    """Exponential backoff with full jitter, a cap, and the server's wait respected.
+
+    ``max_retry_delay`` is the caller's patience (the clients set it from
+    `GreyCloudConfig.max_retry_delay`): a 429 asking for a longer wait is not
+    retried, and any other status's Retry-After is capped at it.
+    """
 
     max_retries: int = 5
     initial_delay: float = 1.0
     max_delay: float = 60.0
     multiplier: float = 2.0
     reauth: bool = True
-    # The server's Retry-After is honoured in full, up to this sanity bound.
-    max_retry_after: float = 300.0
+    max_retry_delay: float = DEFAULT_MAX_RETRY_DELAY
 
     def backoff(self, attempt: int) -> float:
         """Delay before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
@@ -184,20 +285,20 @@ class RetryPolicy:
         return random.uniform(ceiling / 2, ceiling)
 
     def delay_for(self, exc: BaseException | None, attempt: int) -> float:
-        """The wait before the next attempt: the server's Retry-After, else backoff."""
+        """The wait before the next attempt: what the server asked for, else backoff."""
         if exc is not None:
             if classify(exc) is ErrorKind.UNAUTHENTICATED:
                 return 0.0
-            server = retry_after_seconds(exc)
+            server = server_delay(exc)
             if server is not None:
-                return min(server, self.max_retry_after)
+                return min(server, self.max_retry_delay)
         return self.backoff(attempt)
 
     def should_retry(self, exc: BaseException, unauthenticated_so_far: int) -> bool:
         """Whether ``exc`` may succeed on another attempt."""
         kind = classify(exc)
         if kind is ErrorKind.TRANSIENT:
-            return True
+            return quota_exhausted(exc, self.max_retry_delay) is None
         return kind is ErrorKind.UNAUTHENTICATED and self.reauth and unauthenticated_so_far == 0
 
 

@@ -15,6 +15,7 @@ from google.genai import types
 
 from greycloud._request import chunk_text, finish_reason
 from greycloud.errors import StreamInterruptedError
+from greycloud.quota_errors import QuotaDetails
 
 
 class StreamState:
@@ -44,7 +45,9 @@ class StreamState:
         self.pieces.append(text)
         return text
 
-    def interrupted(self, cause: BaseException) -> StreamInterruptedError:
+    def interrupted(
+        self, cause: BaseException, *, quota: QuotaDetails | None = None
+    ) -> StreamInterruptedError:
         """The error for a stream that broke after delivering text."""
         text = self.text
         return StreamInterruptedError(
@@ -52,6 +55,7 @@ class StreamState:
             "The text so far is in .partial_text; it was not retried to avoid repeating it.",
             partial_text=text,
             cause=cause,
+            quota=quota,
         )
 
 

@@ -18,18 +18,6 @@ from .payloads import CacheWorkspaceArgs, SkippedFile
 from .session import GreyCloudLanguageServer
 
 
-def minimum_tokens(model: str) -> int | None:
-    """The smallest cache ``model`` accepts, if GreyCloud knows it."""
-    try:
-        from greycloud.pricing import min_cache_tokens
-    except ImportError:
-        return None
-    try:
-        return int(min_cache_tokens(model))
-    except Exception:
-        return None
-
-
 async def collect_contents(
     request: CacheWorkspaceArgs, root: Path, settings: Any
 ) -> tuple[Any, list[SkippedFile], list[Any]]:
@@ -80,13 +68,14 @@ async def plan_cache(
     ls: GreyCloudLanguageServer, request: CacheWorkspaceArgs, root: Path
 ) -> CachePlan:
     """What ``greycloud.cacheWorkspace`` would upload, and its estimated storage cost."""
+    from greycloud.cache import effective_min_tokens
     from greycloud.pricing import price_for
 
     settings = ls.settings.cache
     collected, skipped, contents = await collect_contents(request, root, settings)
     model = request.model or ls.model
     tokens = await ls.get_client().count_tokens(contents, model=model, fallback=True)
-    minimum = minimum_tokens(model)
+    minimum = effective_min_tokens(model, settings.min_tokens)  # 0: the API decides
     ttl = request.ttl_seconds or settings.ttl_seconds
     per_hour = tokens / 1_000_000 * price_for(model).storage_per_million_per_hour
     return CachePlan(
@@ -97,7 +86,7 @@ async def plan_cache(
         bytes=collected.total_bytes,
         tokens=int(tokens),
         minimum_tokens=minimum,
-        cacheable=minimum is None or tokens >= minimum,
+        cacheable=tokens >= minimum,
         ttl_seconds=ttl,
         storage_cost_per_hour=per_hour,
         storage_cost_for_ttl=per_hour * ttl / 3600,

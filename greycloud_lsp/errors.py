@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pygls.exceptions import JsonRpcException
 
 from greycloud.errors import ADC_LOGIN_HINT
@@ -37,8 +39,38 @@ def _api_error_message(exc: BaseException) -> str | None:
     return None
 
 
+def _quota_data(exc: BaseException) -> dict[str, Any] | None:
+    """The parsed quota details of a 429 (``QuotaExhaustedError`` and friends) as error data."""
+    quota = getattr(exc, "quota", None)
+    if quota is None or not hasattr(quota, "violations"):
+        return None
+    data: dict[str, Any] = {
+        "quotaId": quota.quota_id,
+        "quotaMetric": quota.quota_metric,
+        "quotaValue": quota.quota_value,
+        "retryDelay": quota.retry_delay,
+        "violations": [
+            {
+                "quotaId": v.quota_id,
+                "quotaMetric": v.quota_metric,
+                "quotaDimensions": v.quota_dimensions,
+                "quotaValue": v.quota_value,
+            }
+            for v in quota.violations
+        ],
+    }
+    reason = getattr(exc, "reason", None)
+    if reason is not None:
+        data["reason"] = reason
+    return data
+
+
 def backend_error(exc: BaseException, action: str) -> JsonRpcException:
-    """A ``RequestFailed`` error for ``exc`` raised while doing ``action``."""
+    """A ``RequestFailed`` error for ``exc`` raised while doing ``action``.
+
+    A quota failure carries its parsed details (quota id, metric, limit, retry
+    delay and, for a ``QuotaExhaustedError``, why it was not retried) as ``data``.
+    """
     if isinstance(exc, JsonRpcException):
         return exc
     try:
@@ -55,4 +87,4 @@ def backend_error(exc: BaseException, action: str) -> JsonRpcException:
         message = f"Could not reach Vertex AI ({exc}): check endpoint/location and the network."
     else:
         message = f"{type(exc).__name__}: {exc}"
-    return RequestFailed(f"{action} failed: {message}")
+    return RequestFailed(f"{action} failed: {message}", data=_quota_data(exc))

@@ -8,7 +8,6 @@ the offending field.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
@@ -17,6 +16,7 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from pygls.exceptions import JsonRpcInvalidParams
 
+from greycloud.cache_names import validate_cache_name
 from greycloud.rules import MAX_OUTPUT_TOKENS, NON_NEGATIVE, POSITIVE, TEMPERATURE, Bound
 
 T = TypeVar("T")
@@ -210,6 +210,15 @@ class RangeArg:
 # -- command arguments ---------------------------------------------------------
 
 
+def _cached_content(_inst: Any, _attr: Any, value: str | None) -> None:
+    if value is None or value == "workspace":
+        return
+    try:
+        validate_cache_name(value)
+    except ValueError as exc:
+        raise ValueError(f"cachedContent: 'workspace' or a cache name; {exc}") from None
+
+
 def _progress_token(_inst: Any, _attr: Any, value: Any) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
         raise ValueError("workDoneToken: must be a string or an integer")
@@ -231,7 +240,7 @@ class GenerateArgs:
     max_output_tokens: int | None = attrs.field(
         default=None, validator=within("maxOutputTokens", MAX_OUTPUT_TOKENS)
     )
-    cached_content: str | None = attrs.field(default=None, validator=non_empty("cachedContent"))
+    cached_content: str | None = attrs.field(default=None, validator=_cached_content)
     insert: str = attrs.field(default="none", validator=one_of("insert", INSERT_MODES))
     work_done_token: Any = attrs.field(default=None, validator=_progress_token)
     """Fallback for clients that cannot set ``workDoneToken`` on ExecuteCommandParams."""
@@ -277,17 +286,11 @@ class ListCachesArgs:
     """``greycloud.listCaches`` takes an (optional, empty) object."""
 
 
-_CACHE_NAME = re.compile(
-    r"^(?:projects/[A-Za-z0-9._:-]+/locations/[A-Za-z0-9-]+/cachedContents/)?[A-Za-z0-9_-]+$"
-)
-
-
 def _cache_name(_inst: Any, _attr: Any, value: str) -> None:
-    if not _CACHE_NAME.match(value):
-        raise ValueError(
-            "name: must be a cache id or projects/P/locations/L/cachedContents/ID "
-            "(letters, digits, '-' and '_' only)"
-        )
+    try:
+        validate_cache_name(value)
+    except ValueError as exc:
+        raise ValueError(f"name: {exc}") from None
 
 
 @attrs.define

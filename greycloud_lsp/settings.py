@@ -47,7 +47,8 @@ class TokenCountSettings:
     )
     mode: str = attrs.field(default="auto", validator=one_of("tokenCount.mode", TOKEN_MODES))
     local_model_path: str | None = None
-    """A SentencePiece ``.model`` file for the local tokenizer (no download needed)."""
+    """A local tokenizer file (no download): a SentencePiece ``.model`` (gemma3 models) or
+    a Hugging Face ``tokenizer.json``, or a directory holding one (gemma4 models)."""
 
 
 @attrs.define(frozen=True)
@@ -65,6 +66,11 @@ class CacheSettings:
     )
     keep_alive: bool = False
     delete_on_exit: bool = True
+    min_tokens: int | None = attrs.field(
+        default=None, validator=within("cache.minTokens", NON_NEGATIVE)
+    )
+    """Pre-check minimum for ``greycloud.cacheWorkspace``: None uses the library's
+    table (``greycloud.pricing.MIN_CACHE_TOKENS``), 0 skips the check."""
 
 
 @attrs.define(frozen=True)

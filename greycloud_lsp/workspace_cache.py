@@ -8,14 +8,14 @@ import logging
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
-from .cache_plan import collect_contents, minimum_tokens, plan_cache
+from .cache_plan import collect_contents, plan_cache
 from .collect import is_within
 from .errors import RequestFailed, backend_error
 from .payloads import (
@@ -32,6 +32,9 @@ from .payloads import (
 from .progress import ProgressReporter
 from .session import Feature, GreyCloudLanguageServer
 from .text_metrics import digest
+
+if TYPE_CHECKING:
+    from greycloud.async_cache import GreyCloudAsyncCache
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +72,9 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def _tokens_of(cached: Any) -> int | None:
-    meta = getattr(cached, "usage_metadata", None)
-    return getattr(meta, "total_token_count", None) if meta is not None else None
+    from greycloud.cache import cache_tokens
+
+    return cache_tokens(cached)
 
 
 class CacheRegistry(Feature):
@@ -105,10 +109,21 @@ class CacheRegistry(Feature):
 
     # -- backend ------------------------------------------------------------
 
-    async def genai(self) -> Any:
-        """The shared client's underlying ``genai.Client`` (built off the event loop)."""
-        client = self.ls.get_client()
-        return await client.ensure_client()
+    def backend(self) -> GreyCloudAsyncCache:
+        """The library's cache API over the shared client (its retries and rate limiter)."""
+        from greycloud.async_cache import GreyCloudAsyncCache
+
+        return GreyCloudAsyncCache(client=self.ls.get_client())
+
+    def _held(self, name: str) -> OwnedCache | None:
+        """The registered cache ``name`` refers to, in any accepted form (ID, full name...)."""
+        from greycloud.cache_names import cache_id
+
+        held = self.ls.shared.caches.get(name)
+        if held is not None:
+            return held
+        wanted = cache_id(name)
+        return next((c for c in self.ls.shared.caches.values() if cache_id(c.name) == wanted), None)
 
     # -- lookups used by other features ---------------------------------------
 
@@ -262,13 +277,8 @@ class CacheRegistry(Feature):
     # -- operations ----------------------------------------------------------------
 
     async def extend(self, name: str, ttl_seconds: int) -> Any:
-        from google.genai import types as gtypes
-
-        genai = await self.genai()
-        updated = await genai.aio.caches.update(
-            name=name, config=gtypes.UpdateCachedContentConfig(ttl=f"{ttl_seconds}s")
-        )
-        held = self.ls.shared.caches.get(name)
+        updated = await self.backend().update_cache_ttl(name, ttl_seconds=ttl_seconds)
+        held = self._held(name)
         if held is not None:
             held.expire_time = updated.expire_time
             held.ttl_seconds = ttl_seconds
@@ -276,12 +286,11 @@ class CacheRegistry(Feature):
         return updated
 
     async def delete(self, name: str) -> None:
-        genai = await self.genai()
-        await genai.aio.caches.delete(name=name)
-        owned = self.ls.shared.caches.get(name)
-        self.ls.shared.caches.forget(name)
-        if owned is not None:
-            self.announce(owned, deleted=True)
+        await self.backend().delete_cache(name)
+        held = self._held(name)
+        if held is not None:
+            self.ls.shared.caches.forget(held.name)
+            self.announce(held, deleted=True)
 
     async def delete_stale(self, folder: str, *, keep: str) -> None:
         """Delete the stale caches of ``folder`` (after a refresh made ``keep``)."""
@@ -424,33 +433,31 @@ async def _create_cache(
     settings: Any,
     progress: ProgressReporter,
 ) -> CacheWorkspaceResult:
-    from google.genai import types as gtypes
-
     collected, skipped, contents = await collect_contents(request, root, settings)
     progress.report(f"{len(collected.files)} files, {collected.total_bytes} bytes", 30)
     model = request.model or ls.model
-    minimum = minimum_tokens(model)
-    if minimum is not None:
-        counted = await ls.get_client().count_tokens(contents, model=model, fallback=True)
-        if counted < minimum:
-            raise RequestFailed(
-                f"the selected files are {counted} tokens but {model} can only cache "
-                f"{minimum} tokens or more: include more files (cache.include) or send "
-                "them without a cache"
-            )
     ttl = request.ttl_seconds or settings.ttl_seconds
     display_name = request.display_name or f"greycloud-lsp {root.name}"
-    progress.report(f"Uploading {len(collected.files)} files…", 60)
-    genai = await ls.get_feature(CacheRegistry).genai()
-    cached = await genai.aio.caches.create(
-        model=model,
-        config=gtypes.CreateCachedContentConfig(
-            contents=contents,
-            system_instruction=request.system_instruction,
+    progress.report(f"Counting and uploading {len(collected.files)} files…", 60)
+    from greycloud.cache import CacheTooSmallError
+
+    backend = ls.get_feature(CacheRegistry).backend()
+    try:
+        cached = await backend.create_cache(
+            contents,
+            model=model,
             display_name=display_name,
-            ttl=f"{ttl}s",
-        ),
-    )
+            system_instruction=request.system_instruction,
+            ttl_seconds=ttl,
+            min_tokens=settings.min_tokens,
+        )
+    except CacheTooSmallError as exc:
+        raise RequestFailed(
+            f"the selected files are {exc.token_count} tokens but {model} can only cache "
+            f"{exc.min_tokens} tokens or more: include more files (cache.include) or send "
+            "them without a cache (if the API accepts less for this model, lower "
+            "cache.minTokens; 0 skips this check)"
+        ) from None
     files = {str(path): digest(text) for _rel, path, text in collected.files}
     mtimes = await asyncio.to_thread(_mtimes, files)
     owned = OwnedCache(
@@ -484,10 +491,8 @@ async def list_caches_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
     if args and args != (None,):
         parse(ListCachesArgs, list(args), command)
     try:
-        genai = await ls.get_feature(CacheRegistry).genai()
-        pager = await genai.aio.caches.list()
         entries = []
-        async for cached in pager:
+        for cached in await ls.get_feature(CacheRegistry).backend().list_caches():
             owned = ls.shared.caches.get(cached.name)
             entries.append(
                 CacheListEntry(

@@ -11,9 +11,19 @@ from typing import Any
 
 from greycloud.retry import RetryPolicy
 
+# Wall-clock bounds. Tests assert behaviour, not speed: a time bound only tells
+# "promptly" from "hung" or "waited for the slow thing", so it is generous enough
+# for a machine whose cores are all busy, and each test makes the slow
+# alternative take clearly longer than the bound. Speed targets are measured in
+# benchmarks/ (e.g. cancel -> upstream closed, in bench_lsp.py).
+PROMPTLY = 5.0  # seconds: a step that takes milliseconds on an idle machine
+NO_HANG = 60.0  # seconds: a hang guard for work that takes seconds under load
+
 # Real backoff shape, test-sized delays.
 FAST_RETRY = RetryPolicy(initial_delay=0.01, max_delay=0.05)
-DATASTORE = "projects/emulator-project/locations/global/collections/default_collection/dataStores/docs"
+DATASTORE = (
+    "projects/emulator-project/locations/global/collections/default_collection/dataStores/docs"
+)
 
 
 def body_of(emulator, action: str = "generateContent", index: int = -1) -> dict:
@@ -48,6 +58,20 @@ async def loop_lags(interval: float = 0.01) -> AsyncIterator[list[float]]:
         yield lags
     finally:
         beat.cancel()
+
+
+async def until_held_back(limiter, caller: asyncio.Future, timeout: float = NO_HANG) -> None:
+    """Wait until a 429's slow-down holds back every caller sharing ``limiter``.
+
+    That is: nothing queued or in flight, and still no room (a fixed sleep
+    instead was too short on a busy machine), or ``caller`` (the task that got
+    the 429) has already finished, slow-down and retry included.
+    """
+    for _ in range(int(timeout / 0.01)):
+        if caller.done() or not (limiter.headroom() or limiter.in_flight or limiter.waiting):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the limiter was not held back within {timeout} s")
 
 
 def daemon_processes(runtime_dir: Path) -> list[Any]:

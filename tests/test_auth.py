@@ -97,7 +97,7 @@ def test_hanging_gcloud_is_bounded(emulator, fake_gcloud, monkeypatch):
     started = time.monotonic()
     with pytest.raises(AuthenticationError, match=r"did not answer within 0\.5s"):
         GreyCloudClient(config).generate_content("Hi")
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15  # bounded by the 0.5 s timeout, not the 30 s hang
 
 
 def test_api_key_mode(emulator):

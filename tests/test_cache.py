@@ -50,13 +50,15 @@ def creates(emu) -> list:
 # -- the table and the size check --------------------------------------------
 
 
-def test_minimum_table_is_one_table_with_documented_values():
+def test_minimum_table_takes_the_lowest_documented_value():
     assert min_cache_tokens("gemini-2.5-flash") == 1024
     assert min_cache_tokens("gemini-2.5-flash-lite") == 1024
-    assert min_cache_tokens("publishers/google/models/gemini-2.5-pro") == 4096
+    assert min_cache_tokens("publishers/google/models/gemini-2.5-pro") == 2048
     assert min_cache_tokens("gemini-3-flash-preview") == 1024
     assert min_cache_tokens("gemini-3-pro-preview") == 4096
-    assert min_cache_tokens("some-future-model") == 4096
+    assert min_cache_tokens("gemini-3.1-pro-preview") == 1024
+    # an unknown model gets the lowest value known for any model: never refused early
+    assert min_cache_tokens("some-future-model") == min(MIN_CACHE_TOKENS.values()) == 1024
     assert set(MIN_CACHE_TOKENS) >= {"gemini-2.5-flash", "gemini-2.5-pro"}
 
 
@@ -93,7 +95,7 @@ def test_pro_model_needs_more_tokens(emu):
     client = GreyCloudCache(GreyCloudConfig(model=PRO))
     with pytest.raises(CacheTooSmallError) as info:
         client.create_cache_from_text(text=document(2000))
-    assert (info.value.token_count, info.value.min_tokens) == (2000, 4096)
+    assert (info.value.token_count, info.value.min_tokens) == (2000, 2048)
     assert creates(emu) == []
 
 
@@ -359,3 +361,58 @@ def test_cache_routes_require_credentials(emu):
     answer = requests.get(url, timeout=5)
     assert answer.status_code == 401
     assert answer.json()["error"]["status"] == "UNAUTHENTICATED"
+
+
+# -- one name rule, min_tokens and retries ----------------------------------------------
+
+
+def test_cache_names_accept_exactly_the_three_forms():
+    from greycloud.cache_names import cache_id, validate_cache_name
+
+    full = "projects/my-proj/locations/us-central1/cachedContents/123_abc-9"
+    for good in ("123", "cachedContents/123", full, f"  {full} "):
+        assert validate_cache_name(good) == good.strip()
+    assert cache_id(full) == "123_abc-9" and cache_id("cachedContents/7") == "7"
+    for bad in (
+        "",
+        "models/123",
+        "projects/p/locations/l/batchPredictionJobs/1",
+        "projects/p/cachedContents/1",
+        "projects/../locations/l/cachedContents/1",
+        "cachedContents/",
+        "a.b",
+        "a%2Fb",
+        None,
+    ):
+        with pytest.raises(ValueError, match=r"ID, cachedContents/ID or projects/P/locations/L"):
+            validate_cache_name(bad)
+
+
+def test_min_tokens_overrides_the_table_sync(caches, emu):
+    with pytest.raises(CacheTooSmallError) as info:
+        caches.create_cache_from_text(text=document(1500), min_tokens=2000)
+    assert (info.value.token_count, info.value.min_tokens) == (1500, 2000)
+    assert "min_tokens" in str(info.value)
+    counts = len(emu.state.requests_for("countTokens"))
+    with pytest.raises(APICallError) as refused:
+        caches.create_cache_from_text(text=document(100), min_tokens=0)
+    assert refused.value.code == 400
+    assert len(emu.state.requests_for("countTokens")) == counts
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="min_tokens"):
+            caches.create_cache_from_text(text=document(1500), min_tokens=bad)
+
+
+def test_sync_calls_use_the_client_retry_policy(emu):
+    from greycloud.errors import RetriesExhaustedError
+    from tests.helpers import FAST_RETRY
+
+    client = GreyCloudClient(GreyCloudConfig(model=FLASH), retry_policy=FAST_RETRY)
+    with GreyCloudCache(client=client) as caches:
+        emu.state.add_fault(503, action="cachedContents.list", times=2)
+        assert caches.list_caches() == []
+        assert [r.status for r in emu.state.requests_for("cachedContents.list")] == [503, 503, 200]
+        emu.state.add_fault(503, action="cachedContents.create")
+        with pytest.raises(RetriesExhaustedError):
+            caches.create_cache_from_text(text=document(1100))
+        assert len(creates(emu)) == 1  # never sent twice: the 503 may have created it

@@ -63,6 +63,11 @@ def test_cache_cli_errors_are_one_line(cli_env, capsys, tmp_path):
     code, _, err = run(capsys, "cache", "create", str(small))
     assert code == 1
     assert err.startswith("greycloud: error:") and "1024" in err and len(err.splitlines()) == 1
+    assert "--min-tokens" in err
+    code, _, err = run(capsys, "cache", "create", str(small), "--min-tokens", "50")
+    assert code == 1 and "can only cache 50 tokens or more" in err
+    code, _, err = run(capsys, "cache", "create", str(small), "--min-tokens", "5")
+    assert code == 1 and "minimum token count to start caching is 1024" in err  # the API's
     code, _, err = run(capsys, "cache", "delete")
     assert code == 1 and "--all" in err
     code, _, err = run(capsys, "cache", "create")

@@ -35,6 +35,7 @@ from greycloud.emulator import (
     write_service_account_key,
 )
 from greycloud.emulator.text import split_chunks, truncate_tokens
+from tests.helpers import NO_HANG
 
 MODEL = "gemini-2.5-flash"
 PROJECT = "emulator-project"
@@ -659,7 +660,7 @@ def test_client_disconnect_mid_stream_is_recorded(emulator: EmulatorServer) -> N
     )
     next(response.iter_lines())
     response.close()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + NO_HANG
     record = emulator.state.requests_for("streamGenerateContent")[-1]
     while record.end_time is None and time.monotonic() < deadline:
         time.sleep(0.02)

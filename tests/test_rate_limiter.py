@@ -8,6 +8,7 @@ import pytest
 
 from greycloud.errors import RequestTooLargeError
 from greycloud.rate_limiter import VertexRateLimiter
+from tests.helpers import PROMPTLY
 from tests.virtual_clock import VirtualClock
 
 
@@ -120,7 +121,7 @@ async def test_cancelling_a_waiting_caller_releases_everything():
         holder.release()
         assert limiter.in_flight == 0
         # The slot is really free: the next caller gets it immediately.
-        (await asyncio.wait_for(limiter.acquire(1), 1)).release()
+        (await asyncio.wait_for(limiter.acquire(1), PROMPTLY)).release()
 
 
 async def test_cancelling_a_caller_waiting_for_the_window_frees_its_slot():

@@ -26,6 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create.add_argument("--system", help="system instruction stored in the cache")
     create.add_argument("--model", help="model the cache is for (default: configured model)")
     create.add_argument("--mime-type", help="MIME type for every gs:// file (default: guessed)")
+    create.add_argument(
+        "--min-tokens",
+        type=int,
+        help="size pre-check minimum (default: the model's, from greycloud.pricing; 0 skips it)",
+    )
     create.set_defaults(handler=run_create)
 
     listing = commands.add_parser("list", help="list live caches")
@@ -81,6 +86,7 @@ def run_create(args: argparse.Namespace, config: GreyCloudConfig) -> int:
         display_name=args.display_name,
         system_instruction=args.system,
         ttl_seconds=args.ttl,
+        min_tokens=args.min_tokens,
     )
     tokens = cache.usage_metadata.total_token_count if cache.usage_metadata else None
     print(cache.name)

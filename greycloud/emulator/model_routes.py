@@ -13,8 +13,8 @@ from aiohttp import web
 from greycloud.emulator.auth_routes import authenticate
 from greycloud.emulator.cache_routes import resolve_cached_content
 from greycloud.emulator.context import get_state
-from greycloud.emulator.errors import ApiError, error_response, from_exception
-from greycloud.emulator.faults import drop_connection, fault_response
+from greycloud.emulator.errors import ApiError, error_response, from_exception, quota_error
+from greycloud.emulator.faults import drop_connection, fault_response, stream_error_event
 from greycloud.emulator.recording import begin_record, finish_record
 from greycloud.emulator.resources import read_json_body
 from greycloud.emulator.responses import (
@@ -71,8 +71,10 @@ async def _stream(
     state: EmulatorState,
     events: list[dict[str, Any]],
     record: RecordedRequest,
-    cut_after: int | None,
+    fault: Fault | None,
 ) -> web.StreamResponse:
+    cut_after = fault.cut_after_chunks if fault is not None else None
+    error_after = fault.stream_error_after_chunks if fault is not None else None
     response = web.StreamResponse(
         status=200, headers={"Content-Type": "text/event-stream; charset=utf-8"}
     )
@@ -82,6 +84,11 @@ async def _stream(
         for i, event in enumerate(events):
             if cut_after is not None and i >= cut_after:
                 return drop_connection(request)
+            if fault is not None and error_after is not None and i >= error_after:
+                await response.write(stream_error_event(fault, model=record.model or ""))
+                record.end_time = time.monotonic()
+                await response.write_eof()
+                return response
             if i and state.stream_chunk_delay > 0:
                 await asyncio.sleep(state.stream_chunk_delay)
             await response.write(b"data: " + json.dumps(event).encode() + b"\r\n\r\n")
@@ -118,13 +125,15 @@ async def _answer(
         charged, payload = answer.total_tokens, generate_payload(answer)
     over = state.charge_quota(call.project or EXPRESS_PROJECT, charged, now=record.time)
     if over is not None:
-        raise ApiError(429, over, retry_after=state.quota_retry_after)
+        message, details = quota_error(
+            over.kind, limit=over.limit, model=call.model, retry_delay=over.retry_delay
+        )
+        raise ApiError(429, message, retry_after=state.quota_retry_after, details=details)
     if state.latency > 0:
         await asyncio.sleep(state.latency)
     if call.action == "streamGenerateContent" and answer is not None:
-        cut = fault.cut_after_chunks if fault is not None else None
         events = stream_payloads(answer, state.stream_chunk_tokens)
-        return await _stream(request, state, events, record, cut)
+        return await _stream(request, state, events, record, fault)
     return web.json_response(payload)
 
 

@@ -3,9 +3,9 @@
 Every API route reads an optional JSON body, records the request, checks the
 caller's credentials, runs its work and records the answer. `resource_route`
 does all of that for the resource collections (cachedContents,
-batchPredictionJobs), and applies faults queued for its action by name (e.g.
-``batchPredictionJobs.get``); the model routes use `read_json_body` directly
-because they also stream.
+batchPredictionJobs), applying a queued fault named after the route's action
+(e.g. ``cachedContents.create``); the model routes use `read_json_body`
+directly because they also stream.
 """
 
 from __future__ import annotations
@@ -49,12 +49,11 @@ def resource_route(action: str, work: Work) -> Handler:
         record = begin_record(
             request, state, action=action, body=body, project=request.match_info.get("project")
         )
+        fault = state.take_fault(action)
+        if (faulted := await fault_response(request, fault)) is not None:
+            return finish_record(record, faulted, fault)
         try:
             record.principal = authenticate(request, state)
-            fault = state.take_fault(action)  # only faults queued for this action
-            injected = await fault_response(request, fault)
-            if injected is not None:
-                return finish_record(record, injected, fault)
             if raw and not isinstance(body, dict):
                 raise ApiError(400, "Invalid JSON payload received. Expected a JSON object.")
             response = work(state, request, body or {})
@@ -62,6 +61,6 @@ def resource_route(action: str, work: Work) -> Handler:
                 response = await response
         except ApiError as exc:
             response = from_exception(exc)
-        return finish_record(record, response, None)
+        return finish_record(record, response, fault)
 
     return handler

@@ -14,6 +14,8 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from greycloud.emulator.errors import QUOTA_SHAPES
+
 DEFAULT_API_KEY = "emulator-api-key"
 DEFAULT_TOKEN_LIFETIME = 3600.0
 DEFAULT_STREAM_CHUNK_TOKENS = 8
@@ -46,7 +48,14 @@ class RecordedRequest:
 
 @dataclass
 class Fault:
-    """A queued fault; ``times=None`` means it never runs out."""
+    """A queued fault; ``times=None`` means it never runs out.
+
+    ``quota`` (``"per_minute"``, ``"per_day"``, ``"tokens_per_minute"``) shapes
+    the error as Google's quota 429: ``google.rpc.QuotaFailure`` with a limit of
+    ``quota_value``, plus ``google.rpc.RetryInfo`` when ``retry_delay`` is set.
+    ``stream_error_after_chunks`` sends the error inside a 200 stream body after
+    that many chunks (0: before any text), as Google does.
+    """
 
     status: int | None = 503
     action: str | None = None
@@ -56,13 +65,18 @@ class Fault:
     drop_connection: bool = False
     cut_after_chunks: int | None = None
     delay: float = 0.0
+    quota: str | None = None
+    quota_value: int = 60
+    retry_delay: float | None = None
+    stream_error_after_chunks: int | None = None
 
     def matches(self, action: str) -> bool:
         """Whether this fault applies to ``action``.
 
-        ``None`` means any model route, or only streams for ``cut_after_chunks``.
+        ``None`` means any model route, or only streams for the in-stream faults.
         """
-        if self.action is None and self.cut_after_chunks is not None:
+        in_stream = self.cut_after_chunks is not None or self.stream_error_after_chunks is not None
+        if self.action is None and in_stream:
             return action == "streamGenerateContent"
         if self.action is None:
             return action in MODEL_ACTIONS
@@ -76,7 +90,12 @@ class Fault:
             return f"cut_after_chunks={self.cut_after_chunks}"
         if self.status is None or self.status == 200:
             return f"delay={self.delay}"
-        return f"status={self.status}"
+        where = (
+            f" in stream after {self.stream_error_after_chunks}"
+            if self.stream_error_after_chunks is not None
+            else ""
+        )
+        return f"status={self.status}{where}"
 
 
 @dataclass
@@ -89,11 +108,21 @@ class TokenInfo:
 
 @dataclass
 class Quota:
-    """Sliding-window request/token limits per project."""
+    """Sliding-window request/token limits per project, and requests per day."""
 
     rpm: int | None = None
     tpm: int | None = None
     window_seconds: float = 60.0
+    rpd: int | None = None
+
+
+@dataclass(frozen=True)
+class OverQuota:
+    """Why a request was refused: the quota shape, its limit, when it frees up."""
+
+    kind: str
+    limit: int
+    retry_delay: float | None = None
 
 
 class EmulatorState:
@@ -114,6 +143,7 @@ class EmulatorState:
         self.quota = Quota()
         self.quota_retry_after: float | None = None
         self._usage: dict[str, deque[tuple[float, int]]] = {}
+        self._daily: dict[str, int] = {}
         self.latency = 0.0
         self.stream_chunk_tokens = DEFAULT_STREAM_CHUNK_TOKENS
         self.stream_chunk_delay = 0.0
@@ -217,13 +247,24 @@ class EmulatorState:
         drop_connection: bool = False,
         cut_after_chunks: int | None = None,
         delay: float = 0.0,
+        quota: str | None = None,
+        quota_value: int = 60,
+        retry_delay: float | None = None,
+        stream_error_after_chunks: int | None = None,
     ) -> Fault:
         """Queue a fault (FIFO); each matching request consumes one use.
 
         ``status=None`` (or 200) with ``delay`` gives a slow but normal answer.
         ``action=None`` matches generate/stream/countTokens; name ``"token"`` or
         ``"generateAccessToken"`` explicitly to fault the auth endpoints.
+        ``quota``/``quota_value``/``retry_delay`` shape a Google quota 429 and
+        ``stream_error_after_chunks`` puts the error in a stream body (see `Fault`).
         """
+        if quota is not None:
+            if quota not in QUOTA_SHAPES:
+                raise ValueError(f"quota={quota!r}: use one of {sorted(QUOTA_SHAPES)}")
+        if stream_error_after_chunks is not None and stream_error_after_chunks < 0:
+            raise ValueError("stream_error_after_chunks must be 0 or more")
         fault = Fault(
             status=status,
             action=action,
@@ -233,6 +274,10 @@ class EmulatorState:
             drop_connection=drop_connection,
             cut_after_chunks=cut_after_chunks,
             delay=delay,
+            quota=quota,
+            quota_value=quota_value,
+            retry_delay=retry_delay,
+            stream_error_after_chunks=stream_error_after_chunks,
         )
         with self._lock:
             self.faults.append(fault)
@@ -259,30 +304,64 @@ class EmulatorState:
     # -- quota -----------------------------------------------------------
 
     def set_quota(
-        self, rpm: int | None = None, tpm: int | None = None, window_seconds: float = 60.0
+        self,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        window_seconds: float = 60.0,
+        rpd: int | None = None,
     ) -> None:
-        """Limit requests and tokens per project in a sliding window."""
-        with self._lock:
-            self.quota = Quota(rpm, tpm, float(window_seconds))
-            self._usage = {}
+        """Limit requests and tokens per project in a sliding window, and requests per day.
 
-    def charge_quota(self, project: str, tokens: int, now: float | None = None) -> str | None:
-        """Charge one request of ``tokens``; return an error message if over limit."""
+        The "day" is the emulator's lifetime (or until the next `set_quota`/`reset`).
+        """
+        with self._lock:
+            self.quota = Quota(rpm, tpm, float(window_seconds), rpd)
+            self._usage = {}
+            self._daily = {}
+
+    def charge_quota(self, project: str, tokens: int, now: float | None = None) -> OverQuota | None:
+        """Charge one request of ``tokens``; say which quota refuses it, if any.
+
+        A window quota's ``retry_delay`` is when enough of the window has passed
+        for this request to fit (the whole window if it can never fit).
+        """
         with self._lock:
             quota = self.quota
+            if quota.rpd is not None and self._daily.get(project, 0) + 1 > quota.rpd:
+                return OverQuota("per_day", quota.rpd)
             if quota.rpm is None and quota.tpm is None:
+                self._daily[project] = self._daily.get(project, 0) + 1
                 return None
             now = time.monotonic() if now is None else now
+            window = quota.window_seconds
             usage = self._usage.setdefault(project, deque())
-            while usage and usage[0][0] <= now - quota.window_seconds:
+            while usage and usage[0][0] <= now - window:
                 usage.popleft()
             if quota.rpm is not None and len(usage) + 1 > quota.rpm:
-                return f"Quota exceeded: more than {quota.rpm} requests per window"
+                must_leave = len(usage) + 1 - quota.rpm
+                wait = (
+                    usage[must_leave - 1][0] + window - now if must_leave <= len(usage) else window
+                )
+                return OverQuota("per_minute", quota.rpm, wait)
             used = sum(t for _, t in usage)
             if quota.tpm is not None and used + tokens > quota.tpm:
-                return f"Quota exceeded: more than {quota.tpm} tokens per window"
+                return OverQuota(
+                    "tokens_per_minute",
+                    quota.tpm,
+                    self._tokens_free(usage, used + tokens - quota.tpm, now),
+                )
             usage.append((now, tokens))
+            self._daily[project] = self._daily.get(project, 0) + 1
             return None
+
+    def _tokens_free(self, usage: deque[tuple[float, int]], excess: int, now: float) -> float:
+        """Seconds until ``excess`` tokens have left the window."""
+        window = self.quota.window_seconds
+        for when, tokens in usage:
+            excess -= tokens
+            if excess <= 0:
+                return when + window - now
+        return window
 
     # -- request log -----------------------------------------------------
 

@@ -45,6 +45,7 @@ def nvim_test_command(
     ]
 
 
+@pytest.mark.timeout(180)  # above nvim's own 150 s budget below
 def test_nvim_plugin_end_to_end(
     tmp_path, editor_workspace, greycloud_server_cmd, require_tool, artifacts_dir
 ):

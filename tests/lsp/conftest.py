@@ -11,6 +11,7 @@ import pytest
 import pytest_asyncio
 
 from tests.lsp.lsp_helpers import Session, language_servers
+from tests.tokenizer_files import build_tokenizer_json, train_sentencepiece
 
 CLIENTS = ["visual-studio-code", "neovim"]
 # These also run through the per-user daemon (GREYCLOUD_TEST_SERVER_MODES=standalone,daemon
@@ -51,3 +52,15 @@ async def start_session(
         tmp_path, client_name=client_name, args=["--log-level", "DEBUG"], mode=server_mode
     ) as start:
         yield start
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny SentencePiece model (the gemma3 kind of vocabulary)."""
+    return train_sentencepiece(tmp_path_factory.mktemp("spm"))
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Hugging Face tokenizer.json (the gemma4 kind of vocabulary)."""
+    return build_tokenizer_json(tmp_path_factory.mktemp("hf"))

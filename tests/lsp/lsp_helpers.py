@@ -13,6 +13,8 @@ from typing import Any
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from tests.helpers import NO_HANG
+
 SERVER = [sys.executable, "-m", "greycloud_lsp"]
 MODE_ARGS = {"standalone": ["--standalone"], "daemon": []}
 """``greycloud-lsp`` as one process, or (the default editors get) a forwarder to the daemon."""
@@ -44,7 +46,7 @@ class Recorder:
         return self.notifications.get(method, [])
 
     async def wait_for(
-        self, method: str, predicate: Callable[[Any], bool], timeout: float = 10.0
+        self, method: str, predicate: Callable[[Any], bool], timeout: float = NO_HANG
     ) -> Any:
         async def poll() -> Any:
             while True:

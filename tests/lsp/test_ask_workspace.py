@@ -6,6 +6,7 @@ import pytest
 from lsprotocol import types
 
 from greycloud.emulator.cache_routes import cache_store
+from tests.helpers import NO_HANG
 from tests.lsp.lsp_helpers import execute, open_document
 from tests.lsp.test_cache import make_workspace
 
@@ -113,7 +114,7 @@ async def test_expiry_is_announced(start_session, adc_env, workspace):
     client = await start_session(workspace=workspace, settings={"model": "gemini-2.5-flash"})
     created = await execute(client, "greycloud.cacheWorkspace", {"ttlSeconds": 2})
     gone = await client.recorder.wait_for(
-        "greycloud/cacheStatus", lambda n: n["deleted"], timeout=15
+        "greycloud/cacheStatus", lambda n: n["deleted"], timeout=NO_HANG
     )
     assert gone["name"] == created["name"] and gone["reason"] == "expired"
     state = await execute(client, "greycloud.workspaceCacheState", {})

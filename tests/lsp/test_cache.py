@@ -145,3 +145,50 @@ async def test_too_small_content_states_both_numbers(start_session, adc_env, tmp
         await execute(client, "greycloud.cacheWorkspace", {})
     message = str(info.value)
     assert "1024" in message and any(ch.isdigit() for ch in message.split("1024")[0])
+    assert "cache.minTokens" in message
+
+
+async def test_min_tokens_setting_overrides_the_pre_check(start_session, adc_env, workspace):
+    client = await start_session(workspace=workspace, settings={"cache": {"minTokens": 100_000}})
+    with pytest.raises(JsonRpcException) as info:
+        await execute(client, "greycloud.cacheWorkspace", {})
+    assert "100000 tokens or more" in str(info.value)
+    assert adc_env.state.requests_for("cachedContents.create") == []
+
+
+async def test_min_tokens_zero_lets_the_api_decide(start_session, adc_env, tmp_path):
+    root = tmp_path / "small"
+    root.mkdir()
+    (root / "one.txt").write_text("tiny file")
+    client = await start_session(workspace=root, settings={"cache": {"minTokens": 0}})
+    with pytest.raises(JsonRpcException) as info:
+        await execute(client, "greycloud.cacheWorkspace", {})
+    assert "minimum token count" in str(info.value)  # the API's (emulator's) own refusal
+    assert adc_env.state.requests_for("countTokens") == []
+    assert len(adc_env.state.requests_for("cachedContents.create")) == 1
+
+
+async def test_cache_commands_use_the_library_names_and_retries(start_session, adc_env, workspace):
+    client = await start_session(workspace=workspace)
+    result = await execute(client, "greycloud.cacheWorkspace", {})
+    cache_id = result["name"].rsplit("/", 1)[-1]
+    adc_env.state.add_fault(503, action="cachedContents.update")
+    extended = await execute(
+        client, "greycloud.extendCache", {"name": f"cachedContents/{cache_id}", "ttlSeconds": 60}
+    )
+    assert extended["name"] == result["name"]
+    assert [r.status for r in adc_env.state.requests_for("cachedContents.update")] == [503, 200]
+    with pytest.raises(JsonRpcException, match=r"cachedContents/ID") as info:
+        await execute(client, "greycloud.deleteCache", {"name": "models/gemini"})
+    assert getattr(info.value, "code", None) == -32602 or "-32602" in str(info.value)
+    with pytest.raises(JsonRpcException, match=r"cachedContent: 'workspace' or a cache name"):
+        await execute(client, "greycloud.generate", {"prompt": "Hi", "cachedContent": "../x"})
+    answer = await execute(
+        client,
+        "greycloud.generate",
+        {"prompt": "Summarise [[words=5]]", "cachedContent": f"cachedContents/{cache_id}"},
+    )
+    assert answer["usage"]["cachedTokens"] > 0
+    assert await execute(client, "greycloud.deleteCache", {"name": cache_id}) == {"deleted": True}
+    listed = await execute(client, "greycloud.listCaches", {})
+    assert [c for c in listed if c["name"] == result["name"]] == []

@@ -9,6 +9,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
+from tests.helpers import NO_HANG, PROMPTLY
 from tests.lsp.lsp_helpers import execute, open_document, record_apply_edits
 
 
@@ -32,7 +33,7 @@ async def test_generate_streams_progress_and_chunks(start_session, adc_env):
     assert adc_env.state.requests_for("streamGenerateContent")
 
 
-async def _first_chunk(client, timeout=10.0):
+async def _first_chunk(client, timeout=NO_HANG):
     return await client.recorder.wait_for("greycloud/generationChunk", lambda c: True, timeout)
 
 
@@ -47,19 +48,21 @@ async def test_cancel_by_progress_returns_partial_text(start_session, adc_env):
     client.window_work_done_progress_cancel(
         types.WorkDoneProgressCancelParams(token=chunk["token"])
     )
-    result = await asyncio.wait_for(task, 10)
+    result = await asyncio.wait_for(task, NO_HANG)
     assert result["cancelled"] is True
     chunks = client.recorder.of("greycloud/generationChunk")
     assert result["text"] == "".join(c["text"] for c in chunks)
     assert 0 < len(result["text"]) < 3000 * 3
     record = adc_env.state.requests_for("streamGenerateContent")[-1]
     await _wait_end(record)
-    assert record.end_time - cancelled_at < 0.2, "upstream stream not stopped within 200 ms"
+    # Left alone the stream would run ~20 s more (about 400 chunks, 50 ms apart). The 200 ms
+    # target is measured in benchmarks/bench_lsp.py; here, only "at once, not at its end".
+    assert record.end_time - cancelled_at < PROMPTLY, "upstream stream not stopped"
     end = client.progress_reports[chunk["token"]][-1]
     assert isinstance(end, types.WorkDoneProgressEnd) and "ancel" in (end.message or "")
 
 
-async def _wait_end(record, timeout=2.0):
+async def _wait_end(record, timeout=NO_HANG):
     deadline = time.monotonic() + timeout
     while record.end_time is None and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
@@ -78,17 +81,17 @@ async def test_cancel_request_stops_upstream_and_frees_slot(start_session, adc_e
     cancelled_at = time.monotonic()
     client.protocol.notify("$/cancelRequest", types.CancelParams(id=msg_id))
     with pytest.raises(JsonRpcException):
-        await asyncio.wait_for(fut, 10)
+        await asyncio.wait_for(fut, NO_HANG)
     record = adc_env.state.requests_for("streamGenerateContent")[-1]
     await _wait_end(record)
-    assert record.end_time - cancelled_at < 0.2
-    # The only concurrency slot must be free again: a new generate runs at once.
+    assert record.end_time - cancelled_at < PROMPTLY, "upstream stream not stopped"
+    # The only concurrency slot must be free again: a kept slot would never come back
+    # (a still running stream ends at once without the chunk delay).
     adc_env.state.configure(stream_chunk_delay=0.0)
-    started = time.monotonic()
     result = await asyncio.wait_for(
-        execute(client, "greycloud.generate", {"prompt": "short [[words=5]]"}), 5
+        execute(client, "greycloud.generate", {"prompt": "short [[words=5]]"}), NO_HANG
     )
-    assert result["text"] and time.monotonic() - started < 3
+    assert result["text"]
 
 
 async def test_ten_concurrent_generates_share_the_limiter(start_session, adc_env):
@@ -212,7 +215,7 @@ async def test_client_token_in_arguments_is_used_and_cancels(start_session, adc_
     chunk = await _first_chunk(client)
     assert chunk["token"] == "mine-7"
     client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token="mine-7"))
-    result = await asyncio.wait_for(task, 10)
+    result = await asyncio.wait_for(task, NO_HANG)
     assert result["cancelled"] is True
     reports = client.progress_reports["mine-7"]
     assert isinstance(reports[0], types.WorkDoneProgressBegin)

@@ -7,10 +7,10 @@ import itertools
 import random
 import string
 
-import pytest
 from lsprotocol import types
 
 from greycloud import GreyCloudAsyncClient
+from tests.helpers import NO_HANG
 from tests.lsp.lsp_helpers import execute, open_document
 
 TOKENS = "greycloud/tokenCount"
@@ -105,31 +105,6 @@ async def test_estimate_mode_never_calls_the_api(start_session, adc_env, tmp_pat
     assert count_calls(adc_env) == 0
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> str:
-    """A ~100-piece SentencePiece model trained on generated text."""
-    import sentencepiece as spm
-
-    directory = tmp_path_factory.mktemp("spm")
-    rng = random.Random(7)
-    words = [
-        "".join(rng.choice("abcdefghij") for _ in range(rng.randint(2, 7))) for _ in range(300)
-    ]
-    corpus = directory / "corpus.txt"
-    corpus.write_text(
-        "\n".join(" ".join(rng.choice(words) for _ in range(12)) for _ in range(2000))
-    )
-    prefix = directory / "tiny"
-    spm.SentencePieceTrainer.train(
-        input=str(corpus),
-        model_prefix=str(prefix),
-        vocab_size=100,
-        model_type="unigram",
-        minloglevel=2,
-    )
-    return str(prefix) + ".model"
-
-
 async def test_local_tokenizer_from_model_file(start_session, adc_env, tmp_path, tiny_model):
     import sentencepiece as spm
 
@@ -145,6 +120,38 @@ async def test_local_tokenizer_from_model_file(start_session, adc_env, tmp_path,
     result = await execute(client, "greycloud.countTokens", {"text": text})
     assert result == {"tokens": expected, "exact": True, "source": "local"}
     assert count_calls(adc_env) == 0
+
+
+async def test_gemma4_model_counts_locally_from_tokenizer_json(
+    start_session, adc_env, tmp_path, tiny_tokenizer_json
+):
+    from tokenizers import Tokenizer
+
+    client = await start_session(
+        settings={
+            "model": "gemini-3.5-flash",
+            "tokenCount": {"debounceMs": 50, "localModelPath": str(tiny_tokenizer_json)},
+        }
+    )
+    text = "abc defg hij abcdef ghij\n" * 20
+    expected = len(
+        Tokenizer.from_file(str(tiny_tokenizer_json)).encode(text, add_special_tokens=False).ids
+    )
+    result = await execute(client, "greycloud.countTokens", {"text": text})
+    assert result == {"tokens": expected, "exact": True, "source": "local"}
+    assert count_calls(adc_env) == 0
+
+
+async def test_gemma4_model_without_a_local_file_says_why_once(start_session, adc_env, tmp_path):
+    client = await start_session(
+        settings={"model": "gemini-3.5-flash", "tokenCount": {"debounceMs": 10, "mode": "local"}},
+        env={"HF_HUB_CACHE": str(tmp_path / "empty-hub")},
+    )
+    for i in range(2):
+        result = await execute(client, "greycloud.countTokens", {"text": f"text number {i}"})
+        assert result["source"] == "api"
+    warnings = [m for m in client.messages if "gemma4" in m.message]
+    assert len(warnings) == 1 and "tokenCount.localModelPath" in warnings[0].message
 
 
 async def test_count_tokens_command(start_session, adc_env, tmp_path):
@@ -184,7 +191,7 @@ async def test_one_api_count_in_flight_per_document(start_session, adc_env, tmp_
         insert(client, uri, version, 0, 0, "z")
         text = "z" + text
     final = await client.recorder.wait_for(
-        TOKENS, lambda n: n["exact"] and n["version"] == 11, timeout=15
+        TOKENS, lambda n: n["exact"] and n["version"] == 11, timeout=NO_HANG
     )
     records = adc_env.state.requests_for("countTokens")
     spans = sorted((r.time, r.end_time) for r in records)

@@ -60,6 +60,44 @@ class Row:
 ROWS: tuple[Row, ...] = (
     Row("429 with Retry-After", ({"status": 429, "retry_after": 0.3},), min_gap=0.28),
     Row("429 without Retry-After", ({"status": 429},)),
+    Row(
+        "429 with Google's RetryInfo, no Retry-After",
+        ({"status": 429, "quota": "per_minute", "retry_delay": 0.3},),
+        min_gap=0.28,
+    ),
+    Row(
+        "429 saying 'Please retry in' without details",
+        ({"status": 429, "message": "Resource exhausted. Please retry in 0.3s."},),
+        min_gap=0.28,
+    ),
+    Row(
+        "429 in the stream body before any text",
+        (
+            {
+                "status": 429,
+                "quota": "per_minute",
+                "retry_delay": 0.3,
+                "stream_error_after_chunks": 0,
+            },
+        ),
+        modes=(STREAM,),
+        min_gap=0.28,
+    ),
+    Row(
+        "per-day quota",
+        ({"status": 429, "quota": "per_day", "retry_delay": 0.05, "times": None},),
+        attempts=1,
+        outcome="QuotaExhaustedError",
+        error_text=("GenerateRequestsPerDayPerProjectPerModel", "resets daily"),
+    ),
+    Row(
+        "per-day quota in the stream body",
+        ({"status": 429, "quota": "per_day", "stream_error_after_chunks": 0, "times": None},),
+        attempts=1,
+        outcome="QuotaExhaustedError",
+        error_text=("GenerateRequestsPerDayPerProjectPerModel", "resets daily"),
+        modes=(STREAM,),
+    ),
     Row("500", ({"status": 500},)),
     Row("502", ({"status": 502},)),
     Row("503", ({"status": 503},)),
