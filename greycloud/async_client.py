@@ -23,12 +23,16 @@ from greycloud._request import (
 from greycloud.auth import client_from_config
 from greycloud.config import GreyCloudConfig
 from greycloud.errors import GreyCloudError
-from greycloud.rate_limiter import Reservation, VertexRateLimiter
+from greycloud.rate_limiter import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_RPM,
+    DEFAULT_TPM,
+    Reservation,
+    VertexRateLimiter,
+)
 from greycloud.streaming import AsyncTextStream, StreamState
 
-DEFAULT_RPM = 60
-DEFAULT_TPM = 250_000
-DEFAULT_MAX_CONCURRENCY = 10
+__all__ = ["DEFAULT_MAX_CONCURRENCY", "DEFAULT_RPM", "DEFAULT_TPM", "GreyCloudAsyncClient"]
 
 
 class GreyCloudAsyncClient(ClientCore):
@@ -36,7 +40,9 @@ class GreyCloudAsyncClient(ClientCore):
 
     Limits come from the arguments, else from ``config.rpm`` / ``tpm`` /
     ``max_concurrency``, else 60 requests/min, 250,000 tokens/min and 10 at
-    once. Pass ``rate_limiter`` to share one limiter between several clients.
+    once; with ``config.quota_url`` the quota is shared through Redis (see
+    `VertexRateLimiter.from_config`). Pass ``rate_limiter`` to share one limiter
+    between several clients.
     Credentials are loaded and refreshed in a worker thread, never on the loop.
     """
 
@@ -51,12 +57,9 @@ class GreyCloudAsyncClient(ClientCore):
         retry_policy: retry.RetryPolicy | None = None,
     ) -> None:
         super().__init__(config, retry_policy)
-        self.rate_limiter = rate_limiter or VertexRateLimiter(
-            rpm=rpm or self.config.rpm or DEFAULT_RPM,
-            tpm=tpm or self.config.tpm or DEFAULT_TPM,
-            max_concurrency=max_concurrency
-            or self.config.max_concurrency
-            or DEFAULT_MAX_CONCURRENCY,
+        self._owns_limiter = rate_limiter is None
+        self.rate_limiter = rate_limiter or VertexRateLimiter.from_config(
+            self.config, rpm=rpm, tpm=tpm, max_concurrency=max_concurrency
         )
         self._client: genai.Client | None = None
         self._client_lock = asyncio.Lock()
@@ -79,10 +82,12 @@ class GreyCloudAsyncClient(ClientCore):
             await old.aio.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP connections of the underlying client."""
+        """Close the HTTP connections of the underlying client (and of its own limiter)."""
         client, self._client = self._client, None
         if client is not None:
             await client.aio.aclose()
+        if self._owns_limiter:
+            await self.rate_limiter.aclose()
 
     async def __aenter__(self) -> GreyCloudAsyncClient:
         return self

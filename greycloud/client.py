@@ -29,7 +29,8 @@ class GreyCloudClient(ClientCore):
 
     ``generate_content`` and ``generate_content_stream`` make one attempt;
     ``generate_with_retry`` retries what can succeed on retry and re-creates
-    credentials after a 401.
+    credentials after a 401. It is not rate limited (nor is ``quota_url`` used):
+    to stay within a quota, alone or shared, use `GreyCloudAsyncClient`.
     """
 
     def __init__(

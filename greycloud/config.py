@@ -71,7 +71,9 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "GREYCLOUD_RPM",
     "GREYCLOUD_TPM",
     "GREYCLOUD_MAX_CONCURRENCY",
+    "GREYCLOUD_QUOTA_URL",
     "GREYCLOUD_REQUEST_TIMEOUT",
+    "GREYCLOUD_MAX_RETRY_DELAY",
 )
 
 
@@ -172,6 +174,7 @@ class GreyCloudConfig:
     rpm: int | None = None
     tpm: int | None = None
     max_concurrency: int | None = None
+    quota_url: str | None = field(default=None, repr=False)
 
     request_timeout: float | None = None
     max_retry_delay: float | None = None
@@ -242,6 +245,8 @@ class GreyCloudConfig:
             self.tpm = _env_number("GREYCLOUD_TPM", int)
         if self.max_concurrency is None:
             self.max_concurrency = _env_number("GREYCLOUD_MAX_CONCURRENCY", int)
+        if self.quota_url is None:
+            self.quota_url = _env("GREYCLOUD_QUOTA_URL")
         if self.request_timeout is None:
             self.request_timeout = _env_number("GREYCLOUD_REQUEST_TIMEOUT", float) or 120.0
         if self.max_retry_delay is None:
@@ -321,6 +326,10 @@ class GreyCloudConfig:
                 f"endpoint={self.endpoint!r} is not a URL: use e.g. http://127.0.0.1:8080/.",
                 field="endpoint",
             )
+        if self.quota_url is not None:
+            from greycloud.shared_quota import QuotaOptions
+
+            QuotaOptions.parse(self.quota_url)  # raises naming the problem, never the password
         if self.api_key_file is not None:
             self.api_key_file = str(Path(self.api_key_file).expanduser())
 

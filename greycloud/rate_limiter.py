@@ -18,6 +18,12 @@ counts at the time of that answer. Hence:
 * cancelling a caller, waiting or running, gives back everything it held.
 
 Time comes from an injectable `Clock`, so tests can run minutes in milliseconds.
+
+With ``shared=RedisQuota(...)`` (see `greycloud.shared_quota`, or build the
+limiter with `VertexRateLimiter.from_config` and ``quota_url``) the same rules
+hold across every process sharing the quota: a caller is admitted only when
+both this process's state and the shared state have room. Shared limiting
+needs the real clock.
 """
 
 from __future__ import annotations
@@ -28,12 +34,20 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from greycloud.errors import RequestTooLargeError
 from greycloud.rules import POSITIVE
+from greycloud.shared_quota import RedisQuota, Snapshot
+
+if TYPE_CHECKING:
+    from greycloud.config import GreyCloudConfig
 
 T = TypeVar("T")
+
+DEFAULT_RPM = 60
+DEFAULT_TPM = 250_000
+DEFAULT_MAX_CONCURRENCY = 10
 
 
 class Clock(Protocol):
@@ -69,6 +83,7 @@ class _Admission:
 
     tokens: int
     time: float | None = None
+    shared_id: str | None = None  # its id in the shared quota, if it is there
 
 
 class Reservation:
@@ -97,7 +112,7 @@ class Reservation:
         if not self._released:
             self._released = True
             self.confirm()
-            self._limiter._release_slot()
+            self._limiter._release_slot(self._admission)
 
 
 def _check_limit(name: str, value: object) -> None:
@@ -118,6 +133,7 @@ class VertexRateLimiter:
         *,
         period: float = 60.0,
         clock: Clock | None = None,
+        shared: RedisQuota | None = None,
     ) -> None:
         for name, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrency", max_concurrency)):
             _check_limit(name, value)
@@ -136,6 +152,37 @@ class VertexRateLimiter:
         self._changed = asyncio.Event()
         self._waiting = 0
         self._held = 0
+        self.shared = shared
+        if shared is not None:
+            shared.period = period
+
+    @classmethod
+    def from_config(
+        cls,
+        config: GreyCloudConfig,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        max_concurrency: int | None = None,
+        *,
+        key: tuple[str, ...] | None = None,
+    ) -> VertexRateLimiter:
+        """The limiter for ``config``'s quota: shared through Redis when ``quota_url`` is set.
+
+        Limits come from the arguments, else from the config, else the defaults.
+        The shared key is ``key``, by default (project, location, model), under
+        the URL's ``prefix``.
+        """
+        shared = None
+        if config.quota_url:
+            if key is None:
+                key = (config.project_id or "-", config.location or "-", config.model or "-")
+            shared = RedisQuota(config.quota_url, key)
+        return cls(
+            rpm=rpm or config.rpm or DEFAULT_RPM,
+            tpm=tpm or config.tpm or DEFAULT_TPM,
+            max_concurrency=max_concurrency or config.max_concurrency or DEFAULT_MAX_CONCURRENCY,
+            shared=shared,
+        )
 
     # -- public ----------------------------------------------------------
 
@@ -152,12 +199,12 @@ class VertexRateLimiter:
     def tokens_in_window(self) -> int:
         """Tokens charged within the last ``period`` seconds."""
         self._expire(self.clock.now())
-        return self._charged
+        return max(self._charged, self._shared_view().tokens)
 
     def requests_in_window(self) -> int:
         """Requests in flight plus those answered within the last ``period`` seconds."""
         self._expire(self.clock.now())
-        return len(self._pending) + len(self._answered)
+        return max(len(self._pending) + len(self._answered), self._shared_view().requests)
 
     def headroom(self) -> int:
         """Requests that would be admitted at once right now (0 while anyone waits).
@@ -166,11 +213,12 @@ class VertexRateLimiter:
         spare capacity instead of queueing ahead of a person's request.
         """
         now = self.clock.now()
-        if self._waiting or self._blocked_until > now:
+        view = self._shared_view()
+        if self._waiting or self._blocked_until > now or view.blocked_until > time.monotonic():
             return 0
-        self._expire(now)
-        by_rate = self.rpm - len(self._pending) - len(self._answered)
-        return max(0, min(by_rate, self.max_concurrency - self._held))
+        by_rate = self._rpm_now() - self.requests_in_window()
+        by_slots = self.max_concurrency - max(self._held, view.in_flight)
+        return max(0, min(by_rate, by_slots))
 
     async def acquire(self, estimated_tokens: int) -> Reservation:
         """Wait for admission; the caller must `Reservation.release` when done."""
@@ -187,13 +235,17 @@ class VertexRateLimiter:
         try:
             async with self._queue:
                 await self._slots.acquire()
+                admission = _Admission(estimated_tokens)
                 try:
                     await self._wait_for_room(estimated_tokens)
+                    while self.shared is not None and not await self._admit_shared(admission):
+                        if self._delay(estimated_tokens, self.clock.now()) <= 0:
+                            break  # Redis is not answering: this process's share fits
+                        await self._wait_for_room(estimated_tokens)
                 except BaseException:
                     self._slots.release()
                     raise
                 self._held += 1
-                admission = _Admission(estimated_tokens)
                 self._pending.add(admission)
                 self._charged += estimated_tokens
                 return Reservation(self, admission)
@@ -242,8 +294,39 @@ class VertexRateLimiter:
         if until > self._blocked_until:
             self._blocked_until = until
             self._notify()
+        if self.shared is not None:
+            self.shared.post("p", "-", "", max(0.0, seconds))
+
+    async def aclose(self) -> None:
+        """Send what the shared quota still needs to know and close its connection."""
+        if self.shared is not None:
+            await self.shared.aclose()
 
     # -- internals -------------------------------------------------------
+
+    def _rpm_now(self) -> int:
+        """``rpm``, or this process's share of it while the shared quota is unreachable."""
+        if self.shared is None or self.shared.healthy:
+            return self.rpm
+        return max(1, int(self.rpm * self.shared.options.fallback_share))
+
+    def _tpm_now(self) -> int:
+        if self.shared is None or self.shared.healthy:
+            return self.tpm
+        return max(1, int(self.tpm * self.shared.options.fallback_share))
+
+    def _shared_view(self) -> Snapshot:
+        return Snapshot() if self.shared is None else self.shared.view()
+
+    async def _admit_shared(self, admission: _Admission) -> bool:
+        assert self.shared is not None
+        limits = (self.rpm, self.tpm, self.max_concurrency)
+        return await self.shared.admit(
+            admission,
+            limits,
+            lambda: [*self._pending, *self._answered],
+            lambda: self._changed.wait(),
+        )
 
     def _expire(self, now: float) -> None:
         horizon = now - self.period
@@ -256,13 +339,13 @@ class VertexRateLimiter:
         if self._held >= self.max_concurrency:  # lowered by `tighten` below the semaphore
             return float("inf")
         delay = self._blocked_until - now
-        must_leave = len(self._pending) + len(self._answered) - self.rpm + 1
+        must_leave = len(self._pending) + len(self._answered) - self._rpm_now() + 1
         if must_leave > 0:
             if must_leave > len(self._answered):
                 return float("inf")
             leaving = self._answered[must_leave - 1]
             delay = max(delay, leaving.time + self.period - now)  # type: ignore[operator]
-        excess = self._charged + tokens - self.tpm
+        excess = self._charged + tokens - self._tpm_now()
         if excess > 0:
             for answered in self._answered:
                 excess -= answered.tokens
@@ -295,17 +378,24 @@ class VertexRateLimiter:
             admission.time = self.clock.now()
             self._answered.append(admission)
             self._notify()
+            if self.shared is not None and admission.shared_id is not None:
+                self.shared.post("c", admission.shared_id)
 
-    def _release_slot(self) -> None:
+    def _release_slot(self, admission: _Admission) -> None:
         self._held -= 1
         self._slots.release()
         if self._held + 1 >= self.max_concurrency:
             self._notify()  # a caller held back by a tightened limit may go
+        if self.shared is not None and admission.shared_id is not None:
+            self.shared.post("r", admission.shared_id)
 
     def _recharge(self, admission: _Admission, tokens: int) -> None:
         if admission in self._pending or admission in self._answered:
             self._charged += tokens - admission.tokens
         decreased = tokens < admission.tokens
+        shared_id = admission.shared_id
+        if self.shared is not None and shared_id is not None and tokens != admission.tokens:
+            self.shared.post("s", shared_id, tokens)
         admission.tokens = tokens
         if decreased:
             self._notify()

@@ -102,6 +102,8 @@ class Settings:
     max_concurrency: int | None = attrs.field(
         default=None, validator=within("maxConcurrency", POSITIVE)
     )
+    quota_url: str | None = attrs.field(default=None, repr=False)
+    """``redis://...``: share rpm/tpm/concurrency with other processes (README)."""
     temperature: float | None = attrs.field(
         default=None, validator=within("temperature", TEMPERATURE)
     )
@@ -126,6 +128,7 @@ class Settings:
             "rpm",
             "tpm",
             "max_concurrency",
+            "quota_url",
             "temperature",
             "max_output_tokens",
             "system_instruction",
@@ -268,5 +271,10 @@ def problem_fingerprint(problem: SettingsProblem) -> str:
 
 
 def dump_settings(settings: Settings) -> dict[str, Any]:
-    """camelCase view, for logs (no secrets live in settings)."""
-    return converter.unstructure(settings)
+    """camelCase view, for logs (the quota URL's password masked)."""
+    dumped = converter.unstructure(settings)
+    if dumped.get("quotaUrl"):
+        from greycloud.shared_quota import redact_url
+
+        dumped["quotaUrl"] = redact_url(dumped["quotaUrl"])
+    return dumped

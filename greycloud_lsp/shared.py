@@ -222,7 +222,9 @@ class SharedState:
         key = quota_key(config)
         quota = self._quotas.get(key)
         if quota is None:
-            limiter = VertexRateLimiter(rpm=asked[0], tpm=asked[1], max_concurrency=asked[2])
+            limiter = VertexRateLimiter.from_config(  # shared through Redis with quotaUrl
+                config, rpm=asked[0], tpm=asked[1], max_concurrency=asked[2], key=key
+            )
             quota = self._quotas[key] = _Quota(limiter)
             log.info("quota %s: rpm=%s tpm=%s maxConcurrency=%s", key, *asked)
         elif asked not in quota.requested:
@@ -334,3 +336,8 @@ class SharedState:
                 await client.aclose()
             except Exception as exc:
                 log.debug("closing client: %s", exc)
+        for quota in list(self._quotas.values()):
+            try:
+                await quota.limiter.aclose()  # a shared quota's Redis connection
+            except Exception as exc:
+                log.debug("closing limiter: %s", exc)

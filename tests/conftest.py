@@ -30,8 +30,8 @@ from greycloud.emulator import EmulatorServer, write_service_account_key
 from greycloud.gcloud_project import forget_gcloud_project
 from tests.helpers import kill_daemons
 
-# Cloud Storage emulator fixtures (gcp-storage-emulator), for cache and batch tests.
-pytest_plugins = ["tests.storage_emulator"]
+# Cloud Storage emulator (cache and batch tests) and a real redis-server (shared quota).
+pytest_plugins = ["tests.storage_emulator", "tests.redis_server"]
 
 CLEARED_ENV_VARS = (
     "PROJECT_ID",

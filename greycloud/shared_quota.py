@@ -1,0 +1,400 @@
+"""`RedisQuota`: the state of one Vertex AI quota shared through Redis.
+
+Plugged into `VertexRateLimiter` (``quota_url="redis://..."``), it makes every
+process and machine using the same Redis and the same quota key (project,
+location, model) keep the limits together: requests per window (in-flight
+requests count until answered), tokens per window corrected by the reported
+usage, requests in flight (leases that lapse if a process dies without
+releasing them), and the slow-down after a 429. All decisions run as Lua
+scripts on the Redis server, on its clock (``TIME``).
+
+When Redis does not answer within ``timeout`` the limiter falls back to
+limiting this process alone to ``fallback_share`` of the quota (default: all of
+it), logs one warning per outage, tries Redis again every second, and rejoins
+the shared state when it answers: what the process admitted meanwhile (or, if
+Redis lost its data, everything still in the window) is written back first.
+
+URL options (removed before the URL reaches redis-py)::
+
+    redis://[[user]:password@]host[:port][/db]?prefix=greycloud:&lease_seconds=30
+        &timeout=1&fallback_share=1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from greycloud._quota_lua import ACQUIRE, UPDATE
+
+logger = logging.getLogger("greycloud.quota")
+
+SCHEMES = ("redis", "rediss", "unix")
+DEFAULT_PREFIX = "greycloud:"
+DEFAULT_LEASE_SECONDS = 30.0
+DEFAULT_TIMEOUT = 1.0
+RETRY_SECONDS = 1.0
+POLL_SECONDS = 0.05
+"""How often a waiter asks again while every slot is taken (it waits for an answer)."""
+LONGEST_SLEEP = 0.5
+"""A waiter asks again at least this often (others may free room or give up)."""
+WARN_EVERY = 600.0
+"""One warning per outage, and at most one per this many seconds (the rest at INFO)."""
+MAX_OUTBOX = 10_000
+"""Updates kept for Redis while it does not answer (oldest dropped first)."""
+KEEP_SECONDS = 600.0
+"""Idle quota state stays in Redis this long past the window and leases."""
+_SUFFIXES = ("lease", "pend", "done", "tok", "meta", "queue", "qexp")
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password or query (safe for logs and errors)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return urlunsplit(parts._replace(query=""))
+        netloc = f"{quote(parts.username or '', safe='')}:***@{parts.hostname or ''}"
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc, query=""))
+    except ValueError:
+        return "<unparseable quota URL>"
+
+
+@dataclass(frozen=True)
+class QuotaOptions:
+    """Settings parsed from a quota URL; ``connect_url`` keeps only redis-py's part."""
+
+    connect_url: str
+    prefix: str = DEFAULT_PREFIX
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    timeout: float = DEFAULT_TIMEOUT
+    fallback_share: float = 1.0
+
+    @classmethod
+    def parse(cls, url: str) -> QuotaOptions:
+        """Split ``url``; bad values raise ``ValueError`` naming the option (never the password)."""
+        shown = redact_url(url)
+        parts = urlsplit(url)
+        if parts.scheme not in SCHEMES:
+            raise ValueError(
+                f"quota_url={shown!r} is not a Redis URL: use redis://host:6379/0, "
+                "rediss://... (TLS) or unix:///path/to/redis.sock."
+            )
+        ours: dict[str, Any] = {}
+        theirs = []
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            if name in ("lease_seconds", "timeout", "fallback_share"):
+                try:
+                    ours[name] = float(value)
+                except ValueError:
+                    message = f"quota_url={shown!r}: option {name}={value!r} is not a number."
+                    raise ValueError(message) from None
+            elif name == "prefix":
+                ours[name] = value
+            else:
+                theirs.append((name, value))
+        options = cls(urlunsplit(parts._replace(query=urlencode(theirs))), **ours)
+        if options.lease_seconds <= 0 or options.timeout <= 0:
+            raise ValueError(
+                f"quota_url={shown!r}: options lease_seconds and timeout must be greater than 0."
+            )
+        if not 0 < options.fallback_share <= 1:
+            raise ValueError(
+                f"quota_url={shown!r}: option fallback_share={options.fallback_share} must be "
+                "in (0, 1]: "
+                "the share of the quota one process uses while Redis is unreachable."
+            )
+        return options
+
+
+@dataclass
+class Snapshot:
+    """The shared state as the last script saw it (for the limiter's sync getters)."""
+
+    requests: int = 0
+    in_flight: int = 0
+    tokens: int = 0
+    blocked_until: float = 0.0  # on time.monotonic()
+    taken: float = float("-inf")  # when (time.monotonic())
+
+
+class RedisQuota:
+    """One quota's shared state in Redis. Use through `VertexRateLimiter(shared=...)`."""
+
+    def __init__(self, url: str, key: Iterable[str]) -> None:
+        self.options = QuotaOptions.parse(url)
+        try:
+            import redis  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                "quota_url needs the redis package: pip install 'greycloud[shared-quota]'."
+            ) from None
+        self.url = redact_url(url)
+        name = "/".join(str(part) for part in key)
+        base = f"{self.options.prefix}quota:{{{name}}}"
+        self.keys = [f"{base}:{suffix}" for suffix in _SUFFIXES]
+        self.snapshot = Snapshot()
+        self.healthy = True
+        self._epoch = ""
+        self._retry_at = 0.0
+        self._warned_at = float("-inf")
+        self._client: Any = None
+        self._scripts: dict[str, Any] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._outbox: list[tuple[str, str, str, str, float]] = []  # op, id, a, b, posted
+        self._wake_worker: asyncio.Event | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._held: dict[str, Any] = {}  # request id -> admission (leases to renew)
+        self.period = 60.0
+
+    # -- connection ------------------------------------------------------
+
+    def _redis(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            import redis.asyncio as aioredis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+
+            timeout = self.options.timeout
+            self._client = aioredis.from_url(
+                self.options.connect_url,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                # One immediate retry: a pooled connection that died with a restarted
+                # server is replaced at once. The overall bound is ``timeout`` per call.
+                retry=Retry(NoBackoff(), 1),
+            )
+            self._scripts = {
+                "acquire": self._client.register_script(ACQUIRE),
+                "update": self._client.register_script(UPDATE),
+            }
+            self._loop = loop
+            self._worker = None
+        return self._client
+
+    async def _run(self, script: str, args: list[Any]) -> list[Any]:
+        self._redis()
+        call = asyncio.ensure_future(self._scripts[script](keys=self.keys, args=args))
+        call.add_done_callback(_retrieve)  # a call abandoned on timeout fails silently
+        reply = await asyncio.wait_for(call, self.options.timeout)
+        return [int(x) if isinstance(x, int) else x.decode() for x in reply]
+
+    def _header(self) -> list[Any]:
+        keep = 2 * (self.period + self.options.lease_seconds) + KEEP_SECONDS
+        return [self.period, int(keep * 1000), uuid.uuid4().hex]
+
+    def _absorb(self, status: list[Any]) -> str:
+        requests, in_flight, tokens, blocked_ms, epoch = status[-5:]
+        now = time.monotonic()
+        self.snapshot = Snapshot(requests, in_flight, tokens, now + blocked_ms / 1000, now)
+        return str(epoch)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._retry_at = time.monotonic() + RETRY_SECONDS
+        if self.healthy:
+            self.healthy = False
+            detail = str(exc).replace(self.options.connect_url, self.url) or type(exc).__name__
+            share = self.options.fallback_share
+            now = time.monotonic()
+            level = logging.WARNING if now - self._warned_at >= WARN_EVERY else logging.INFO
+            self._warned_at = now if level == logging.WARNING else self._warned_at
+            logger.log(
+                level,
+                "Shared quota at %s is not answering (%s: %s); limiting this process alone "
+                "to %d%% of the quota until it does.",
+                self.url, type(exc).__name__, detail, round(share * 100),
+            )
+
+    def _available(self) -> bool:
+        return self.healthy or time.monotonic() >= self._retry_at
+
+    def view(self) -> Snapshot:
+        """The shared state as last seen, if Redis answers and it is recent (else empty)."""
+        if not self.healthy or time.monotonic() - self.snapshot.taken > self.period:
+            return Snapshot()
+        return self.snapshot
+
+    # -- admission -------------------------------------------------------
+
+    async def admit(
+        self,
+        admission: Any,
+        limits: tuple[int, int, int],
+        history: Callable[[], Iterable[Any]],
+        local_change: Callable[[], Awaitable[Any]],
+    ) -> bool:
+        """Wait for room in the shared quota and take it for ``admission``.
+
+        False means Redis is not answering: the caller limits locally.
+        ``history`` lists this process's admissions (to re-seed a lost state);
+        ``local_change`` returns an awaitable that fires when this process frees room.
+        """
+        rpm, tpm, concurrency = limits
+        waiter = uuid.uuid4().hex
+        request_id = uuid.uuid4().hex
+        asked = False
+        try:
+            while True:
+                if not self._available():
+                    return False
+                if not self.healthy:
+                    self._epoch = ""  # rejoining: write back what was admitted meanwhile
+                try:
+                    asked = True
+                    reply = await self._run(
+                        "acquire",
+                        [*self._header(), self._epoch, waiter, self._place_ttl(), request_id,
+                         admission.tokens, rpm, tpm, concurrency, self.options.lease_seconds],
+                    )
+                    verdict, delay_ms = reply[0], reply[1]
+                    epoch = self._absorb(reply)
+                    if verdict == -1:
+                        await self._seed(epoch, history())
+                except (asyncio.TimeoutError, OSError, _redis_errors()) as exc:
+                    self._failed(exc)
+                    return False
+                if not self.healthy:
+                    self.healthy = True
+                    logger.info("Shared quota at %s answers again; limits are shared.", self.url)
+                if verdict == -1:
+                    continue
+                if verdict == 1:
+                    asked = False
+                    admission.shared_id = request_id
+                    self._held[request_id] = admission
+                    self._ensure_worker()
+                    return True
+                pause = POLL_SECONDS if delay_ms < 0 else min(delay_ms / 1000, LONGEST_SLEEP)
+                await _first_of(asyncio.sleep(pause), local_change())
+        finally:
+            if asked:  # not admitted (or the answer was lost): leave the queue, free any slot
+                self.post("w", waiter)
+                self.post("r", request_id)
+
+    def _place_ttl(self) -> float:
+        return max(10 * POLL_SECONDS, 2 * LONGEST_SLEEP + 2 * self.options.timeout)
+
+    async def _seed(self, epoch: str, history: Iterable[Any]) -> None:
+        """Write this process's admissions still in the window into a new shared state."""
+        ops: list[Any] = []
+        now = time.monotonic()
+        lease = self.options.lease_seconds
+        for admission in history:
+            if admission.time is None:
+                ops += ["f", admission.shared_id or uuid.uuid4().hex, admission.tokens, lease]
+            elif now - admission.time < self.period:
+                ops += ["a", admission.shared_id or uuid.uuid4().hex, admission.tokens,
+                        now - admission.time]
+            else:
+                continue
+            admission.shared_id = ops[-3]
+            if admission.time is None:
+                self._held[admission.shared_id] = admission
+        if ops:
+            # The epoch check makes a concurrent reset of the state visible next time.
+            reply = await self._run("update", [*self._header(), *ops])
+            self._absorb(reply)
+        self._epoch = epoch
+        self._ensure_worker()
+
+    # -- updates (fire and forget, in order) -------------------------------
+
+    def post(self, op: str, ident: str, a: Any = "", b: Any = "") -> None:
+        """Queue one update for the worker (answer, release, usage, 429, ...)."""
+        if op == "r":
+            self._held.pop(ident, None)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (interpreter exit): leases lapse on their own
+        self._outbox.append((op, ident, str(a), str(b), time.monotonic()))
+        self._ensure_worker()
+
+    def _ensure_worker(self) -> None:
+        self._redis()
+        if self._worker is None or self._worker.done():
+            self._wake_worker = asyncio.Event()
+            self._worker = asyncio.get_running_loop().create_task(self._work())
+        assert self._wake_worker is not None
+        self._wake_worker.set()
+
+    async def _work(self) -> None:
+        """Send queued updates in batches, in order, and renew the leases this process holds."""
+        renew_every = self.options.lease_seconds / 3
+        next_renewal = time.monotonic() + renew_every
+        wake = self._wake_worker
+        assert wake is not None
+        while self._outbox or self._held:
+            now = time.monotonic()
+            if now >= next_renewal:
+                lease = str(self.options.lease_seconds)
+                self._outbox += [("h", request_id, lease, "", now) for request_id in self._held]
+                next_renewal = now + renew_every
+            if self._outbox and self._available():
+                batch, self._outbox = self._outbox, []
+                try:
+                    ops = _wire(batch, time.monotonic())
+                    self._absorb(await self._run("update", [*self._header(), *ops]))
+                except (asyncio.TimeoutError, OSError, _redis_errors()) as exc:
+                    self._failed(exc)
+                    self._outbox = (batch + self._outbox)[-MAX_OUTBOX:]
+                continue
+            wake.clear()
+            until = next_renewal if not self._outbox else min(next_renewal, self._retry_at)
+            try:
+                await asyncio.wait_for(wake.wait(), max(0.0, until - time.monotonic()))
+            except asyncio.TimeoutError:
+                pass
+
+    async def aclose(self) -> None:
+        """Flush pending updates and close the connection."""
+        worker = self._worker
+        if worker is not None and not worker.done() and self._outbox:
+            self._held.clear()
+            try:
+                await asyncio.wait_for(worker, self.options.timeout * 2)
+            except Exception:  # a timeout or Redis error: the leases lapse
+                worker.cancel()
+        elif worker is not None:
+            worker.cancel()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+
+def _wire(batch: list[tuple[str, str, str, str, float]], now: float) -> list[str]:
+    """Script arguments for queued updates; an answer carries how long ago it was posted."""
+    args = []
+    for op, ident, a, b, posted in batch:
+        if op in ("c", "r"):
+            a = f"{max(0.0, now - posted):.6f}"
+        args += [op, ident, a, b]
+    return args
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def _redis_errors() -> type[Exception]:
+    from redis.exceptions import RedisError
+
+    return RedisError
+
+
+async def _first_of(*awaitables: Awaitable[Any]) -> None:
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
