@@ -15,6 +15,7 @@ _EXPORTS = {
     "APICallError": "greycloud.errors",
     "AsyncTextStream": "greycloud.streaming",
     "AuthenticationError": "greycloud.errors",
+    "ConfigError": "greycloud.rules",
     "GreyCloudAsyncCache": "greycloud.async_cache",
     "GreyCloudAsyncClient": "greycloud.async_client",
     "GreyCloudBatch": "greycloud.batch",
@@ -35,6 +36,7 @@ __all__ = [
     "APICallError",
     "AsyncTextStream",
     "AuthenticationError",
+    "ConfigError",
     "GreyCloudAsyncCache",
     "GreyCloudAsyncClient",
     "GreyCloudBatch",
@@ -70,6 +72,7 @@ if TYPE_CHECKING:
         StreamInterruptedError,
     )
     from greycloud.rate_limiter import VertexRateLimiter
+    from greycloud.rules import ConfigError
     from greycloud.streaming import AsyncTextStream, TextStream
 
 

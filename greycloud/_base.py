@@ -9,6 +9,7 @@ from typing import Any
 from greycloud import retry
 from greycloud._request import ContentsInput, GenerationOptions, PreparedRequest, prepare_request
 from greycloud.config import GreyCloudConfig
+from greycloud.rules import NON_NEGATIVE
 from greycloud.streaming import StreamState
 
 logger = logging.getLogger("greycloud")
@@ -31,8 +32,7 @@ class ClientCore:
         return prepare_request(self.config, contents, **options)
 
     def _policy(self, max_retries: int) -> retry.RetryPolicy:
-        if max_retries < 0:
-            raise ValueError(f"max_retries={max_retries!r} must be 0 or more.")
+        NON_NEGATIVE.check("max_retries", max_retries)
         reauth = bool(self.config.auto_reauth) and not self.config.use_api_key
         return dataclasses.replace(
             self.retry_policy,

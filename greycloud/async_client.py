@@ -173,7 +173,7 @@ class GreyCloudAsyncClient(ClientCore):
             async with self.rate_limiter.limit(0):
                 result = await client.aio.models.count_tokens(
                     model=prepared.model,
-                    contents=prepared.contents,
+                    contents=prepared.sdk_contents,
                     config=count_tokens_config(system_instruction),
                 )
         except Exception as exc:
@@ -223,7 +223,7 @@ class GreyCloudAsyncClient(ClientCore):
             async with self.rate_limiter.limit(prepared.estimated_tokens) as reservation:
                 try:
                     response = await client.aio.models.generate_content(
-                        model=prepared.model, contents=prepared.contents, config=prepared.config
+                        model=prepared.model, contents=prepared.sdk_contents, config=prepared.config
                     )
                 except genai_errors.APIError:
                     reservation.settle(0)  # the server refused it: no tokens were used
@@ -231,6 +231,11 @@ class GreyCloudAsyncClient(ClientCore):
                 reservation.settle(total_tokens(response, prepared.estimated_tokens))
                 return response
 
+        if policy.max_retries == 0:  # one attempt: no retry loop to set up per call
+            try:
+                return await attempt()
+            except Exception as exc:
+                raise self._translate(exc) from exc
         retrying = retry.async_retrying(policy, self._on_retry)
         try:
             return await retrying(attempt)
@@ -251,7 +256,7 @@ class GreyCloudAsyncClient(ClientCore):
         upstream: AsyncIterator[types.GenerateContentResponse] | None = None
         try:
             upstream = await client.aio.models.generate_content_stream(
-                model=prepared.model, contents=prepared.contents, config=prepared.config
+                model=prepared.model, contents=prepared.sdk_contents, config=prepared.config
             )
             async for chunk in upstream:
                 reservation.confirm()

@@ -150,7 +150,7 @@ class GreyCloudClient(ClientCore):
         try:
             result = self.client.models.count_tokens(
                 model=prepared.model,
-                contents=prepared.contents,
+                contents=prepared.sdk_contents,
                 config=count_tokens_config(system_instruction),
             )
         except Exception as exc:
@@ -169,13 +169,19 @@ class GreyCloudClient(ClientCore):
     def _generate(
         self, prepared: PreparedRequest, policy: retry.RetryPolicy
     ) -> types.GenerateContentResponse:
+        def attempt() -> types.GenerateContentResponse:
+            return self.client.models.generate_content(
+                model=prepared.model, contents=prepared.sdk_contents, config=prepared.config
+            )
+
+        if policy.max_retries == 0:  # one attempt: no retry loop to set up per call
+            try:
+                return attempt()
+            except Exception as exc:
+                raise self._translate(exc) from exc
         retrying = retry.sync_retrying(policy, self._on_retry)
         try:
-            return retrying(
-                lambda: self.client.models.generate_content(
-                    model=prepared.model, contents=prepared.contents, config=prepared.config
-                )
-            )
+            return retrying(attempt)
         except Exception as exc:
             raise self._translate(exc, retry.attempts_made(retrying)) from exc
 
@@ -189,7 +195,7 @@ class GreyCloudClient(ClientCore):
         """Start a stream and read up to its first text (the retryable part)."""
         upstream = iter(
             self.client.models.generate_content_stream(
-                model=prepared.model, contents=prepared.contents, config=prepared.config
+                model=prepared.model, contents=prepared.sdk_contents, config=prepared.config
             )
         )
         try:

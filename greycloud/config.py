@@ -16,10 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from greycloud.gcloud_project import cached_gcloud_project, gcloud_default_project
+from greycloud.rules import (
+    GENERATION_BOUNDS,
+    POSITIVE,
+    ConfigError,
+    thinking_level_name,
+)
 
 DEFAULT_MODEL = "gemini-3-flash-preview"
 DEFAULT_LOCATION = "us-central1"
-THINKING_LEVELS = ("minimal", "low", "medium", "high")
 GCLOUD_TIMEOUT_SECONDS = 5.0
 # The longest wait a 429 may ask for before GreyCloud gives up at once (seconds).
 DEFAULT_MAX_RETRY_DELAY = 300.0
@@ -133,7 +138,9 @@ class GreyCloudConfig:
     """Configuration shared by every GreyCloud client.
 
     Any field left as ``None`` is filled from the environment (see the README's
-    configuration table). Invalid values raise ``ValueError`` naming the field.
+    configuration table). An invalid value raises `ConfigError` (a ``ValueError``)
+    whose message and ``field`` attribute name the field; a malformed environment
+    variable raises ``ValueError`` naming the variable.
     """
 
     project_id: str | None = None
@@ -281,43 +288,43 @@ class GreyCloudConfig:
 
     def _validate(self) -> None:
         if self.thinking_level is not None:
-            level = str(self.thinking_level).lower()
-            if level not in THINKING_LEVELS:
-                raise ValueError(
-                    f"thinking_level={self.thinking_level!r} is not valid: "
-                    f"use one of {', '.join(THINKING_LEVELS)}."
-                )
-            self.thinking_level = level
-        _check_range("temperature", self.temperature, 0.0, 2.0)
-        _check_range("top_p", self.top_p, 0.0, 1.0)
-        _check_positive("max_output_tokens", self.max_output_tokens)
-        _check_positive("rpm", self.rpm)
-        _check_positive("tpm", self.tpm)
-        _check_positive("max_concurrency", self.max_concurrency)
-        _check_positive("batch_poll_interval", self.batch_poll_interval)
-        _check_positive("request_timeout", self.request_timeout)
-        _check_positive("max_retry_delay", self.max_retry_delay)
+            self.thinking_level = thinking_level_name(self.thinking_level)
+        for name, bound in GENERATION_BOUNDS.items():
+            bound.check(name, getattr(self, name))
+        for name in (
+            "rpm",
+            "tpm",
+            "max_concurrency",
+            "batch_poll_interval",
+            "request_timeout",
+            "max_retry_delay",
+        ):
+            POSITIVE.check(name, getattr(self, name))
         if self.vertex_ai_search_datastore is not None and not _DATASTORE_PATTERN.match(
             self.vertex_ai_search_datastore
         ):
-            raise ValueError(
+            raise ConfigError(
                 f"vertex_ai_search_datastore={self.vertex_ai_search_datastore!r} is malformed: "
-                "use projects/PROJECT/locations/LOCATION/collections/COLLECTION/dataStores/ID."
+                "use projects/PROJECT/locations/LOCATION/collections/COLLECTION/dataStores/ID.",
+                field="vertex_ai_search_datastore",
             )
         if self.use_vertex_ai_search and not self.vertex_ai_search_datastore:
-            raise ValueError(
+            raise ConfigError(
                 "use_vertex_ai_search=True needs vertex_ai_search_datastore: set it to "
                 "projects/PROJECT/locations/LOCATION/collections/COLLECTION/dataStores/ID "
-                "(or VERTEX_AI_SEARCH_DATASTORE), or turn search off."
+                "(or VERTEX_AI_SEARCH_DATASTORE), or turn search off.",
+                field="use_vertex_ai_search",
             )
         if self.safety_settings is not None and not isinstance(self.safety_settings, list):
-            raise ValueError(
+            raise ConfigError(
                 "safety_settings must be a list of types.SafetySetting or dicts "
-                "with 'category' and 'threshold'."
+                "with 'category' and 'threshold'.",
+                field="safety_settings",
             )
         if self.endpoint is not None and not re.match(r"^https?://", self.endpoint):
-            raise ValueError(
-                f"endpoint={self.endpoint!r} is not a URL: use e.g. http://127.0.0.1:8080/."
+            raise ConfigError(
+                f"endpoint={self.endpoint!r} is not a URL: use e.g. http://127.0.0.1:8080/.",
+                field="endpoint",
             )
         if self.quota_url is not None:
             from greycloud.shared_quota import QuotaOptions
@@ -338,17 +345,3 @@ class GreyCloudConfig:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
         return GreyCloudConfig(**values)
-
-
-def _check_range(name: str, value: float | None, low: float, high: float) -> None:
-    if value is None:
-        return
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
-        raise ValueError(f"{name}={value!r} is out of range: use a number from {low} to {high}.")
-
-
-def _check_positive(name: str, value: float | None) -> None:
-    if value is None:
-        return
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name}={value!r} is not valid: use a number greater than 0.")

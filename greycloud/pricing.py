@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from greycloud._request import short_model_name
+from greycloud.rules import NON_NEGATIVE, POSITIVE
 
 TOKENS_PER_UNIT = 1_000_000
 
@@ -136,10 +137,9 @@ def estimate_cache_cost(
     prices: Mapping[str, ModelPrice] | None = None,
 ) -> CacheCostEstimate:
     """Compare sending ``cached_tokens`` with each of ``queries`` calls against caching them."""
-    if cached_tokens < 0 or queries < 0:
-        raise ValueError("cached_tokens and queries must not be negative.")
-    if hours <= 0:
-        raise ValueError(f"hours={hours!r} is not valid: use a number greater than 0.")
+    NON_NEGATIVE.check("cached_tokens", cached_tokens)
+    NON_NEGATIVE.check("queries", queries)
+    POSITIVE.check("hours", hours)
     price = price_for(model, prices)
     millions = cached_tokens / TOKENS_PER_UNIT
     storage_per_hour = millions * price.storage_per_million_per_hour

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from greycloud.errors import RequestTooLargeError
+from greycloud.rules import POSITIVE
 from greycloud.shared_quota import RedisQuota, Snapshot
 
 if TYPE_CHECKING:
@@ -114,6 +115,13 @@ class Reservation:
             self._limiter._release_slot(self._admission)
 
 
+def _check_limit(name: str, value: object) -> None:
+    """A limit is a whole number greater than 0 (`greycloud.rules.POSITIVE`)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{name}={value!r} must be a positive integer.")
+    POSITIVE.check(name, value)
+
+
 class VertexRateLimiter:
     """Keeps callers within a Vertex AI quota without wasting it. See module docs."""
 
@@ -128,10 +136,8 @@ class VertexRateLimiter:
         shared: RedisQuota | None = None,
     ) -> None:
         for name, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrency", max_concurrency)):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name}={value!r} must be a positive integer.")
-        if period <= 0:
-            raise ValueError(f"period={period!r} must be greater than 0 seconds.")
+            _check_limit(name, value)
+        POSITIVE.check("period", period)
         self.rpm = rpm
         self.tpm = tpm
         self.max_concurrency = max_concurrency
@@ -276,8 +282,7 @@ class VertexRateLimiter:
         for name, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrency", max_concurrency)):
             if value is None:
                 continue
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name}={value!r} must be a positive integer.")
+            _check_limit(name, value)
             if value < getattr(self, name):
                 setattr(self, name, value)
                 changed = True

@@ -41,6 +41,7 @@ _EXTRA_MIME_TYPES = {
     ".flac": "audio/flac",
 }
 DEFAULT_MIME_TYPE = "application/octet-stream"
+GS_SCHEME = "gs://"
 EMULATOR_HOST_ENV = "STORAGE_EMULATOR_HOST"
 
 
@@ -53,7 +54,7 @@ class GcsPath:
 
     @property
     def uri(self) -> str:
-        return f"gs://{self.bucket}/{self.name}" if self.name else f"gs://{self.bucket}"
+        return f"{GS_SCHEME}{self.bucket}/{self.name}" if self.name else f"{GS_SCHEME}{self.bucket}"
 
     def child(self, name: str) -> GcsPath:
         """This path used as a directory, with ``name`` under it."""
@@ -120,11 +121,16 @@ def validate_prefix(prefix: str) -> str:
     return validate_object_name(cleaned) if cleaned else ""
 
 
+def is_gs_uri(value: object) -> bool:
+    """Whether ``value`` is a string in the ``gs://`` scheme (not yet validated)."""
+    return isinstance(value, str) and value.startswith(GS_SCHEME)
+
+
 def parse_gs_uri(uri: str) -> GcsPath:
     """Split ``gs://bucket/name`` into a :class:`GcsPath`, validating both parts."""
-    if not isinstance(uri, str) or not uri.startswith("gs://"):
+    if not is_gs_uri(uri):
         raise ValueError(f"{uri!r} is not a Cloud Storage URI: use gs://BUCKET/PATH.")
-    bucket, _, name = uri[len("gs://") :].partition("/")
+    bucket, _, name = uri[len(GS_SCHEME) :].partition("/")
     validate_bucket_name(bucket)
     name = name.rstrip("/")
     if name:

@@ -8,14 +8,15 @@ reads a file that resolves outside the folder being cached.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
 import attrs
 import pathspec
 
-SECRET_PATTERNS = (
+from greycloud.redaction import contains_secret
+
+SECRET_FILE_PATTERNS = (
     ".env*",
     "*.pem",
     "*.key",
@@ -33,15 +34,6 @@ SECRET_PATTERNS = (
     ".git/",
     ".ssh/",
     ".gnupg/",
-)
-SECRET_CONTENT = re.compile(
-    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"  # PEM / OpenSSH private keys
-    r"|\"private_key\"\s*:"  # service-account key files, whatever their name
-    r"|\bAKIA[0-9A-Z]{16}\b"  # AWS access key ids
-    r"|\bAIza[0-9A-Za-z_\-]{35}\b"  # Google API keys
-    r"|\bya29\.[0-9A-Za-z_\-]{20,}"  # Google OAuth access tokens
-    r"|\bgh[pousr]_[A-Za-z0-9]{36}\b"  # GitHub tokens
-    r"|\bxox[abprs]-[A-Za-z0-9-]{10,}"  # Slack tokens
 )
 ALWAYS_SKIPPED_DIRS = {".git", ".hg", ".svn"}
 BINARY_SNIFF_BYTES = 8192
@@ -84,7 +76,7 @@ def collect(
     result = Collected(root)
     include_spec = _spec(include or [])
     exclude_spec = _spec(exclude or [])
-    secret_spec = _spec(SECRET_PATTERNS)
+    secret_spec = _spec(SECRET_FILE_PATTERNS)
     ignores: list[tuple[Path, pathspec.PathSpec]] = []
 
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
@@ -179,7 +171,7 @@ def _read_into(
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return "binary"
-    if SECRET_CONTENT.search(text):
+    if contains_secret(text):
         return "secret (content)"
     result.files.append((rel, path.resolve(), text))
     result.total_bytes += len(data)

@@ -6,7 +6,8 @@ from typing import Any
 
 from pygls.exceptions import JsonRpcException
 
-LOGIN_HINT = "run `gcloud auth application-default login` (or set GOOGLE_APPLICATION_CREDENTIALS)"
+from greycloud.errors import ADC_LOGIN_HINT
+
 VERTEX_ROLE = "roles/aiplatform.user"
 
 
@@ -21,7 +22,7 @@ def _api_error_message(exc: BaseException) -> str | None:
     status = getattr(exc, "status", None)
     detail = getattr(exc, "message", None) or str(exc)
     if code == 401:
-        return f"Authentication failed ({detail}): {LOGIN_HINT}."
+        return f"Authentication failed ({detail}): {ADC_LOGIN_HINT}."
     if code == 403:
         return (
             f"Permission denied ({detail}): grant the caller {VERTEX_ROLE} on the project, "

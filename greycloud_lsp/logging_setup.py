@@ -4,40 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
+from greycloud.redaction import redact
+
 if TYPE_CHECKING:
     from .session import GreyCloudLanguageServer
 
-_SECRET_PATTERNS = [
-    (re.compile(r"AIza[0-9A-Za-z_\-]{20,}"), "AIza***"),
-    (re.compile(r"ya29\.[0-9A-Za-z_\-\.]+"), "ya29.***"),
-    (re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"), r"\1***"),
-    (
-        re.compile(
-            r"(?i)((?:api[_-]?key|access[_-]?token|refresh[_-]?token|private[_-]?key"
-            r"|client[_-]?secret|x-goog-api-key)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}]+"
-        ),
-        r"\1***",
-    ),
-    (
-        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
-        "<private key>",
-    ),
-]
-
 LOGGERS = ("greycloud_lsp", "greycloud", "google_genai", "pygls")
-
-
-def redact(text: str) -> str:
-    """``text`` with API keys, OAuth access tokens and bearer credentials masked."""
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 class RedactingFilter(logging.Filter):

@@ -17,6 +17,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from pygls.exceptions import JsonRpcInvalidParams
 
 from greycloud.cache_names import validate_cache_name
+from greycloud.rules import MAX_OUTPUT_TOKENS, NON_NEGATIVE, POSITIVE, TEMPERATURE, Bound
 
 T = TypeVar("T")
 
@@ -145,15 +146,20 @@ def dump(obj: Any) -> Any:
 # -- validators ---------------------------------------------------------------
 
 
-def _positive(field: str) -> Callable[[Any, Any, Any], None]:
+def within(field: str, bound: Bound) -> Callable[[Any, Any, Any], None]:
+    """An attrs validator: ``value`` is None or inside ``bound`` (a `greycloud.rules` rule).
+
+    The message names the camelCase ``field``, e.g. ``temperature: must be between 0 and 2``.
+    """
+
     def check(_inst: Any, _attr: Any, value: Any) -> None:
-        if value is not None and value <= 0:
-            raise ValueError(f"{field}: must be greater than 0")
+        if value is not None and not bound.admits(value):
+            raise ValueError(f"{field}: must be {bound.requirement}")
 
     return check
 
 
-def _non_empty(field: str) -> Callable[[Any, Any, Any], None]:
+def non_empty(field: str) -> Callable[[Any, Any, Any], None]:
     def check(_inst: Any, _attr: Any, value: Any) -> None:
         if value is not None and not value.strip():
             raise ValueError(f"{field}: must not be empty")
@@ -161,15 +167,12 @@ def _non_empty(field: str) -> Callable[[Any, Any, Any], None]:
     return check
 
 
-def _temperature(_inst: Any, _attr: Any, value: float | None) -> None:
-    if value is not None and not 0.0 <= value <= 2.0:
-        raise ValueError("temperature: must be between 0 and 2")
+def one_of(field: str, choices: tuple[str, ...]) -> Callable[[Any, Any, Any], None]:
+    """An attrs validator: ``value`` is one of ``choices`` (the message lists them)."""
 
-
-def _non_negative(field: str) -> Callable[[Any, Any, Any], None]:
-    def check(_inst: Any, _attr: Any, value: int) -> None:
-        if value < 0:
-            raise ValueError(f"{field}: must be 0 or greater")
+    def check(_inst: Any, _attr: Any, value: str) -> None:
+        if value not in choices:
+            raise ValueError(f"{field}: must be one of {', '.join(choices)}")
 
     return check
 
@@ -181,15 +184,15 @@ def _non_negative(field: str) -> Callable[[Any, Any, Any], None]:
 class TextDocumentRef:
     """``{uri}``."""
 
-    uri: str = attrs.field(validator=_non_empty("textDocument.uri"))
+    uri: str = attrs.field(validator=non_empty("textDocument.uri"))
 
 
 @attrs.define
 class PositionArg:
     """An LSP position (UTF-16 columns, as the client sends them)."""
 
-    line: int = attrs.field(validator=_non_negative("range.line"))
-    character: int = attrs.field(validator=_non_negative("range.character"))
+    line: int = attrs.field(validator=within("range.line", NON_NEGATIVE))
+    character: int = attrs.field(validator=within("range.character", NON_NEGATIVE))
 
 
 @attrs.define
@@ -205,11 +208,6 @@ class RangeArg:
 
 
 # -- command arguments ---------------------------------------------------------
-
-
-def _insert_mode(_inst: Any, _attr: Any, value: str) -> None:
-    if value not in INSERT_MODES:
-        raise ValueError(f"insert: must be one of {', '.join(INSERT_MODES)}")
 
 
 def _cached_content(_inst: Any, _attr: Any, value: str | None) -> None:
@@ -230,18 +228,20 @@ def _progress_token(_inst: Any, _attr: Any, value: Any) -> None:
 class GenerateArgs:
     """Arguments of ``greycloud.generate``."""
 
-    prompt: str = attrs.field(validator=_non_empty("prompt"))
+    prompt: str = attrs.field(validator=non_empty("prompt"))
     text_document: TextDocumentRef | None = None
     range: RangeArg | None = None
     include_document: bool = False
-    model: str | None = attrs.field(default=None, validator=_non_empty("model"))
+    model: str | None = attrs.field(default=None, validator=non_empty("model"))
     system_instruction: str | None = None
-    temperature: float | None = attrs.field(default=None, validator=_temperature)
+    temperature: float | None = attrs.field(
+        default=None, validator=within("temperature", TEMPERATURE)
+    )
     max_output_tokens: int | None = attrs.field(
-        default=None, validator=_positive("maxOutputTokens")
+        default=None, validator=within("maxOutputTokens", MAX_OUTPUT_TOKENS)
     )
     cached_content: str | None = attrs.field(default=None, validator=_cached_content)
-    insert: str = attrs.field(default="none", validator=_insert_mode)
+    insert: str = attrs.field(default="none", validator=one_of("insert", INSERT_MODES))
     work_done_token: Any = attrs.field(default=None, validator=_progress_token)
     """Fallback for clients that cannot set ``workDoneToken`` on ExecuteCommandParams."""
 
@@ -268,13 +268,13 @@ class CountTokensArgs:
 class CacheWorkspaceArgs:
     """Arguments of ``greycloud.cacheWorkspace``."""
 
-    folder: str | None = attrs.field(default=None, validator=_non_empty("folder"))
+    folder: str | None = attrs.field(default=None, validator=non_empty("folder"))
     include: list[str] | None = None
     exclude: list[str] | None = None
     display_name: str | None = None
-    ttl_seconds: int | None = attrs.field(default=None, validator=_positive("ttlSeconds"))
+    ttl_seconds: int | None = attrs.field(default=None, validator=within("ttlSeconds", POSITIVE))
     system_instruction: str | None = None
-    model: str | None = attrs.field(default=None, validator=_non_empty("model"))
+    model: str | None = attrs.field(default=None, validator=non_empty("model"))
     dry_run: bool = False
     """Only say what would be cached (files, tokens, storage cost); create nothing."""
     refresh: bool = False
@@ -305,7 +305,7 @@ class ExtendCacheArgs:
     """Arguments of ``greycloud.extendCache``."""
 
     name: str = attrs.field(validator=_cache_name)
-    ttl_seconds: int = attrs.field(validator=_positive("ttlSeconds"))
+    ttl_seconds: int = attrs.field(validator=within("ttlSeconds", POSITIVE))
 
 
 @attrs.define

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
+from greycloud.config import DEFAULT_MODEL
+
 from . import __version__
 from ._pygls_compat import WORK_DONE_TOKEN, GreyCloudProtocol
 from .payloads import dump
@@ -37,7 +39,6 @@ __all__ = ["CONFIG_SECTION", "WORK_DONE_TOKEN", "Feature", "GreyCloudLanguageSer
 log = logging.getLogger(__name__)
 
 CONFIG_SECTION = "greycloud"
-DEFAULT_MODEL = "gemini-3-flash-preview"
 SETTINGS_WAIT_SECONDS = 5.0
 
 F = TypeVar("F", bound="Feature")

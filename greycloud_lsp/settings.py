@@ -9,42 +9,32 @@ value for that key is kept, so one typo never resets the rest.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 import cattrs
 
-from .payloads import INSERT_MODES, camel, converter, describe_error
+from greycloud.config import GreyCloudConfig
+from greycloud.rules import (
+    MAX_OUTPUT_TOKENS,
+    NON_NEGATIVE,
+    POSITIVE,
+    TEMPERATURE,
+    ConfigError,
+)
+
+from .payloads import (
+    INSERT_MODES,
+    camel,
+    converter,
+    describe_error,
+    non_empty,
+    one_of,
+    within,
+)
 
 TOKEN_MODES = ("auto", "api", "local", "estimate")
-
-
-def _positive(key: str) -> Callable[[Any, Any, Any], None]:
-    def check(_i: Any, _a: Any, value: Any) -> None:
-        if value is not None and value <= 0:
-            raise ValueError(f"{key}: must be greater than 0")
-
-    return check
-
-
-def _non_negative(key: str) -> Callable[[Any, Any, Any], None]:
-    def check(_i: Any, _a: Any, value: Any) -> None:
-        if value < 0:
-            raise ValueError(f"{key}: must be 0 or greater")
-
-    return check
-
-
-def _temperature(_i: Any, _a: Any, value: float | None) -> None:
-    if value is not None and not 0.0 <= value <= 2.0:
-        raise ValueError("temperature: must be between 0 and 2")
-
-
-def _mode(_i: Any, _a: Any, value: str) -> None:
-    if value not in TOKEN_MODES:
-        raise ValueError(f"tokenCount.mode: must be one of {', '.join(TOKEN_MODES)}")
 
 
 @attrs.define(frozen=True)
@@ -52,8 +42,10 @@ class TokenCountSettings:
     """``tokenCount``: live token counts."""
 
     enabled: bool = True
-    debounce_ms: int = attrs.field(default=500, validator=_non_negative("tokenCount.debounceMs"))
-    mode: str = attrs.field(default="auto", validator=_mode)
+    debounce_ms: int = attrs.field(
+        default=500, validator=within("tokenCount.debounceMs", NON_NEGATIVE)
+    )
+    mode: str = attrs.field(default="auto", validator=one_of("tokenCount.mode", TOKEN_MODES))
     local_model_path: str | None = None
     """A local tokenizer file (no download): a SentencePiece ``.model`` (gemma3 models) or
     a Hugging Face ``tokenizer.json``, or a directory holding one (gemma4 models)."""
@@ -63,33 +55,22 @@ class TokenCountSettings:
 class CacheSettings:
     """``cache``: workspace context caches."""
 
-    ttl_seconds: int = attrs.field(default=3600, validator=_positive("cache.ttlSeconds"))
+    ttl_seconds: int = attrs.field(default=3600, validator=within("cache.ttlSeconds", POSITIVE))
     include: list[str] = attrs.field(factory=list)
     exclude: list[str] = attrs.field(factory=list)
-    max_file_bytes: int = attrs.field(default=512 * 1024, validator=_positive("cache.maxFileBytes"))
+    max_file_bytes: int = attrs.field(
+        default=512 * 1024, validator=within("cache.maxFileBytes", POSITIVE)
+    )
     max_total_bytes: int = attrs.field(
-        default=20 * 1024 * 1024, validator=_positive("cache.maxTotalBytes")
+        default=20 * 1024 * 1024, validator=within("cache.maxTotalBytes", POSITIVE)
     )
     keep_alive: bool = False
     delete_on_exit: bool = True
     min_tokens: int | None = attrs.field(
-        default=None, validator=attrs.validators.optional(_non_negative("cache.minTokens"))
+        default=None, validator=within("cache.minTokens", NON_NEGATIVE)
     )
     """Pre-check minimum for ``greycloud.cacheWorkspace``: None uses the library's
     table (``greycloud.pricing.MIN_CACHE_TOKENS``), 0 skips the check."""
-
-
-def _template_insert(_i: Any, _a: Any, value: str) -> None:
-    if value not in INSERT_MODES:
-        raise ValueError(f"codeActions.insert: must be one of {', '.join(INSERT_MODES)}")
-
-
-def _non_blank(key: str) -> Callable[[Any, Any, Any], None]:
-    def check(_i: Any, _a: Any, value: str) -> None:
-        if not value.strip():
-            raise ValueError(f"{key}: must not be empty")
-
-    return check
 
 
 @attrs.define(frozen=True)
@@ -100,9 +81,9 @@ class CodeActionTemplate:
     ``{selection}`` the selected text follows the prompt.
     """
 
-    title: str = attrs.field(validator=_non_blank("codeActions.title"))
-    prompt: str = attrs.field(validator=_non_blank("codeActions.prompt"))
-    insert: str = attrs.field(default="none", validator=_template_insert)
+    title: str = attrs.field(validator=non_empty("codeActions.title"))
+    prompt: str = attrs.field(validator=non_empty("codeActions.prompt"))
+    insert: str = attrs.field(default="none", validator=one_of("codeActions.insert", INSERT_MODES))
 
 
 @attrs.define(frozen=True)
@@ -116,14 +97,18 @@ class Settings:
     use_api_key: bool | None = None
     api_key_file: str | None = None
     sa_email: str | None = None
-    rpm: int | None = attrs.field(default=None, validator=_positive("rpm"))
-    tpm: int | None = attrs.field(default=None, validator=_positive("tpm"))
-    max_concurrency: int | None = attrs.field(default=None, validator=_positive("maxConcurrency"))
+    rpm: int | None = attrs.field(default=None, validator=within("rpm", POSITIVE))
+    tpm: int | None = attrs.field(default=None, validator=within("tpm", POSITIVE))
+    max_concurrency: int | None = attrs.field(
+        default=None, validator=within("maxConcurrency", POSITIVE)
+    )
     quota_url: str | None = attrs.field(default=None, repr=False)
     """``redis://...``: share rpm/tpm/concurrency with other processes (README)."""
-    temperature: float | None = attrs.field(default=None, validator=_temperature)
+    temperature: float | None = attrs.field(
+        default=None, validator=within("temperature", TEMPERATURE)
+    )
     max_output_tokens: int | None = attrs.field(
-        default=None, validator=_positive("maxOutputTokens")
+        default=None, validator=within("maxOutputTokens", MAX_OUTPUT_TOKENS)
     )
     system_instruction: str | None = None
     token_count: TokenCountSettings = attrs.field(factory=TokenCountSettings)
@@ -238,9 +223,6 @@ def _keep_previous(settings: Settings, previous: Settings, keys: set[str]) -> Se
     return settings
 
 
-_CONFIG_FIELD = re.compile(r"^(\w+)=")
-
-
 def check_with_config(
     settings: Settings,
     previous: Settings,
@@ -250,27 +232,26 @@ def check_with_config(
 ) -> Settings:
     """Let ``GreyCloudConfig`` validate what it owns (e.g. the endpoint URL).
 
-    A setting it rejects goes back to its previous value; a bad environment
-    variable is reported under the key ``environment``.
+    A setting it rejects (its `ConfigError` names the field) goes back to its
+    previous value; any other problem (a bad environment variable) is reported
+    under the key ``environment``.
     """
-    try:
-        from greycloud.config import GreyCloudConfig
-    except ImportError:  # pragma: no cover
-        return settings
     for _ in range(len(attrs.fields(Settings))):
         overrides = settings.client_config_overrides()
         try:
             GreyCloudConfig(**overrides, resolve_project=False, environ=environ)
             return settings
-        except ValueError as exc:
-            match = _CONFIG_FIELD.match(str(exc))
-            name = match.group(1) if match else None
+        except ConfigError as exc:
+            name = exc.field
             if name in overrides and getattr(previous, name) != overrides[name]:
                 problems.append(
                     SettingsProblem(camel(name), overrides[name], f"{camel(name)}: {exc}")
                 )
                 settings = attrs.evolve(settings, **{name: getattr(previous, name)})
                 continue
+            problems.append(SettingsProblem("environment", None, str(exc)))
+            return settings
+        except ValueError as exc:
             problems.append(SettingsProblem("environment", None, str(exc)))
             return settings
     return settings

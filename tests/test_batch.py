@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from google.genai import types
 
-from greycloud import GreyCloudConfig
+from greycloud import GreyCloudConfig, retry
 from greycloud.batch import (
     KEY_LABEL,
     BatchJobFailedError,
@@ -17,8 +17,14 @@ from greycloud.batch import (
     publisher_model,
 )
 from greycloud.emulator.batch_routes import batch_store
-from greycloud.errors import APICallError, GreyCloudError
+from greycloud.errors import (
+    APICallError,
+    GreyCloudError,
+    PermissionDeniedError,
+    RetriesExhaustedError,
+)
 from greycloud.storage import parse_gs_uri, validate_bucket_name, validate_object_name
+from tests.helpers import statuses
 
 MODEL = "gemini-2.5-flash"
 SAFETY = [
@@ -393,3 +399,27 @@ def test_results_of_a_stale_job_object_are_fetched_fresh(batch, tmp_path):
     assert Path(out).read_text().count("\n") == 1
     [result] = batch.iter_batch_results(job)
     assert result.ok and result.key == "req-000001"
+
+
+def test_status_reads_retry_transient_failures_under_the_shared_policy(gcs_env, bucket):
+    fast = retry.RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.02, reauth=False)
+    with GreyCloudBatch(GreyCloudConfig(model=MODEL), poll_retry_policy=fast) as batch:
+        job = batch.create_batch_job([text_request("flaky")])
+        gcs_env.state.add_fault(503, action="batchPredictionJobs.get", times=2)
+        done = batch.monitor_batch_job(job.name, poll_interval=0.01)
+        assert done.state == types.JobState.JOB_STATE_SUCCEEDED
+        assert statuses(gcs_env, "batchPredictionJobs.get")[:3] == [503, 503, 200]
+
+        gcs_env.state.add_fault(503, action="batchPredictionJobs.get", times=3)
+        with pytest.raises(RetriesExhaustedError, match="after 3 attempt"):
+            batch.monitor_batch_job(job.name, poll_interval=0.01)
+
+
+def test_status_reads_do_not_retry_what_cannot_succeed(gcs_env, bucket):
+    fast = retry.RetryPolicy(max_retries=4, initial_delay=0.01, max_delay=0.02, reauth=False)
+    with GreyCloudBatch(GreyCloudConfig(model=MODEL), poll_retry_policy=fast) as batch:
+        job = batch.create_batch_job([text_request("denied")])
+        gcs_env.state.add_fault(403, action="batchPredictionJobs.get", times=1)
+        with pytest.raises(PermissionDeniedError):
+            batch.monitor_batch_job(job.name, poll_interval=0.01)
+        assert statuses(gcs_env, "batchPredictionJobs.get") == [403]

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from greycloud.errors import GreyCloudError
+from greycloud.errors import ADC_LOGIN_HINT, GreyCloudError
 
 if TYPE_CHECKING:
     from greycloud.config import GreyCloudConfig
@@ -65,9 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 EMULATOR_NOTE = (
     "greycloud: note: this answer came from the local emulator (--emulator), not from Gemini: "
-    "it echoes your prompt and adds placeholder words. To ask Gemini for real, run "
-    "`gcloud auth application-default login` once, then "
-    '`greycloud --project YOUR_PROJECT generate "..."` (without --emulator).'
+    f"it echoes your prompt and adds placeholder words. To ask Gemini for real, {ADC_LOGIN_HINT}"
+    ' once, then `greycloud --project YOUR_PROJECT generate "..."` (without --emulator).'
 )
 
 

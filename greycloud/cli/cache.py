@@ -51,11 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _contents(files: list[str], text: str | None, mime_type: str | None) -> list[types.Part]:
-    from greycloud.storage import guess_mime_type, parse_gs_uri
+    from greycloud.storage import guess_mime_type, is_gs_uri, parse_gs_uri
 
     parts: list[types.Part] = []
     for item in files:
-        if item.startswith("gs://"):
+        if is_gs_uri(item):
             uri = parse_gs_uri(item).uri
             mime = mime_type or guess_mime_type(uri, "text/plain")
             parts.append(types.Part.from_uri(file_uri=uri, mime_type=mime))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from greycloud.client import GreyCloudClient
 from greycloud.config import GreyCloudConfig
+from greycloud.rules import TEMPERATURE
 from greycloud.tokens import estimate_tokens
 
 
@@ -18,7 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--stream", action="store_true", help="print text as it arrives")
     generate.add_argument("--model", help="model name (default: the configured model)")
     generate.add_argument("--system", help="system instruction for this request")
-    generate.add_argument("--temperature", type=float, help="sampling temperature, 0.0 to 2.0")
+    generate.add_argument(
+        "--temperature",
+        type=float,
+        help=f"sampling temperature, {TEMPERATURE.requirement}",
+    )
     generate.add_argument("--max-output-tokens", type=int, help="upper bound on output tokens")
     generate.add_argument("--retries", type=int, default=5, help="retries on transient errors")
     generate.set_defaults(handler=run_generate)

@@ -38,6 +38,7 @@ from greycloud.emulator.resources import resource_route
 from greycloud.emulator.responses import build_answer, generate_payload
 from greycloud.emulator.state import EmulatorState
 from greycloud.emulator.validation import MISSING_MODEL, validate_generate
+from greycloud.storage import GcsPath, is_gs_uri, parse_gs_uri
 
 logger = logging.getLogger(__name__)
 
@@ -159,15 +160,6 @@ def _now() -> dt.datetime:
 # -- running a job ------------------------------------------------------------
 
 
-def _split_gs(uri: str) -> tuple[str, str]:
-    if not isinstance(uri, str) or not uri.startswith("gs://"):
-        raise ValueError(f"{uri!r} is not a gs:// URI")
-    bucket, _, name = uri[5:].partition("/")
-    if not bucket:
-        raise ValueError(f"{uri!r} has no bucket")
-    return bucket, name
-
-
 def _storage_client(settings: BatchSettings) -> Any:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
@@ -202,14 +194,20 @@ class _FileChecker:
             for part in (content or {}).get("parts") or []:
                 data = (part or {}).get("fileData") or (part or {}).get("file_data") or {}
                 uri = data.get("fileUri") or data.get("file_uri")
-                if not isinstance(uri, str) or not uri.startswith("gs://"):
+                if not is_gs_uri(uri):
                     continue
                 if uri not in self.known:
-                    bucket, name = _split_gs(uri)
-                    self.known[uri] = bool(name) and self.client.bucket(bucket).blob(name).exists()
+                    self.known[uri] = self._exists(uri)
                 if not self.known[uri]:
                     return uri
         return None
+
+    def _exists(self, uri: str) -> bool:
+        try:
+            where = parse_gs_uri(uri)
+        except ValueError:
+            return False
+        return bool(where.name) and self.client.bucket(where.bucket).blob(where.name).exists()
 
 
 def _answer_line(
@@ -244,8 +242,8 @@ def run_job(job: BatchJobEntry, settings: BatchSettings) -> tuple[str, dict[str,
         outputs: list[dict[str, Any]] = []
         ok = 0
         for uri in job.input_uris:
-            bucket, name = _split_gs(uri)
-            blob = client.bucket(bucket).blob(name)
+            where = parse_gs_uri(uri)
+            blob = client.bucket(where.bucket).blob(where.name)
             if not blob.exists():
                 return FAILED, {"code": 5, "message": f"Input file not found: {uri}"}
             for number, raw in enumerate(blob.download_as_text().splitlines(), 1):
@@ -262,14 +260,15 @@ def run_job(job: BatchJobEntry, settings: BatchSettings) -> tuple[str, dict[str,
                 ok += good
         if settings.shuffle_output:
             random.Random(job.job_id).shuffle(outputs)
-        out_bucket, out_prefix = _split_gs(job.output_prefix.rstrip("/"))
+        output = parse_gs_uri(job.output_prefix)
+        out_bucket, out_prefix = output.bucket, output.name
         folder = f"prediction-model-{job.create_time.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
         directory = f"{out_prefix}/{folder}" if out_prefix else folder
         body = "".join(json.dumps(o) + "\n" for o in outputs)
         client.bucket(out_bucket).blob(f"{directory}/predictions.jsonl").upload_from_string(
             body, content_type="application/jsonl"
         )
-        job.output_directory = f"gs://{out_bucket}/{directory}"
+        job.output_directory = GcsPath(out_bucket, directory).uri
         job.stats = {
             "successfulCount": ok,
             "failedCount": len(outputs) - ok,
@@ -344,9 +343,9 @@ def _gcs_field(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise ApiError(400, f"{what} is required and must be a gs:// URI.")
     try:
-        _split_gs(value)
+        parse_gs_uri(value)
     except ValueError as exc:
-        raise ApiError(400, f"{what}: {exc}.") from None
+        raise ApiError(400, f"{what}: {str(exc).rstrip('.')}.") from None
     return value
 
 

@@ -1,4 +1,7 @@
-"""Request-body checks mirroring what the real Vertex API rejects."""
+"""Request-body checks mirroring what the real Vertex API rejects.
+
+The number ranges are the library's (`greycloud.rules`), which are Vertex's.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import json
 from typing import Any
 
 from greycloud.emulator.errors import ApiError
+from greycloud.rules import MAX_OUTPUT_TOKENS, TEMPERATURE, TOP_P, Bound
 
 THINKING_LEVELS = frozenset(
     {"THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH"}
@@ -64,15 +68,14 @@ def _check_contents(contents: Any) -> None:
         )
 
 
-def _check_number(config: dict[str, Any], key: str, low: float, high: float | None) -> None:
+def _check_number(config: dict[str, Any], key: str, bound: Bound) -> None:
     value = config.get(key)
     if value is None:
         return
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise ApiError(400, f"generationConfig.{key} must be a number, got {value!r}.")
-    if value < low or (high is not None and value > high):
-        upper = "" if high is None else f" and {high}"
-        raise ApiError(400, f"generationConfig.{key} must be between {low}{upper}, got {value}.")
+    if not bound.admits(value):
+        raise ApiError(400, f"generationConfig.{key} must be {bound.requirement}, got {value}.")
 
 
 def _check_generation_config(config: Any) -> None:
@@ -80,9 +83,9 @@ def _check_generation_config(config: Any) -> None:
         return
     if not isinstance(config, dict):
         raise ApiError(400, "generationConfig must be an object.")
-    _check_number(config, "temperature", 0.0, 2.0)
-    _check_number(config, "topP", 0.0, 1.0)
-    _check_number(config, "maxOutputTokens", 1, None)
+    _check_number(config, "temperature", TEMPERATURE)
+    _check_number(config, "topP", TOP_P)
+    _check_number(config, "maxOutputTokens", MAX_OUTPUT_TOKENS)
     thinking = config.get("thinkingConfig")
     if isinstance(thinking, dict) and "thinkingLevel" in thinking:
         level = thinking["thinkingLevel"]
