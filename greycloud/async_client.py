@@ -235,6 +235,7 @@ class GreyCloudAsyncClient(ClientCore):
             try:
                 return await attempt()
             except Exception as exc:
+                self._slow_down(exc)  # its 429 still slows the others down
                 raise self._translate(exc) from exc
         retrying = retry.async_retrying(policy, self._on_retry)
         try:

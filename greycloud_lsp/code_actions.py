@@ -298,9 +298,10 @@ async def run_code_action_command(ls: GreyCloudLanguageServer, *args: Any) -> An
 
 async def _ensure_workspace_cache(ls: GreyCloudLanguageServer, uri: str) -> None:
     """No live cache of this folder: offer to create one (``window/showMessageRequest``)."""
+    from .cache_commands import cache_workspace_command
     from .cache_plan import plan_cache
-    from .workspace_ask import folder_for, newest
-    from .workspace_cache import cache_workspace_command
+    from .workspace_ask import newest
+    from .workspace_folders import folder_for
 
     folder = folder_for(ls, uri)
     if folder is None or newest(ls, folder) is not None:

@@ -165,7 +165,7 @@ async def run_generation(
         cached_content: str | None = owned.name
         cache_stale = owned.stale
     else:
-        cached_content = caches.resolve_cached_content(request.cached_content, command)
+        cached_content = request.cached_content
         named = ls.shared.caches.get(cached_content) if cached_content else None
         cache_stale = bool(named and named.stale)
     if contents is None:

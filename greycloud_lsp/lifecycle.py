@@ -12,6 +12,7 @@ from lsprotocol import types
 
 from . import documents
 from ._pygls_compat import shutdown_requested
+from .processes import pid_alive
 from .session import CONFIG_SECTION, GreyCloudLanguageServer
 
 log = logging.getLogger(__name__)
@@ -129,23 +130,11 @@ def hard_exit(code: int) -> None:
     os._exit(code)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
 async def watch_parent(ls: GreyCloudLanguageServer, pid: int) -> None:
     """Exit (after cleanup) when the editor that started us is gone."""
     if pid == os.getpid():
         return
-    while _alive(pid):  # noqa: ASYNC110 - polling another process, nothing to wait on
+    while pid_alive(pid):  # noqa: ASYNC110 - polling another process, nothing to wait on
         await asyncio.sleep(PARENT_POLL_SECONDS)
     log.info("parent process %s is gone; exiting", pid)
     try:

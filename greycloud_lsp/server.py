@@ -28,6 +28,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "greycloud_lsp.progress",
     "greycloud_lsp.tokens",
     "greycloud_lsp.workspace_cache",
+    "greycloud_lsp.cache_commands",
     "greycloud_lsp.generation",
     "greycloud_lsp.workspace_ask",
     "greycloud_lsp.code_actions",

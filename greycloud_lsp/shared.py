@@ -143,6 +143,11 @@ class SharedCaches:
         """The caches ``holder`` holds, oldest first."""
         return [e.value for e in self._entries.values() if holder in e.holders]
 
+    def holders(self, name: str) -> list[Any]:
+        """The sessions holding ``name`` (none for an unknown cache)."""
+        entry = self._entries.get(name)
+        return list(entry.holders) if entry is not None else []
+
     def acquire(self, name: str, holder: Hashable) -> None:
         """``holder`` uses ``name`` (no-op for a cache this process does not know)."""
         entry = self._entries.get(name)

@@ -11,17 +11,15 @@ Prices come from :mod:`greycloud.pricing` (estimates, USD).
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 from pygls.exceptions import JsonRpcInvalidParams
-from pygls.uris import to_fs_path
 
-from .collect import is_within
 from .payloads import CacheSaving, Usage, dump, parse
 from .session import GreyCloudLanguageServer
-from .workspace_cache import OwnedCache, _choose_folder, _iso, _workspace_roots
+from .workspace_cache import OwnedCache, iso_time
+from .workspace_folders import choose_folder, folder_for
 
 STATE_COMMAND = "greycloud.workspaceCacheState"
 
@@ -96,16 +94,6 @@ def newest(ls: GreyCloudLanguageServer, folder: str) -> OwnedCache | None:
     return live[-1] if live else None
 
 
-def folder_for(ls: GreyCloudLanguageServer, uri: str | None) -> str | None:
-    """The workspace folder holding ``uri`` (or the first folder)."""
-    roots = _workspace_roots(ls)
-    if uri and (path := to_fs_path(uri)) is not None:
-        for root in roots:
-            if is_within(Path(path), root):
-                return str(root)
-    return str(roots[0]) if roots else None
-
-
 def resolve_workspace_cache(
     ls: GreyCloudLanguageServer, uri: str | None, command: str
 ) -> OwnedCache:
@@ -129,7 +117,7 @@ def info(cache: OwnedCache) -> CacheInfo:
         display_name=cache.display_name,
         model=cache.model,
         tokens=cache.tokens,
-        expire_time=_iso(cache.expire_time),
+        expire_time=iso_time(cache.expire_time),
         expires_in_seconds=_seconds_left(cache),
         stale=cache.stale,
         stale_reason=cache.stale_reason,
@@ -144,7 +132,7 @@ async def workspace_cache_state_command(ls: GreyCloudLanguageServer, *args: Any)
         if args and args != (None,)
         else WorkspaceCacheStateArgs()
     )
-    root = str(_choose_folder(ls, request.folder, STATE_COMMAND))
+    root = str(choose_folder(ls, request.folder, STATE_COMMAND))
     cache = newest(ls, root)
     if cache is None:
         return dump(WorkspaceCacheState("none", root, None))

@@ -1,4 +1,7 @@
-"""Workspace context caches: create, list, delete, extend; staleness and keep-alive."""
+"""The workspace caches a session holds: staleness, keep-alive, extend and delete.
+
+The commands that create, list, delete and extend caches are in ``cache_commands``.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +9,16 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
-from .cache_plan import collect_contents, plan_cache
-from .collect import is_within
-from .errors import RequestFailed, backend_error
 from .payloads import (
-    CacheListEntry,
     CacheStatus,
-    CacheWorkspaceArgs,
-    CacheWorkspaceResult,
-    DeleteCacheArgs,
-    ExtendCacheArgs,
-    ListCachesArgs,
-    dump,
-    parse,
 )
-from .progress import ProgressReporter
 from .session import Feature, GreyCloudLanguageServer
 from .text_metrics import digest
 
@@ -63,7 +52,7 @@ class OwnedCache:
     tokens: int | None = None
 
 
-def _iso(value: dt.datetime | None) -> str | None:
+def iso_time(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
@@ -71,7 +60,7 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def _tokens_of(cached: Any) -> int | None:
+def tokens_of(cached: Any) -> int | None:
     from greycloud.cache import cache_tokens
 
     return cache_tokens(cached)
@@ -127,21 +116,6 @@ class CacheRegistry(Feature):
 
     # -- lookups used by other features ---------------------------------------
 
-    def resolve_cached_content(self, value: str | None, command: str) -> str | None:
-        """Map ``"workspace"`` to the newest live cache this server made."""
-        if value != "workspace":
-            return value
-        now = dt.datetime.now(dt.timezone.utc)
-        live = [
-            c for c in self.owned.values() if c.expire_time is None or _aware(c.expire_time) > now
-        ]
-        if not live:
-            raise JsonRpcInvalidParams(
-                f"{command}: cachedContent: no live workspace cache; "
-                "run greycloud.cacheWorkspace first"
-            )
-        return live[-1].name
-
     def mark_used(self, name: str | None) -> None:
         cache = self.ls.shared.caches.get(name) if name else None
         if cache is not None:
@@ -156,7 +130,7 @@ class CacheRegistry(Feature):
             resolved = str(Path(path).resolve())
         except OSError:
             return
-        for cache in self.owned.values():
+        for cache in self.ls.shared.caches.values():  # any session's cache of this file
             old = cache.files.get(resolved)
             if old is None or cache.stale:
                 continue
@@ -182,15 +156,18 @@ class CacheRegistry(Feature):
             stale=cache.stale,
             reason=cache.stale_reason,
             deleted=deleted,
-            expire_time=_iso(cache.expire_time),
+            expire_time=iso_time(cache.expire_time),
             tokens=cache.tokens,
             folder=cache.folder,
             display_name=cache.display_name,
         )
-        try:
-            self.ls.notify(STATUS_METHOD, status)
-        except Exception as exc:  # no client connected (unit tests)
-            log.debug("could not send cache status: %s", exc)
+        # Every session holding the cache shows its state (two windows on one folder).
+        sessions = {self.ls, *self.ls.shared.caches.holders(cache.name)}
+        for session in sessions:
+            try:
+                session.notify(STATUS_METHOD, status)
+            except Exception as exc:  # that client is gone, or none is connected (unit tests)
+                log.debug("could not send cache status: %s", exc)
 
     def _poll_files(self) -> None:
         for cache in list(self.owned.values()):
@@ -316,10 +293,6 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 def setup(server: GreyCloudLanguageServer) -> None:
     server.add_feature(CacheRegistry(server))
-    server.command("greycloud.cacheWorkspace")(cache_workspace_command)
-    server.command("greycloud.listCaches")(list_caches_command)
-    server.command("greycloud.deleteCache")(delete_cache_command)
-    server.command("greycloud.extendCache")(extend_cache_command)
     server.feature(types.TEXT_DOCUMENT_DID_SAVE)(on_did_save)
     server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)(on_watched_files)
 
@@ -328,7 +301,7 @@ def on_did_save(ls: GreyCloudLanguageServer, params: types.DidSaveTextDocumentPa
     uri = params.text_document.uri
     path = to_fs_path(uri)
     caches = ls.get_feature(CacheRegistry)
-    if path is None or not caches.owned:
+    if path is None or not ls.shared.caches:
         return
     text = params.text
     if text is None and uri in ls.workspace.text_documents:
@@ -347,184 +320,3 @@ def on_watched_files(
         ls.get_feature(CacheRegistry).file_changed(
             path, None, "deleted" if deleted else "changed on disk"
         )
-
-
-# -- commands --------------------------------------------------------------------
-
-
-def _workspace_roots(ls: GreyCloudLanguageServer) -> list[Path]:
-    roots = []
-    for folder in ls.workspace.folders.values():
-        if (path := to_fs_path(folder.uri)) is not None:
-            roots.append(Path(path).resolve())
-    if not roots and ls.workspace.root_path:
-        roots.append(Path(ls.workspace.root_path).resolve())
-    return roots
-
-
-def _choose_folder(ls: GreyCloudLanguageServer, folder: str | None, command: str) -> Path:
-    roots = _workspace_roots(ls)
-    if not roots:
-        raise JsonRpcInvalidParams(f"{command}: folder: no workspace folder is open")
-    if folder is None:
-        return roots[0]
-    path = to_fs_path(folder) if "://" in folder else folder
-    if path is None:
-        raise JsonRpcInvalidParams(f"{command}: folder: {folder!r} is not a file URI")
-    candidate = Path(path)
-    if not any(is_within(candidate, root) for root in roots):
-        raise JsonRpcInvalidParams(f"{command}: folder: {folder} is outside the workspace folders")
-    if not candidate.resolve().is_dir():
-        raise JsonRpcInvalidParams(f"{command}: folder: {folder} is not a directory")
-    return candidate.resolve()
-
-
-def _mtimes(paths: Iterable[str]) -> dict[str, float]:
-    out = {}
-    for path in paths:
-        try:
-            out[path] = Path(path).stat().st_mtime
-        except OSError:
-            continue
-    return out
-
-
-async def cache_workspace_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
-    """``greycloud.cacheWorkspace``: upload workspace files as a context cache."""
-    command = "greycloud.cacheWorkspace"
-    request = parse(CacheWorkspaceArgs, list(args), command)
-    await ls.settings_ready()
-    root = _choose_folder(ls, request.folder, command)
-    settings = ls.settings.cache
-    if request.dry_run:
-        try:
-            return dump(await plan_cache(ls, request, root))
-        except Exception as exc:
-            raise backend_error(exc, command) from exc
-    task = asyncio.current_task()
-    progress = ProgressReporter(
-        ls, "Gemini cache", on_cancel=task.cancel if task is not None else lambda: None
-    )
-    if task is not None:
-        ls.on_cancel_request(task.cancel)
-    try:
-        await progress.begin(f"Reading {root.name}…", 0)
-        try:
-            result = await _create_cache(ls, request, root, settings, progress)
-        except asyncio.CancelledError:
-            progress.end("Cancelled")
-            raise
-        except Exception as exc:
-            progress.end(f"Failed: {exc}")
-            raise backend_error(exc, command) from exc
-        progress.end(f"Cached {len(result.files)} files")
-        if request.refresh:
-            await ls.get_feature(CacheRegistry).delete_stale(str(root), keep=result.name)
-        return dump(result)
-    finally:
-        ls.progress_tokens.pop(progress.token, None)
-        ls.cancel_hooks.pop(ls.protocol.msg_id, None)
-
-
-async def _create_cache(
-    ls: GreyCloudLanguageServer,
-    request: CacheWorkspaceArgs,
-    root: Path,
-    settings: Any,
-    progress: ProgressReporter,
-) -> CacheWorkspaceResult:
-    collected, skipped, contents = await collect_contents(request, root, settings)
-    progress.report(f"{len(collected.files)} files, {collected.total_bytes} bytes", 30)
-    model = request.model or ls.model
-    ttl = request.ttl_seconds or settings.ttl_seconds
-    display_name = request.display_name or f"greycloud-lsp {root.name}"
-    progress.report(f"Counting and uploading {len(collected.files)} files…", 60)
-    from greycloud.cache import CacheTooSmallError
-
-    backend = ls.get_feature(CacheRegistry).backend()
-    try:
-        cached = await backend.create_cache(
-            contents,
-            model=model,
-            display_name=display_name,
-            system_instruction=request.system_instruction,
-            ttl_seconds=ttl,
-            min_tokens=settings.min_tokens,
-        )
-    except CacheTooSmallError as exc:
-        raise RequestFailed(
-            f"the selected files are {exc.token_count} tokens but {model} can only cache "
-            f"{exc.min_tokens} tokens or more: include more files (cache.include) or send "
-            "them without a cache (if the API accepts less for this model, lower "
-            "cache.minTokens; 0 skips this check)"
-        ) from None
-    files = {str(path): digest(text) for _rel, path, text in collected.files}
-    mtimes = await asyncio.to_thread(_mtimes, files)
-    owned = OwnedCache(
-        name=cached.name,
-        display_name=cached.display_name or display_name,
-        model=model,
-        ttl_seconds=ttl,
-        expire_time=cached.expire_time,
-        files=files,
-        mtimes=mtimes,
-        folder=str(root),
-        tokens=_tokens_of(cached),
-    )
-    caches = ls.get_feature(CacheRegistry)
-    caches.add(owned)
-    caches.announce(owned)
-    log.info("created cache %s with %d files", owned.name, len(files))
-    return CacheWorkspaceResult(
-        name=owned.name,
-        display_name=owned.display_name,
-        model=model,
-        tokens=_tokens_of(cached),
-        expire_time=_iso(cached.expire_time),
-        files=[rel for rel, _p, _t in collected.files],
-        skipped=skipped,
-    )
-
-
-async def list_caches_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
-    command = "greycloud.listCaches"
-    if args and args != (None,):
-        parse(ListCachesArgs, list(args), command)
-    try:
-        entries = []
-        for cached in await ls.get_feature(CacheRegistry).backend().list_caches():
-            owned = ls.shared.caches.get(cached.name)
-            entries.append(
-                CacheListEntry(
-                    name=cached.name,
-                    display_name=cached.display_name,
-                    model=cached.model,
-                    tokens=_tokens_of(cached),
-                    expire_time=_iso(cached.expire_time),
-                    owned_by_server=owned is not None,
-                    stale=bool(owned and owned.stale),
-                )
-            )
-    except Exception as exc:
-        raise backend_error(exc, command) from exc
-    return dump(entries)
-
-
-async def delete_cache_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
-    command = "greycloud.deleteCache"
-    request = parse(DeleteCacheArgs, list(args), command)
-    try:
-        await ls.get_feature(CacheRegistry).delete(request.name)
-    except Exception as exc:
-        raise backend_error(exc, command) from exc
-    return {"deleted": True}
-
-
-async def extend_cache_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
-    command = "greycloud.extendCache"
-    request = parse(ExtendCacheArgs, list(args), command)
-    try:
-        updated = await ls.get_feature(CacheRegistry).extend(request.name, request.ttl_seconds)
-    except Exception as exc:
-        raise backend_error(exc, command) from exc
-    return {"name": updated.name or request.name, "expireTime": _iso(updated.expire_time)}

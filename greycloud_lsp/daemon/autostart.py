@@ -20,6 +20,7 @@ import sys
 import time
 from typing import Any
 
+from ..processes import pid_alive
 from . import handshake
 from .paths import DaemonPaths, DaemonUnavailable, ensure_private_directory, open_private
 
@@ -66,16 +67,6 @@ def _spawn(paths: DaemonPaths, command: list[str]) -> int:
     return int(launcher.stdout.strip())
 
 
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _log_tail(paths: DaemonPaths, lines: int = 5) -> str:
     try:
         text = paths.log_file.read_text(encoding="utf-8", errors="replace")
@@ -116,7 +107,7 @@ async def connect_or_start(
                         spawned = await asyncio.to_thread(_spawn, paths, command)
                     except (OSError, ValueError, subprocess.SubprocessError) as exc:
                         raise DaemonUnavailable(f"cannot start the daemon: {exc}") from exc
-            if spawned is not None and not _running(spawned):
+            if spawned is not None and not pid_alive(spawned):
                 gone += 1  # one more try: it may have left because another daemon serves
                 if gone > 2:
                     raise DaemonUnavailable(f"the daemon exited at start: {_log_tail(paths)}")

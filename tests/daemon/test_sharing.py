@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 
 import pytest
+from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from greycloud.emulator.cache_routes import cache_store
 from tests.daemon.daemon_helpers import status, wait_until
-from tests.helpers import daemon_processes, statuses
+from tests.helpers import NO_HANG, daemon_processes, statuses
 from tests.lsp.lsp_helpers import execute, language_servers, open_document
 from tests.lsp.test_cache import make_workspace
 
@@ -81,6 +82,48 @@ async def test_two_windows_on_one_folder_share_one_cache(adc_env, tmp_path):
             return cache_store(adc_env.state).get(created["name"]) is None
 
         await wait_until(deleted, timeout=10)
+
+
+async def test_the_second_window_asks_the_first_windows_cache_and_both_see_it_go_stale(
+    adc_env, tmp_path
+):
+    """Ask the workspace from a second window: no second upload; a save there reaches both."""
+    cache_store(adc_env.state).clear()
+    workspace = make_workspace(tmp_path / "ws")
+    async with language_servers(tmp_path, mode="daemon") as start:
+        first = await start(workspace=workspace)
+        second = await start(workspace=workspace)
+        created = await execute(first, "greycloud.cacheWorkspace", {})
+        state = await execute(second, "greycloud.workspaceCacheState", {})
+        assert state["state"] == "fresh" and state["cache"]["name"] == created["name"]
+        answer = await execute(
+            second,
+            "greycloud.generate",
+            {"prompt": "Summarise [[words=5]]", "cachedContent": "workspace"},
+        )
+        assert answer["cachedContent"] == created["name"]
+        assert answer["usage"]["cachedTokens"] > 0
+        creates = [
+            r
+            for r in adc_env.state.requests
+            if r.path.endswith("/cachedContents") and r.method == "POST"
+        ]
+        assert len(creates) == 1
+
+        readme = workspace / "README.md"
+        uri = readme.as_uri()
+        open_document(second, uri, readme.read_text())
+        readme.write_text("# Changed\n")
+        second.text_document_did_save(
+            types.DidSaveTextDocumentParams(
+                text_document=types.TextDocumentIdentifier(uri=uri), text="# Changed\n"
+            )
+        )
+        for window in (first, second):
+            stale = await window.recorder.wait_for(
+                "greycloud/cacheStatus", lambda n: n["stale"], timeout=NO_HANG
+            )
+            assert stale["name"] == created["name"] and "README.md" in stale["reason"]
 
 
 async def test_a_session_cannot_read_another_sessions_documents(adc_env, tmp_path):
