@@ -198,6 +198,8 @@ def test_vscode_in_code_server(
     (user_data / "Machine" / "settings.json").write_text(json.dumps(machine, indent=2))
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(NODE24.parent), path_without_server(env["PATH"])])
+    # No network: the extension gallery is a closed loopback port, not a DNS look-up of open-vsx.
+    env["EXTENSIONS_GALLERY"] = json.dumps({"serviceUrl": "http://127.0.0.1:9/vscode/gallery"})
     config = tmp_path / "code-server.yaml"
     config.write_text("auth: none\ncert: false\n")
     base = [
