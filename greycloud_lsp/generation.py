@@ -231,8 +231,11 @@ async def run_generation(
             partial = getattr(exc, "partial_text", None)
             progress.end(f"Failed: {exc}")
             error = backend_error(exc, command)
-            if partial:
-                error.data = {"partialText": partial}
+            if partial:  # keep what the error already says (e.g. the quota that ran out)
+                error.data = {
+                    **(error.data if isinstance(error.data, dict) else {}),
+                    "partialText": partial,
+                }
             raise error
         progress.end("Cancelled" if cancelled else "Done")
         stream = run.stream

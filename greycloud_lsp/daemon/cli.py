@@ -135,7 +135,9 @@ def daemon_main(argv: list[str]) -> None:
     try:
         answer = asyncio.run(control(paths, args.action))
     except HandshakeError as exc:
-        raise SystemExit(f"greycloud-lsp daemon {args.action}: {exc}") from None
+        if not (args.action == "stop" and exc.reason == "version"):
+            raise SystemExit(f"greycloud-lsp daemon {args.action}: {exc}") from None
+        answer = _terminate_other_version(paths)
     if answer is None:
         print(f"no greycloud-lsp {paths.kind} is running ({paths.socket})")
         raise SystemExit(3 if args.action == "status" else 0)
@@ -147,6 +149,26 @@ def daemon_main(argv: list[str]) -> None:
         print(json.dumps(answer["status"], indent=2))
     else:
         print(format_status(answer["status"]))
+
+
+def _terminate_other_version(paths: Any) -> dict[str, Any]:
+    """``stop`` for a daemon of another version (it refuses our handshake): SIGTERM.
+
+    Its pid file is in our private directory, so the pid is our own daemon's; it
+    exits as on ``stop`` (sessions told, owned caches deleted, files removed).
+    """
+    import signal
+
+    try:
+        pid = int(paths.pid_file.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(
+            f"greycloud-lsp daemon stop: the running daemon is another version and its pid "
+            f"file {paths.pid_file} is unusable ({exc}); stop it with that version's "
+            "`greycloud-lsp daemon stop`"
+        ) from None
+    return {"pid": pid}
 
 
 def _wait_released(lock: Any, timeout: float) -> bool:

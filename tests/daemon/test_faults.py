@@ -209,6 +209,67 @@ async def test_daemon_of_another_version_is_not_used(adc_env, tmp_path):
     assert not daemon_processes(tmp_path / "run")
 
 
+OLD_DAEMON = """
+import asyncio, os, signal, sys
+from greycloud_lsp.daemon import handshake
+
+async def main():
+    async def refuse(reader, writer):
+        await handshake.read_line(reader)
+        refusal = {**handshake.answer(False), "version": "0.0.1", "reason": "version",
+                   "message": "peer speaks another version"}
+        writer.write(handshake.encode(refusal))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_unix_server(refuse, path=sys.argv[1])
+    with open(sys.argv[2], "w") as pid_file:
+        pid_file.write(str(os.getpid()))
+    stopped = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
+    print("ready", flush=True)
+    await stopped.wait()
+    server.close()
+    os.unlink(sys.argv[1])
+
+asyncio.run(main())
+"""
+
+
+async def test_daemon_stop_replaces_a_daemon_of_another_version(tmp_path):
+    """What the forwarder's fallback message tells the user to run works on that daemon."""
+    paths = daemon_paths()
+    paths.directory.mkdir(parents=True, mode=0o700)
+    old = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        OLD_DAEMON,
+        str(paths.socket),
+        str(paths.pid_file),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert await asyncio.wait_for(old.stdout.readline(), 30) == b"ready\n"
+        stop = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "greycloud_lsp",
+            "daemon",
+            "stop",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(stop.communicate(), 60)
+        assert stop.returncode == 0, err.decode()
+        assert f"stopped greycloud-lsp daemon {old.pid}" in out.decode()
+        assert await asyncio.wait_for(old.wait(), 10) == 0
+        assert not paths.socket.exists()
+    finally:
+        if old.returncode is None:
+            old.kill()
+            await old.wait()
+
+
 async def test_session_continues_standalone_when_no_daemon_can_restart(adc_env, tmp_path):
     async with language_servers(tmp_path, mode="daemon") as start:
         client = await start()
