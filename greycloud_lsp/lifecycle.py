@@ -12,6 +12,7 @@ from lsprotocol import types
 
 from . import documents
 from ._pygls_compat import shutdown_requested
+from .embedded_emulator import remove_credentials
 from .processes import pid_alive
 from .session import CONFIG_SECTION, GreyCloudLanguageServer
 
@@ -122,6 +123,7 @@ def end_session(ls: GreyCloudLanguageServer, code: int) -> None:
 
 def hard_exit(code: int) -> None:
     """Flush what we can and end the process without waiting for worker threads."""
+    remove_credentials()  # os._exit skips atexit
     logging.shutdown()
     try:
         sys.stdout.flush()

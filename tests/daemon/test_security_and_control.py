@@ -18,7 +18,7 @@ import pytest
 from greycloud_lsp.daemon import handshake
 from greycloud_lsp.daemon.paths import daemon_paths
 from tests.daemon.daemon_helpers import RawSession, status, wait_until
-from tests.helpers import daemon_processes, kill_daemons
+from tests.helpers import NO_HANG, daemon_processes, kill_daemons
 from tests.lsp.lsp_helpers import execute, language_servers
 
 
@@ -167,3 +167,23 @@ async def test_emulator_sessions_use_their_own_daemon(tmp_path):
     finally:
         await plain.close()
         await emulated.close()
+
+
+@pytest.mark.parametrize("mode", [["--standalone"], []], ids=["standalone", "daemon"])
+async def test_emulator_credentials_are_removed_when_the_server_ends(tmp_path, mode):
+    """``--emulator`` writes a service-account key for its emulator; it leaves with the process."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    session = await RawSession.start("--emulator", *mode, env=env)
+    await session.initialize()
+    assert list(temp.glob("greycloud-lsp-emulator-*"))  # the server (or its daemon) wrote a key
+    await session.request("shutdown", None)
+    session.send({"method": "exit"})
+    assert await asyncio.wait_for(session.process.wait(), NO_HANG) == 0
+    if not mode:  # daemon mode: the emulator daemon holds the key until it stops
+        stop = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "greycloud_lsp", "daemon", "stop", "--emulator", env=env
+        )
+        assert await asyncio.wait_for(stop.wait(), NO_HANG) == 0
+    assert not list(temp.glob("greycloud-lsp-emulator-*"))
