@@ -169,13 +169,15 @@ class VertexRateLimiter:
         """The limiter for ``config``'s quota: shared through Redis when ``quota_url`` is set.
 
         Limits come from the arguments, else from the config, else the defaults.
-        The shared key is ``key``, by default (project, location, model), under
+        The shared key is ``key``, by default `greycloud.quotas.quota_key`, under
         the URL's ``prefix``.
         """
         shared = None
         if config.quota_url:
             if key is None:
-                key = (config.project_id or "-", config.location or "-", config.model or "-")
+                from greycloud.quotas import quota_key
+
+                key = quota_key(config)
             shared = RedisQuota(config.quota_url, key)
         return cls(
             rpm=rpm or config.rpm or DEFAULT_RPM,

@@ -23,12 +23,13 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from greycloud.config import DEFAULT_MODEL
+from greycloud.quotas import base_model
 
 from . import __version__
 from ._pygls_compat import WORK_DONE_TOKEN, GreyCloudProtocol
 from .payloads import dump
 from .settings import Settings, SettingsProblem, check_with_config, problem_fingerprint, resolve
-from .shared import EMULATOR_LOCKED, SharedState, base_model
+from .shared import EMULATOR_LOCKED, SharedState
 
 if TYPE_CHECKING:
     from greycloud.async_client import GreyCloudAsyncClient

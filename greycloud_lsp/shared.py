@@ -21,11 +21,12 @@ This module imports nothing of the server or of its feature modules.
 from __future__ import annotations
 
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
+
+from greycloud.quotas import QuotaKey, quota_key
 
 if TYPE_CHECKING:
     from greycloud.async_client import GreyCloudAsyncClient
@@ -34,27 +35,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-QuotaKey = tuple[str, str, str]
-"""(project, location, base model): what Vertex AI counts one quota against."""
-
 TOKEN_MEMO_SIZE = 4096
-_VERSION_SUFFIX = re.compile(r"(@[\w.-]+|-\d{3})$")
 # Connection fields the embedded emulator overrides in ``--emulator`` mode.
 EMULATOR_LOCKED = ("project_id", "location", "endpoint", "use_api_key", "api_key_file", "sa_email")
 # Session variables that would take a session away from the emulator.
 _API_KEY_VARIABLES = ("GREYCLOUD_USE_API_KEY", "GREYCLOUD_API_KEY", "GOOGLE_API_KEY")
-
-
-def base_model(model: str) -> str:
-    """``gemini-x`` from ``publishers/google/models/gemini-x-001`` or ``gemini-x@001``."""
-    short = model.rstrip("/").rsplit("/", 1)[-1]
-    return _VERSION_SUFFIX.sub("", short)
-
-
-def quota_key(config: GreyCloudConfig) -> QuotaKey:
-    """The quota a request made with ``config`` counts against."""
-    project = config.project_id or ("api-key" if config.use_api_key else "")
-    return (project, config.location or "", base_model(config.model or ""))
 
 
 def _client_key(config: GreyCloudConfig) -> tuple[Any, ...]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from greycloud.quotas import base_model, quota_key
 from greycloud_lsp.server import create_server
-from greycloud_lsp.shared import SharedState, base_model, quota_key
+from greycloud_lsp.shared import SharedState
 from greycloud_lsp.tokens import TokenTracker
 
 ENV = {"PROJECT_ID": "p1", "LOCATION": "us-central1"}
