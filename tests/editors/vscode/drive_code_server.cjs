@@ -64,12 +64,23 @@ async function waitFor(what, fn, timeout = TIMEOUT, interval = 200) {
 }
 
 async function runPaletteCommand(page, title) {
-  await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: TIMEOUT });
-  await input.fill(`>${title}`);
   const rows = page.locator('.quick-input-widget .monaco-list-row', { hasText: title });
-  await rows.first().waitFor({ state: 'visible', timeout: TIMEOUT });
+  // The palette can lose the focus and close as it opens (e.g. while the answer view of the
+  // previous question is revealed): open it again, up to 3 times, rather than wait 30 s.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await page.keyboard.press('F1');
+      await input.waitFor({ state: 'visible', timeout: 10000 });
+      await input.fill(`>${title}`, { timeout: 10000 });
+      await rows.first().waitFor({ state: 'visible', timeout: 10000 });
+      break;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      log(`palette attempt ${attempt} for ${title}: ${String(err).split('\n')[0]}`);
+      await page.keyboard.press('Escape');
+    }
+  }
   // Click the row whose label is exactly `title` (others may only start with it).
   const texts = await rows.allInnerTexts();
   const exact = texts.findIndex((t) => t.split('\n')[0].trim() === title);
