@@ -12,7 +12,7 @@ from pygls.exceptions import JsonRpcException
 from greycloud.emulator.cache_routes import cache_store
 from tests.daemon.daemon_helpers import status, wait_until
 from tests.helpers import NO_HANG, daemon_processes, statuses
-from tests.lsp.lsp_helpers import execute, language_servers, open_document
+from tests.lsp.lsp_helpers import counted, execute, language_servers, open_document
 from tests.lsp.test_cache import make_workspace
 
 QUOTA = 8  # requests per minute the emulator allows this project
@@ -132,6 +132,7 @@ async def test_a_session_cannot_read_another_sessions_documents(adc_env, tmp_pat
         mallory = await start()
         uri = "untitled:notes-1"
         open_document(alice, uri, "ALICE-UNSAVED-SECRET")
+        await counted(alice, uri)  # alice's own live count is not a leak: let it land first
         await execute(
             alice,
             "greycloud.generate",

@@ -88,6 +88,16 @@ def open_document(client: LanguageClient, uri: str, text: str, version: int = 1)
     )
 
 
+async def counted(client: LanguageClient, uri: str) -> Any:
+    """Wait for the exact live count of an open document.
+
+    A test that asserts on what the emulator saw waits for this first: the live
+    count is the session's own background request and may land at any time.
+    """
+    recorder = client.recorder  # type: ignore[attr-defined]
+    return await recorder.wait_for("greycloud/tokenCount", lambda n: n["uri"] == uri and n["exact"])
+
+
 def record_apply_edits(client: LanguageClient) -> list[types.ApplyWorkspaceEditParams]:
     """Accept every ``workspace/applyEdit`` from the server and keep its params."""
     edits: list[types.ApplyWorkspaceEditParams] = []

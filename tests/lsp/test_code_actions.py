@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from tests.lsp.lsp_helpers import execute, record_apply_edits
+from tests.lsp.lsp_helpers import counted, execute, record_apply_edits
 
 SOURCE = "def add(a, b):\n    return a - b\n\nprint(add(1, 2))\n"
 TEMPLATE = {
@@ -62,6 +62,7 @@ async def run(client, action) -> dict:
 async def test_listing_and_resolving_cost_no_api_call(start_session, adc_env, tmp_path):
     client = await start_session(workspace=tmp_path, settings={"codeActions": [TEMPLATE]})
     uri = open_python(client, tmp_path)
+    await counted(client, uri)  # the live count is an API call of its own, not the listing's
     before = len(adc_env.state.requests)
     actions = await list_actions(client, uri, rng(1, 4, 1, 4))  # a cursor, no selection
     titles = [a.title for a in actions]
