@@ -62,8 +62,14 @@ class EmulatorProcess:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "greycloud", "emulator",
-                "--port", str(self.port), "--latency", str(latency),
+                sys.executable,
+                "-m",
+                "greycloud",
+                "emulator",
+                "--port",
+                str(self.port),
+                "--latency",
+                str(latency),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -143,16 +149,12 @@ def measure_overhead(
 ) -> dict[str, float]:
     emulator = EmulatorProcess(latency, key_path)
     try:
-        credentials = service_account.Credentials.from_service_account_file(
-            key_path, scopes=SCOPES
-        )
+        credentials = service_account.Credentials.from_service_account_file(key_path, scopes=SCOPES)
         plain = GreyCloudConfig(project_id=PROJECT, location=LOCATION, endpoint=emulator.url)
         configured = plain.replace(**GENERATION_OPTIONS)
         raw_config = types.GenerateContentConfig(**GENERATION_OPTIONS)
         workloads = {
-            "raw_plain": lambda: _raw_workload(
-                credentials, emulator.url, calls, concurrency, None
-            ),
+            "raw_plain": lambda: _raw_workload(credentials, emulator.url, calls, concurrency, None),
             "greycloud_plain": lambda: _greycloud_workload(plain, calls, concurrency),
             "raw_configured": lambda: _raw_workload(
                 credentials, emulator.url, calls, concurrency, raw_config
@@ -192,9 +194,7 @@ async def _quota_backlog(config: GreyCloudConfig, limit: int, window: float) -> 
         return await asyncio.gather(*(one(i) for i in range(3 * limit)))
 
 
-def measure_quota_fit(
-    key_path: str, limit: int, window: float, latency: float
-) -> dict[str, float]:
+def measure_quota_fit(key_path: str, limit: int, window: float, latency: float) -> dict[str, float]:
     emulator = EmulatorProcess(latency, key_path)
     try:
         emulator.admin("quota", {"rpm": limit, "window_seconds": window})

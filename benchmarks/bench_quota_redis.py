@@ -77,9 +77,14 @@ def _worker_envs(directory: Path, emulator: EmulatorProcess, key_path: str) -> l
         home = directory / machine
         home.mkdir()
         shutil.copy(key_path, home / "key.json")
-        env = dict(os.environ, HOME=str(home), PROJECT_ID=PROJECT, LOCATION=LOCATION,
-                   GOOGLE_APPLICATION_CREDENTIALS=str(home / "key.json"),
-                   GREYCLOUD_ENDPOINT=emulator.url)
+        env = dict(
+            os.environ,
+            HOME=str(home),
+            PROJECT_ID=PROJECT,
+            LOCATION=LOCATION,
+            GOOGLE_APPLICATION_CREDENTIALS=str(home / "key.json"),
+            GREYCLOUD_ENDPOINT=emulator.url,
+        )
         envs.append(env)
     return envs
 
@@ -98,12 +103,30 @@ def measure_quota_fit(
             backlog = 3 * limit
             for i in range(processes):
                 share = backlog // processes + (1 if i < backlog % processes else 0)
-                workers.append(subprocess.Popen(
-                    [sys.executable, str(WORKER), "run", str(directory), f"w{i}",
-                     "--quota-url", url, "--requests", str(share), "--rpm", str(limit),
-                     "--window", str(window), "--concurrency", str(limit)],
-                    env=envs[i % 2], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                ))
+                workers.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            str(WORKER),
+                            "run",
+                            str(directory),
+                            f"w{i}",
+                            "--quota-url",
+                            url,
+                            "--requests",
+                            str(share),
+                            "--rpm",
+                            str(limit),
+                            "--window",
+                            str(window),
+                            "--concurrency",
+                            str(limit),
+                        ],
+                        env=envs[i % 2],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
             deadline = time.monotonic() + 180
             while sum((directory / f"w{i}.ready").exists() for i in range(processes)) < processes:
                 if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
@@ -180,8 +203,11 @@ def main() -> int:
         rows += [
             (f"{p} processes: requests sent", str(fit["requests_sent"]), str(3 * args.quota)),
             (f"{p} processes: 429s from the quota", str(fit["server_429s"]), "0"),
-            (f"{p} processes: achieved rate / quota", f"{fit['achieved_rate_over_limit']:.3f}",
-             ">= 0.95"),
+            (
+                f"{p} processes: achieved rate / quota",
+                f"{fit['achieved_rate_over_limit']:.3f}",
+                ">= 0.95",
+            ),
         ]
     print(f"{'measure':<40}{'value':>14}  target")
     for name, value, target in rows:

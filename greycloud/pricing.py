@@ -77,7 +77,6 @@ PRICES: dict[str, ModelPrice] = {
 }
 
 
-
 def lookup_by_prefix(model: str, table: Mapping[str, object]) -> str | None:
     """The longest key of ``table`` that the short model name starts with."""
     name = short_model_name(model).lower()

@@ -210,7 +210,10 @@ class RedisQuota:
                 level,
                 "Shared quota at %s is not answering (%s: %s); limiting this process alone "
                 "to %d%% of the quota until it does.",
-                self.url, type(exc).__name__, detail, round(share * 100),
+                self.url,
+                type(exc).__name__,
+                detail,
+                round(share * 100),
             )
 
     def _available(self) -> bool:
@@ -251,8 +254,18 @@ class RedisQuota:
                     asked = True
                     reply = await self._run(
                         "acquire",
-                        [*self._header(), self._epoch, waiter, self._place_ttl(), request_id,
-                         admission.tokens, rpm, tpm, concurrency, self.options.lease_seconds],
+                        [
+                            *self._header(),
+                            self._epoch,
+                            waiter,
+                            self._place_ttl(),
+                            request_id,
+                            admission.tokens,
+                            rpm,
+                            tpm,
+                            concurrency,
+                            self.options.lease_seconds,
+                        ],
                     )
                     verdict, delay_ms = reply[0], reply[1]
                     epoch = self._absorb(reply)
@@ -291,8 +304,12 @@ class RedisQuota:
             if admission.time is None:
                 ops += ["f", admission.shared_id or uuid.uuid4().hex, admission.tokens, lease]
             elif now - admission.time < self.period:
-                ops += ["a", admission.shared_id or uuid.uuid4().hex, admission.tokens,
-                        now - admission.time]
+                ops += [
+                    "a",
+                    admission.shared_id or uuid.uuid4().hex,
+                    admission.tokens,
+                    now - admission.time,
+                ]
             else:
                 continue
             admission.shared_id = ops[-3]

@@ -79,7 +79,9 @@ def test_gcloud_fallback_impersonates(emulator, fake_gcloud):
 
 
 def test_no_credentials_at_all_says_how_to_log_in(emulator, fake_gcloud):
-    fake_gcloud.fail("ERROR: (gcloud.auth.print-access-token) You do not currently have an active account")
+    fake_gcloud.fail(
+        "ERROR: (gcloud.auth.print-access-token) You do not currently have an active account"
+    )
     config = GreyCloudConfig(project_id="emulator-project", endpoint=emulator.url)
     with pytest.raises(AuthenticationError) as error:
         GreyCloudClient(config).generate_content("Hi")

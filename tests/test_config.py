@@ -81,13 +81,19 @@ def test_gcloud_project_lookup_is_bounded(fake_gcloud, monkeypatch):
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
     [
-        ({"thinking_level": "extreme"}, "thinking_level='extreme' is not valid: use one of minimal"),
+        (
+            {"thinking_level": "extreme"},
+            "thinking_level='extreme' is not valid: use one of minimal",
+        ),
         ({"temperature": 2.5}, "temperature=2.5 is out of range"),
         ({"top_p": -0.1}, "top_p=-0.1 is out of range"),
         ({"max_output_tokens": 0}, "max_output_tokens=0"),
         ({"rpm": -1}, "rpm=-1"),
         ({"vertex_ai_search_datastore": "my-store"}, "vertex_ai_search_datastore='my-store'"),
-        ({"use_vertex_ai_search": True}, "use_vertex_ai_search=True needs vertex_ai_search_datastore"),
+        (
+            {"use_vertex_ai_search": True},
+            "use_vertex_ai_search=True needs vertex_ai_search_datastore",
+        ),
         ({"endpoint": "localhost:8080"}, "endpoint='localhost:8080' is not a URL"),
     ],
 )

@@ -25,9 +25,7 @@ def test_config_defaults_reach_the_wire(adc_env):
         seed=7,
         system_instruction="Be brief.",
         thinking_level="low",
-        safety_settings=[
-            {"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_ONLY_HIGH"}
-        ],
+        safety_settings=[{"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_ONLY_HIGH"}],
     )
     GreyCloudClient(config).generate_content("Hello")
     body = body_of(adc_env)
@@ -98,7 +96,9 @@ def test_cached_content_leaves_out_config_instruction_and_tools(adc_env):
 
 def test_explicit_instruction_with_cache_fails_before_sending(adc_env):
     client = GreyCloudClient()
-    with pytest.raises(ValueError, match="system_instruction cannot be combined with cached_content"):
+    with pytest.raises(
+        ValueError, match="system_instruction cannot be combined with cached_content"
+    ):
         client.generate_content("Hi", cached_content="cachedContents/x", system_instruction="S")
     assert adc_env.state.requests_for("generateContent") == []
 

@@ -180,8 +180,9 @@ async def test_first_come_first_served_across_limiters(redis_url):
 
 async def test_unreachable_redis_falls_back_to_local_limits_and_warns_once(caplog):
     url = f"redis://:hunter2@127.0.0.1:{_closed_port()}/0?fallback_share=0.5"
-    limiter = VertexRateLimiter(rpm=4, tpm=10**9, max_concurrency=10, period=1.0,
-                                shared=RedisQuota(url, KEY))
+    limiter = VertexRateLimiter(
+        rpm=4, tpm=10**9, max_concurrency=10, period=1.0, shared=RedisQuota(url, KEY)
+    )
     caplog.set_level(logging.WARNING, logger="greycloud.quota")
     started = time.monotonic()
     times = []

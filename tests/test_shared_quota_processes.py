@@ -36,9 +36,14 @@ class Fleet:
             key = home / "sa-key.json"
             shutil.copy(sa_key_file, key)
             env = dict(os.environ)
-            env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
-                       GOOGLE_APPLICATION_CREDENTIALS=str(key), PROJECT_ID="emulator-project",
-                       LOCATION="us-central1", GREYCLOUD_ENDPOINT=emulator_url)
+            env.update(
+                HOME=str(home),
+                XDG_CONFIG_HOME=str(home / ".config"),
+                GOOGLE_APPLICATION_CREDENTIALS=str(key),
+                PROJECT_ID="emulator-project",
+                LOCATION="us-central1",
+                GREYCLOUD_ENDPOINT=emulator_url,
+            )
             self.envs.append(env)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -46,7 +51,9 @@ class Fleet:
         with (self.directory / f"{name}.log").open("wb") as log:
             self.processes[name] = subprocess.Popen(
                 [sys.executable, str(WORKER), *args[:1], str(self.directory), name, *args[1:]],
-                env=self.envs[machine], stdout=log, stderr=subprocess.STDOUT,
+                env=self.envs[machine],
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
 
@@ -106,8 +113,21 @@ def test_four_processes_on_two_machines_share_one_quota(fleet, emulator, redis_u
     per_worker = 3 * quota // workers  # a backlog of three windows
     names = [f"w{i}" for i in range(workers)]
     for i, name in enumerate(names):
-        fleet.start(name, i % 2, "run", "--quota-url", redis_url, "--requests", str(per_worker),
-                    "--rpm", str(quota), "--window", str(window), "--concurrency", str(quota))
+        fleet.start(
+            name,
+            i % 2,
+            "run",
+            "--quota-url",
+            redis_url,
+            "--requests",
+            str(per_worker),
+            "--rpm",
+            str(quota),
+            "--window",
+            str(window),
+            "--concurrency",
+            str(quota),
+        )
     fleet.wait_ready(*names)
     time.sleep(window)  # the warm-up calls leave the window
     emulator.state.set_quota(rpm=quota, window_seconds=window)
@@ -131,11 +151,33 @@ def test_four_processes_on_two_machines_share_one_quota(fleet, emulator, redis_u
 def test_a_killed_process_leases_lapse_and_the_others_continue(fleet, emulator, redis_url):
     url = redis_url + "&lease_seconds=1"
     slots = 2
-    fleet.start("worker", 1, "run", "--quota-url", url, "--requests", "4",
-                "--concurrency", str(slots), "--rpm", "100")
+    fleet.start(
+        "worker",
+        1,
+        "run",
+        "--quota-url",
+        url,
+        "--requests",
+        "4",
+        "--concurrency",
+        str(slots),
+        "--rpm",
+        "100",
+    )
     fleet.wait_ready("worker")  # warmed up first: the hog then takes every slot
-    fleet.start("hog", 0, "hold", "--quota-url", url, "--hold", str(slots),
-                "--concurrency", str(slots), "--rpm", "100")
+    fleet.start(
+        "hog",
+        0,
+        "hold",
+        "--quota-url",
+        url,
+        "--hold",
+        str(slots),
+        "--concurrency",
+        str(slots),
+        "--rpm",
+        "100",
+    )
     fleet.wait_ready("hog")
     emulator.state.clear_log()
     fleet.go()
@@ -157,8 +199,21 @@ def test_redis_stopped_mid_run_then_restarted(fleet, emulator, redis_server, red
     url = redis_url + "&fallback_share=0.5"
     names = ["a", "b"]
     for i, name in enumerate(names):
-        fleet.start(name, i, "run", "--quota-url", url, "--requests", str(3 * quota),
-                    "--rpm", str(quota), "--window", str(window), "--concurrency", str(quota))
+        fleet.start(
+            name,
+            i,
+            "run",
+            "--quota-url",
+            url,
+            "--requests",
+            str(3 * quota),
+            "--rpm",
+            str(quota),
+            "--window",
+            str(window),
+            "--concurrency",
+            str(quota),
+        )
     fleet.wait_ready(*names)
     time.sleep(window)
     emulator.state.set_quota(rpm=quota, window_seconds=window)
