@@ -1,6 +1,7 @@
 """What a secret looks like, written once: for masking logs and for refusing uploads.
 
-`redact` masks credentials in text that is about to be logged;
+`redact` masks credentials in text that is about to be logged (`RedactingFilter`
+does it to every record a log handler sees);
 `contains_secret` tells the workspace cache to leave a file out. Both use
 `CREDENTIAL_PATTERNS`, so a credential format added there is both masked and
 kept out of caches.
@@ -8,6 +9,7 @@ kept out of caches.
 
 from __future__ import annotations
 
+import logging
 import re
 
 _PRIVATE_KEY_BEGIN = r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"
@@ -53,3 +55,20 @@ def redact(text: str) -> str:
 def contains_secret(text: str) -> bool:
     """Whether ``text`` holds something shaped like a credential (`CREDENTIAL_PATTERNS`)."""
     return any(pattern.search(text) for pattern, _ in CREDENTIAL_PATTERNS)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's message so no handler ever sees a secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True

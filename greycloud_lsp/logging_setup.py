@@ -9,29 +9,12 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from greycloud.redaction import redact
+from greycloud.redaction import RedactingFilter
 
 if TYPE_CHECKING:
     from .session import GreyCloudLanguageServer
 
 LOGGERS = ("greycloud_lsp", "greycloud", "google_genai", "pygls")
-
-
-class RedactingFilter(logging.Filter):
-    """Rewrites each record's message so no handler ever sees a secret."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:
-            return True
-        record.msg = redact(message)
-        record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-        elif record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        return True
 
 
 _LEVELS = {

@@ -10,6 +10,8 @@ import os
 import sys
 from typing import Any
 
+from greycloud.redaction import RedactingFilter
+
 from .paths import DaemonUnavailable, daemon_paths
 
 log = logging.getLogger("greycloud_lsp.daemon")
@@ -85,8 +87,8 @@ def forward(args: argparse.Namespace) -> str:
 
 
 def _forwarder_logging(log_file: str | None, level: str) -> None:
-    """stderr (the editor's log) and ``--log-file``; the forwarder logs no secrets
-    (paths, pids, errors; the daemon's log, which it may quote, is redacted)."""
+    """stderr (the editor's log) and ``--log-file``, through the same redaction as the
+    daemon's log (the forwarder logs paths, pids and errors, which may quote input)."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:
         try:
@@ -98,6 +100,7 @@ def _forwarder_logging(log_file: str | None, level: str) -> None:
     logger.setLevel(numeric if isinstance(numeric, int) else logging.INFO)
     logger.propagate = False
     for handler in handlers:
+        handler.addFilter(RedactingFilter())
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s greycloud-lsp forwarder: %(message)s")
         )

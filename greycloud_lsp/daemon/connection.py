@@ -15,8 +15,10 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from greycloud.redaction import RedactingFilter
+
 from .._pygls_compat import request_stop, serve
-from ..logging_setup import LspLogHandler, RedactingFilter
+from ..logging_setup import LspLogHandler
 from .framing import encode
 from .handshake import SESSION_ENDED
 

@@ -6,7 +6,9 @@ import logging
 import os
 from pathlib import Path
 
-from ..logging_setup import LOGGERS, RedactingFilter
+from greycloud.redaction import RedactingFilter
+
+from ..logging_setup import LOGGERS
 from .connection import SessionLogRouter
 from .paths import open_private
 

@@ -190,3 +190,23 @@ async def test_emulator_credentials_are_removed_when_the_server_ends(tmp_path, m
         )
         assert await asyncio.wait_for(stop.wait(), NO_HANG) == 0
     assert not list(temp.glob("greycloud-lsp-emulator-*"))
+
+
+async def test_the_forwarder_log_is_redacted(adc_env, tmp_path):
+    """Bad input the forwarder quotes in its log (stderr and --log-file) has secrets masked."""
+    log_file = tmp_path / "forwarder.log"
+    secret = "AIza" + "Sy0123456789abcdefghijklmnopqrstu"
+    session = await RawSession.start("--log-file", str(log_file))
+    try:
+        await session.initialize()
+        assert session.process.stdin is not None
+        session.process.stdin.write(f"Content-Length: {secret}\r\n\r\n".encode())
+        await session.process.stdin.drain()
+        session.process.stdin.close()
+        stderr = await asyncio.wait_for(session.stderr(), NO_HANG)
+    finally:
+        await session.close()
+    written = log_file.read_text()
+    assert "bad Content-Length 'AIza***'" in stderr, stderr
+    assert "bad Content-Length 'AIza***'" in written
+    assert secret not in stderr and secret not in written
