@@ -19,7 +19,8 @@ import attrs
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-from .generation import _document_text, _slice, _to_range, run_generation
+from .document_edits import apply_edit, read_document, text_in_range, to_range
+from .generation import run_generation
 from .payloads import GenerateArgs, RangeArg, TextDocumentRef, dump, parse
 from .session import WORK_DONE_TOKEN, GreyCloudLanguageServer
 from .settings import CodeActionTemplate
@@ -246,9 +247,9 @@ async def run_code_action_command(ls: GreyCloudLanguageServer, *args: Any) -> An
     client_streams = WORK_DONE_TOKEN.get() is not None
     template = _template(ls, request.id)
     uri = request.text_document.uri
-    source = _document_text(ls, uri)
+    source = read_document(ls, uri, RUN_COMMAND)
     rng = request.range
-    selection = _slice(source, _to_range(rng))
+    selection = text_in_range(source, to_range(rng))
     try:
         language = ls.workspace.get_text_document(uri).language_id or ""
     except Exception:
@@ -284,11 +285,9 @@ async def run_code_action_command(ls: GreyCloudLanguageServer, *args: Any) -> An
     )
     applied = None
     if not result.cancelled and template.insert != "none":
-        from .generation import _apply_edit
-
         result.text = strip_fences(result.text)
         edit = attrs.evolve(generate, insert=template.insert)
-        applied = await _apply_edit(ls, edit, result.text, f"Gemini: {title}")
+        applied = await apply_edit(ls, edit, result.text, f"Gemini: {title}", command=RUN_COMMAND)
     elif not result.cancelled and not client_streams:
         ls.window_show_message(
             types.ShowMessageParams(type=types.MessageType.Info, message=result.text)

@@ -6,9 +6,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
-
+from .document_edits import apply_edit, read_document, text_in_range, to_range
 from .errors import backend_error
 from .payloads import GenerateArgs, GenerateResult, GenerationChunk, Usage, dump, parse
 from .progress import ProgressReporter
@@ -64,58 +62,17 @@ def setup(server: GreyCloudLanguageServer) -> None:
     server.command(COMMAND)(generate_command)
 
 
-def _slice(text: str, rng: types.Range) -> str:
-    """The text inside ``rng`` (UTF-16 columns, like the client counts them)."""
-    lines = text.splitlines(keepends=True)
-    return text[_offset(lines, rng.start) : _offset(lines, rng.end)]
-
-
-def _offset(lines: list[str], pos: types.Position) -> int:
-    if pos.line >= len(lines):
-        return sum(len(line) for line in lines)
-    before = sum(len(line) for line in lines[: pos.line])
-    line = lines[pos.line]
-    units = 0
-    for index, char in enumerate(line):
-        if units >= pos.character or char in "\r\n":
-            return before + index
-        units += 2 if ord(char) > 0xFFFF else 1
-    return before + len(line)
-
-
-def _to_range(arg: Any) -> types.Range:
-    return types.Range(
-        start=types.Position(line=arg.start.line, character=arg.start.character),
-        end=types.Position(line=arg.end.line, character=arg.end.character),
-    )
-
-
-def _document_end(text: str) -> types.Position:
-    lines = text.split("\n")
-    last = lines[-1]
-    return types.Position(line=len(lines) - 1, character=len(last.encode("utf-16-le")) // 2)
-
-
 def build_contents(ls: GreyCloudLanguageServer, args: GenerateArgs) -> list[Any]:
     """The user turn: the prompt, then the selected range or whole document."""
     from google.genai import types as gtypes
 
     parts = [gtypes.Part.from_text(text=args.prompt)]
     if args.text_document is not None and (args.range is not None or args.include_document):
-        source = _document_text(ls, args.text_document.uri)
-        context = _slice(source, _to_range(args.range)) if args.range else source
+        source = read_document(ls, args.text_document.uri, COMMAND)
+        context = text_in_range(source, to_range(args.range)) if args.range else source
         if context:
             parts.append(gtypes.Part.from_text(text=context))
     return [gtypes.Content(role="user", parts=parts)]
-
-
-def _document_text(ls: GreyCloudLanguageServer, uri: str) -> str:
-    try:
-        return ls.workspace.get_text_document(uri).source
-    except (OSError, ValueError) as exc:
-        raise JsonRpcInvalidParams(
-            f"{COMMAND}: textDocument.uri: cannot read {uri}: {exc}"
-        ) from None
 
 
 def _usage(stream: Any) -> Usage:
@@ -154,7 +111,7 @@ async def run_generation(
         token = request.work_done_token
     await ls.settings_ready()
     if request.insert != "none" and request.text_document is not None:
-        _document_text(ls, request.text_document.uri)  # fail early on a bad uri
+        read_document(ls, request.text_document.uri, command)  # fail early on a bad uri
     caches = ls.get_feature(CacheRegistry)
     cache_stale = False
     if request.cached_content == "workspace":
@@ -254,7 +211,7 @@ async def run_generation(
             result.cost = question_saving(model, result.usage)
         applied = None
         if not cancelled and request.insert != "none" and request.text_document is not None:
-            applied = await _apply_edit(ls, request, result.text, label)
+            applied = await apply_edit(ls, request, result.text, label, command=command)
         return result, applied
     finally:
         runs.pop(run.token, None)
@@ -266,33 +223,3 @@ async def _close(stream: Any) -> None:
         await asyncio.wait_for(asyncio.shield(stream.aclose()), CLOSE_TIMEOUT)
     except Exception as exc:  # includes TimeoutError: the library keeps closing in background
         log.debug("closing stream: %r", exc)
-
-
-async def _apply_edit(
-    ls: GreyCloudLanguageServer, request: GenerateArgs, text: str, label: str = "Gemini"
-) -> bool:
-    """One ``workspace/applyEdit``: replace the range (or document) or insert after it."""
-    assert request.text_document is not None
-    workspace = ls.client_capabilities.workspace
-    if not (workspace and workspace.apply_edit):
-        log.warning("the client cannot apply edits; returning the text only")
-        return False
-    uri = request.text_document.uri
-    source = _document_text(ls, uri)
-    if request.range is not None:
-        rng = _to_range(request.range)
-    else:
-        rng = types.Range(start=types.Position(line=0, character=0), end=_document_end(source))
-    if request.insert == "after":
-        rng = types.Range(start=rng.end, end=rng.end)
-    edit = types.WorkspaceEdit(changes={uri: [types.TextEdit(range=rng, new_text=text)]})
-    try:
-        result = await ls.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(edit=edit, label=label)
-        )
-    except Exception as exc:
-        log.warning("workspace/applyEdit failed: %s", exc)
-        return False
-    if not result.applied:
-        log.warning("client did not apply the edit: %s", result.failure_reason)
-    return bool(result.applied)
