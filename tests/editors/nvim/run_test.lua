@@ -2,30 +2,9 @@
 -- `greycloud-lsp --emulator`. Writes a JSON report to $GREYCLOUD_TEST_RESULT
 -- and exits with :cq (non-zero) when any check fails.
 local gc = require('greycloud')
-local result_file = vim.env.GREYCLOUD_TEST_RESULT or error("GREYCLOUD_TEST_RESULT not set")
-local workspace = vim.env.GREYCLOUD_TEST_WORKSPACE or error("GREYCLOUD_TEST_WORKSPACE not set")
-local report = { checks = {}, failures = {} }
-local TIMEOUT = tonumber(vim.env.GREYCLOUD_TEST_TIMEOUT_MS or '60000')
-
-local function check(name, ok, detail)
-  table.insert(report.checks, { name = name, ok = ok and true or false, detail = detail })
-  if not ok then
-    table.insert(report.failures, name .. ': ' .. vim.inspect(detail))
-  end
-  return ok
-end
-
-local function finish()
-  report.messages = vim.api.nvim_exec2('messages', { output = true }).output
-  local f = assert(io.open(result_file, 'w'))
-  f:write(vim.json.encode(report))
-  f:close()
-  if #report.failures > 0 then
-    vim.cmd('cquit 1')
-  else
-    vim.cmd('qall!')
-  end
-end
+local harness = dofile(vim.fs.joinpath(vim.fs.dirname(debug.getinfo(1, 'S').source:sub(2)), 'harness.lua'))
+local check, buf_text, report = harness.check, harness.buf_text, harness.report
+local workspace, TIMEOUT = harness.workspace, harness.TIMEOUT
 
 local function read_cmdline(pid)
   local f = io.open('/proc/' .. pid .. '/cmdline', 'rb')
@@ -46,9 +25,6 @@ local function all_descendants(pid, acc)
   return acc
 end
 
-local function buf_text(buf)
-  return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n')
-end
 
 local function run()
   -- 1. The plugin starts the server with --emulator on opening a file.
@@ -253,8 +229,4 @@ local function run()
   end
 end
 
-local ok, err = xpcall(run, debug.traceback)
-if not ok then
-  check('test script error', false, err)
-end
-finish()
+harness.run(run)
