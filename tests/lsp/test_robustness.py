@@ -204,7 +204,7 @@ def test_version_flag():
 
 
 def test_log_redaction(tmp_path):
-    from greycloud_lsp.logging_setup import redact
+    from greycloud.redaction import redact
 
     text = (
         "key=AIzaSyA1234567890abcdefghijklmnopqrstuv token ya29.a0AfH6SMBx-secret "
