@@ -24,15 +24,9 @@ from greycloud.rules import (
     ConfigError,
 )
 
-from .payloads import (
-    INSERT_MODES,
-    camel,
-    converter,
-    describe_error,
-    non_empty,
-    one_of,
-    within,
-)
+from .field_validators import non_empty, one_of, within
+from .payload_conversion import camel, converter, describe_error
+from .payloads import INSERT_MODES
 
 TOKEN_MODES = ("auto", "api", "local", "estimate")
 
