@@ -268,7 +268,7 @@ def dump_settings(settings: Settings) -> dict[str, Any]:
     """camelCase view, for logs (the quota URL's password masked)."""
     dumped = converter.unstructure(settings)
     if dumped.get("quotaUrl"):
-        from greycloud.shared_quota import redact_url
+        from greycloud.quota_url import redact_url
 
         dumped["quotaUrl"] = redact_url(dumped["quotaUrl"])
     return dumped
