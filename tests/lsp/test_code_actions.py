@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
+from tests.daemon.daemon_helpers import RawSession
 from tests.lsp.lsp_helpers import counted, execute, record_apply_edits
 
 SOURCE = "def add(a, b):\n    return a - b\n\nprint(add(1, 2))\n"
@@ -169,3 +170,31 @@ async def test_ask_the_workspace_offers_to_cache_first(start_session, adc_env, t
     assert len(creations) == 1
     assert first["cachedContent"] == second["cachedContent"] and first["cost"]["cachedTokens"] > 0
     assert first["applied"] is None
+
+
+async def test_a_client_without_resolve_support_gets_commands_at_once(adc_env, tmp_path):
+    """Helix, Kate and older clients never call codeAction/resolve: each action carries its
+    command when listed, and running it works like a resolved one."""
+    session = await RawSession.start("--standalone")
+    try:
+        await session.initialize(root=tmp_path.as_uri())  # capabilities {}: no resolveSupport
+        path = tmp_path / "calc.py"
+        path.write_text(SOURCE)
+        uri = path.as_uri()
+        item = {"uri": uri, "languageId": "python", "version": 1, "text": SOURCE}
+        session.send({"method": "textDocument/didOpen", "params": {"textDocument": item}})
+        where = {"start": {"line": 1, "character": 0}, "end": {"line": 2, "character": 0}}
+        listed = await session.request(
+            "textDocument/codeAction",
+            {"textDocument": {"uri": uri}, "range": where, "context": {"diagnostics": []}},
+        )
+        actions = listed["result"]
+        assert [a["title"] for a in actions][:2] == ["Gemini: Explain", "Gemini: Improve / rewrite"]
+        assert all(a["command"]["command"] == "greycloud.runCodeAction" for a in actions)
+        (explain,) = [a for a in actions if a["title"] == "Gemini: Explain"]
+        answer = await session.request("workspace/executeCommand", explain["command"])
+        assert answer["result"]["text"] and answer["result"]["applied"] is None
+        sent = adc_env.state.requests_for("streamGenerateContent")[-1].body["contents"][0]
+        assert "return a - b" in sent["parts"][0]["text"]
+    finally:
+        await session.close()

@@ -57,9 +57,21 @@ local function emulator_requests()
   return r.code == 0 and vim.json.decode(r.stdout).requests or nil
 end
 
-local function ask(question)
+-- typed: ask with no argument and type the question into vim.ui.input instead.
+local function ask(question, typed)
   local before = gc.last.generate
-  vim.cmd('GreyCloudAsk ' .. question)
+  if typed then
+    local ui_input, asked = vim.ui.input, nil
+    vim.ui.input = function(o, on_confirm)
+      asked = o.prompt
+      on_confirm(question)
+    end
+    vim.cmd('GreyCloudAsk')
+    vim.ui.input = ui_input
+    check('an empty :GreyCloudAsk asks for the question', asked == 'Ask the workspace: ', asked)
+  else
+    vim.cmd('GreyCloudAsk ' .. question)
+  end
   local done = vim.wait(TIMEOUT, function()
     return gc.last.generate ~= before and gc.last.generate ~= nil and gc.last.generate.done
   end, 20)
@@ -108,7 +120,7 @@ local function run()
     and first.updates > 0, { token = first.token, updates = first.updates })
 
   -- 3. The second question reuses the cache: no new offer, no new creation.
-  local second = ask('And what retried? [[words=20]]')
+  local second = ask('And what retried? [[words=20]]', true)
   check('second ask reused the cache without asking', #prompts == 1, prompts)
   check('both asks used one cache', first.result and second.result
     and first.result.cachedContent == second.result.cachedContent, { first.result, second.result })

@@ -111,7 +111,15 @@ local function run()
     end,
   })
   local snapshots = {}
-  vim.cmd('GreyCloudGenerate Write a haiku about token counts')
+  -- Without arguments it asks through vim.ui.input (what dressing.nvim & co. replace).
+  local ui_input, asked = vim.ui.input, nil
+  vim.ui.input = function(o, on_confirm)
+    asked = o.prompt
+    on_confirm('Write a haiku about token counts')
+  end
+  vim.cmd('GreyCloudGenerate')
+  vim.ui.input = ui_input
+  check('an empty :GreyCloudGenerate asks for the prompt', asked == 'GreyCloud prompt: ', asked)
   local job = gc.jobs[#gc.jobs]
   check('generate job started', job ~= nil and job.scratch, job)
   if job then

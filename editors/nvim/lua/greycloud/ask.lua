@@ -57,13 +57,9 @@ end
 ---@param opts? greycloud.AskRequest
 function M.ask(opts)
   opts = opts or {}
-  local bufnr = (opts.bufnr == nil or opts.bufnr == 0) and vim.api.nvim_get_current_buf() or opts.bufnr
-  if not opts.question or opts.question == '' then
-    vim.ui.input({ prompt = 'Ask the workspace: ' }, function(input)
-      if input and input ~= '' then
-        M.ask(vim.tbl_extend('force', opts, { question = input, bufnr = bufnr }))
-      end
-    end)
+  local bufnr = client.buffer(opts.bufnr)
+  opts = vim.tbl_extend('force', opts, { bufnr = bufnr })
+  if client.ask_for(opts, 'question', 'Ask the workspace: ', M.ask) then
     return
   end
   local c = client.require(bufnr)

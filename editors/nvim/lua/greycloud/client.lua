@@ -31,6 +31,32 @@ function M.require(bufnr)
   return client
 end
 
+--- The buffer a request is about: `bufnr`, or the current one when nil or 0.
+---@param bufnr? integer
+---@return integer
+function M.buffer(bufnr)
+  return (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+end
+
+--- When `opts[field]` is empty, ask the user for it (`vim.ui.input`) and call `again`
+--- with it filled in (nothing when they cancel). Returns true when it asked.
+---@param opts table
+---@param field string
+---@param prompt string
+---@param again fun(opts: table)
+---@return boolean
+function M.ask_for(opts, field, prompt, again)
+  if opts[field] and opts[field] ~= '' then
+    return false
+  end
+  vim.ui.input({ prompt = prompt }, function(input)
+    if input and input ~= '' then
+      again(vim.tbl_extend('force', opts, { [field] = input }))
+    end
+  end)
+  return true
+end
+
 local next_token = 0
 
 --- A fresh work-done progress token chosen by this client.

@@ -140,16 +140,12 @@ end
 ---@return greycloud.Job?
 function M.generate(opts)
   opts = opts or {}
-  local bufnr = (opts.bufnr == nil or opts.bufnr == 0) and vim.api.nvim_get_current_buf() or opts.bufnr
-  local prompt = opts.prompt
-  if prompt == nil or prompt == '' then
-    vim.ui.input({ prompt = 'GreyCloud prompt: ' }, function(input)
-      if input and input ~= '' then
-        M.generate(vim.tbl_extend('force', opts, { prompt = input, bufnr = bufnr }))
-      end
-    end)
+  local bufnr = client.buffer(opts.bufnr)
+  opts = vim.tbl_extend('force', opts, { bufnr = bufnr })
+  if client.ask_for(opts, 'prompt', 'GreyCloud prompt: ', M.generate) then
     return
   end
+  local prompt = opts.prompt
   local c = client.require(bufnr)
   if not c then
     return
