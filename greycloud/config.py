@@ -327,7 +327,7 @@ class GreyCloudConfig:
                 field="endpoint",
             )
         if self.quota_url is not None:
-            from greycloud.shared_quota import QuotaOptions
+            from greycloud.quota_url import QuotaOptions
 
             QuotaOptions.parse(self.quota_url)  # raises naming the problem, never the password
         if self.api_key_file is not None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from .cache_plan import collect_contents, plan_cache
 from .errors import RequestFailed, backend_error
+from .payload_conversion import dump, parse
 from .payloads import (
     CacheListEntry,
     CacheWorkspaceArgs,
@@ -17,8 +18,6 @@ from .payloads import (
     DeleteCacheArgs,
     ExtendCacheArgs,
     ListCachesArgs,
-    dump,
-    parse,
 )
 from .progress import ProgressReporter
 from .session import GreyCloudLanguageServer

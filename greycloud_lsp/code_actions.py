@@ -21,7 +21,8 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from .document_edits import apply_edit, read_document, text_in_range, to_range
 from .generation import run_generation
-from .payloads import GenerateArgs, RangeArg, TextDocumentRef, dump, parse
+from .payload_conversion import dump, parse
+from .payloads import GenerateArgs, RangeArg, TextDocumentRef
 from .session import WORK_DONE_TOKEN, GreyCloudLanguageServer
 from .settings import CodeActionTemplate
 
@@ -199,7 +200,7 @@ def _command(title: str, data: Any) -> types.Command:
 
 def resolve_code_action(ls: GreyCloudLanguageServer, action: types.CodeAction) -> types.CodeAction:
     """Attach the command that runs the action (still no API call)."""
-    from .payloads import plain
+    from .payload_conversion import plain
 
     if action.command is None and action.data is not None:
         action.command = _command(action.title, plain(action.data))

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from .document_edits import apply_edit, read_document, text_in_range, to_range
 from .errors import backend_error
-from .payloads import GenerateArgs, GenerateResult, GenerationChunk, Usage, dump, parse
+from .payload_conversion import dump, parse
+from .payloads import GenerateArgs, GenerateResult, GenerationChunk, Usage
 from .progress import ProgressReporter
 from .session import WORK_DONE_TOKEN, Feature, GreyCloudLanguageServer
 from .text_metrics import estimate

@@ -27,7 +27,7 @@ from greycloud.quotas import base_model
 
 from . import __version__
 from ._pygls_compat import WORK_DONE_TOKEN, GreyCloudProtocol
-from .payloads import dump
+from .payload_conversion import dump
 from .settings import Settings, SettingsProblem, check_with_config, problem_fingerprint, resolve
 from .shared import EMULATOR_LOCKED, SharedState
 

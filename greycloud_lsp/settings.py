@@ -24,15 +24,9 @@ from greycloud.rules import (
     ConfigError,
 )
 
-from .payloads import (
-    INSERT_MODES,
-    camel,
-    converter,
-    describe_error,
-    non_empty,
-    one_of,
-    within,
-)
+from .field_validators import non_empty, one_of, within
+from .payload_conversion import camel, converter, describe_error
+from .payloads import INSERT_MODES
 
 TOKEN_MODES = ("auto", "api", "local", "estimate")
 
@@ -274,7 +268,7 @@ def dump_settings(settings: Settings) -> dict[str, Any]:
     """camelCase view, for logs (the quota URL's password masked)."""
     dumped = converter.unstructure(settings)
     if dumped.get("quotaUrl"):
-        from greycloud.shared_quota import redact_url
+        from greycloud.quota_url import redact_url
 
         dumped["quotaUrl"] = redact_url(dumped["quotaUrl"])
     return dumped

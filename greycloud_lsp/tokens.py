@@ -19,14 +19,8 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from .errors import backend_error
 from .local_tokenizer import Counter, LocalTokenizerUnavailable, load_counter
-from .payloads import (
-    CountTokensArgs,
-    CountTokensResult,
-    TokenCount,
-    TokenCountRequest,
-    dump,
-    parse,
-)
+from .payload_conversion import dump, parse
+from .payloads import CountTokensArgs, CountTokensResult, TokenCount, TokenCountRequest
 from .session import Feature, GreyCloudLanguageServer
 from .text_metrics import digest, estimate
 

@@ -16,7 +16,8 @@ from typing import Any, Literal
 import attrs
 from pygls.exceptions import JsonRpcInvalidParams
 
-from .payloads import CacheSaving, Usage, dump, parse
+from .payload_conversion import dump, parse
+from .payloads import CacheSaving, Usage
 from .session import GreyCloudLanguageServer
 from .workspace_cache import OwnedCache, iso_time
 from .workspace_folders import choose_folder, folder_for

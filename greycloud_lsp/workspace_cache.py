@@ -16,9 +16,7 @@ import attrs
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from .payloads import (
-    CacheStatus,
-)
+from .payloads import CacheStatus
 from .session import Feature, GreyCloudLanguageServer
 from .text_metrics import digest
 

@@ -25,7 +25,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from greycloud.emulator.batch_routes import batch_store
+from greycloud.emulator.batch_jobs import batch_store
 from greycloud.emulator.cache_routes import cache_store
 
 START_TIMEOUT = 20.0

@@ -16,7 +16,7 @@ from greycloud.batch import (
     GreyCloudBatch,
     publisher_model,
 )
-from greycloud.emulator.batch_routes import batch_store
+from greycloud.emulator.batch_jobs import batch_store
 from greycloud.errors import (
     APICallError,
     GreyCloudError,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from greycloud.cli import main
-from greycloud.emulator.batch_routes import batch_store
+from greycloud.emulator.batch_jobs import batch_store
 from greycloud.emulator.cache_routes import cache_store
 
 

@@ -15,8 +15,9 @@ import time
 import pytest
 
 from greycloud import GreyCloudAsyncClient, GreyCloudConfig
+from greycloud.quota_url import QuotaOptions, redact_url
 from greycloud.rate_limiter import VertexRateLimiter
-from greycloud.shared_quota import QuotaOptions, RedisQuota, redact_url
+from greycloud.shared_quota import RedisQuota
 
 KEY = ("proj", "us-central1", "gemini-test")
 SLACK = 0.03  # Redis time vs this process's monotonic clock, and scheduling

@@ -1,7 +1,7 @@
 """Assembling the aiohttp application.
 
 Each route module exposes ``register_routes(app, state)``; to add one (for
-example ``cached_routes`` or ``batch_routes``) append it to ``ROUTE_MODULES``.
+example ``cache_routes`` or ``batch_routes``) append it to ``ROUTE_MODULES``.
 """
 
 from __future__ import annotations

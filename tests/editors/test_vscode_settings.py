@@ -16,7 +16,8 @@ from pathlib import Path
 import attrs
 
 from greycloud_lsp import settings as server_settings
-from greycloud_lsp.payloads import INSERT_MODES, camel
+from greycloud_lsp.payload_conversion import camel
+from greycloud_lsp.payloads import INSERT_MODES
 
 REPO = Path(__file__).resolve().parents[2]
 EXT = REPO / "editors" / "vscode"

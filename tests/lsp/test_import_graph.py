@@ -102,7 +102,15 @@ def test_features_never_import_the_server():
 def test_shared_helpers_import_nothing_of_the_server():
     graph = import_graph()
     server_side = {f"{NAME}.server", f"{NAME}.session", *FEATURE_MODULES}
-    for helper in ("shared", "text_metrics", "_pygls_compat", "settings", "payloads"):
+    for helper in (
+        "shared",
+        "text_metrics",
+        "_pygls_compat",
+        "settings",
+        "payloads",
+        "payload_conversion",
+        "field_validators",
+    ):
         imported = graph[f"{NAME}.{helper}"] & server_side
         assert not imported, f"{NAME}.{helper} imports {sorted(imported)}"
 

@@ -8,7 +8,8 @@ import pytest
 from pygls.exceptions import JsonRpcInvalidParams
 
 from greycloud_lsp.collect import collect
-from greycloud_lsp.payloads import GenerateArgs, parse
+from greycloud_lsp.payload_conversion import parse
+from greycloud_lsp.payloads import GenerateArgs
 from greycloud_lsp.settings import Settings, resolve
 
 
