@@ -36,8 +36,8 @@ class Bound:
 
     def admits(self, value: Any) -> bool:
         """Whether ``value`` is a number (not a bool) inside the bound."""
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            return False
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+            return False  # not a number, a bool, or NaN
         if value < self.low or (self.exclusive and value == self.low):
             return False
         return self.high is None or value <= self.high
@@ -65,6 +65,7 @@ class Bound:
 
 POSITIVE = Bound(0, exclusive=True)
 NON_NEGATIVE = Bound(0)
+IDLE_TIMEOUT = Bound(0, 7 * 24 * 3600)  # seconds the LSP daemon outlives its last window
 TEMPERATURE = Bound(0.0, 2.0)
 TOP_P = Bound(0.0, 1.0)
 MAX_OUTPUT_TOKENS = POSITIVE

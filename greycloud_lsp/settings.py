@@ -17,6 +17,7 @@ import cattrs
 
 from greycloud.config import GreyCloudConfig
 from greycloud.rules import (
+    IDLE_TIMEOUT,
     MAX_OUTPUT_TOKENS,
     NON_NEGATIVE,
     POSITIVE,
@@ -68,6 +69,16 @@ class CacheSettings:
 
 
 @attrs.define(frozen=True)
+class DaemonSettings:
+    """``daemon``: the per-user daemon (a ``--standalone`` server ignores it)."""
+
+    idle_timeout: float | None = attrs.field(
+        default=None, validator=within("daemon.idleTimeout", IDLE_TIMEOUT)
+    )
+    """Seconds the daemon stays after the last window closes; None: its ``--idle-timeout``."""
+
+
+@attrs.define(frozen=True)
 class CodeActionTemplate:
     """One entry of ``codeActions``: a code action of the user's own.
 
@@ -108,6 +119,7 @@ class Settings:
     token_count: TokenCountSettings = attrs.field(factory=TokenCountSettings)
     cache: CacheSettings = attrs.field(factory=CacheSettings)
     code_actions: tuple[CodeActionTemplate, ...] = ()
+    daemon: DaemonSettings = attrs.field(factory=DaemonSettings)
 
     def client_config_overrides(self) -> dict[str, Any]:
         """The ``GreyCloudConfig`` keyword arguments these settings set explicitly."""
@@ -130,10 +142,8 @@ class Settings:
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
 
-for _cls in (TokenCountSettings, CacheSettings, CodeActionTemplate, Settings):
+for _cls in (TokenCountSettings, CacheSettings, DaemonSettings, CodeActionTemplate, Settings):
     attrs.resolve_types(_cls)
-
-_NESTED = {"token_count": TokenCountSettings, "cache": CacheSettings}
 
 
 @attrs.define
@@ -152,9 +162,8 @@ def _apply(obj: Any, raw: dict[str, Any], prefix: str, problems: list[SettingsPr
             continue
         key = f"{prefix}{wire}"
         value = raw[wire]
-        nested = _NESTED.get(field.name)
         try:
-            if nested is not None:
+            if attrs.has(field.type):  # a group of settings: apply it key by key
                 if not isinstance(value, dict):
                     raise TypeError("expected an object")
                 obj = attrs.evolve(
@@ -206,7 +215,7 @@ def _keep_previous(settings: Settings, previous: Settings, keys: set[str]) -> Se
             name = _snake(parts[0])
             if hasattr(previous, name):
                 settings = attrs.evolve(settings, **{name: getattr(previous, name)})
-        elif len(parts) == 2 and _snake(parts[0]) in _NESTED:
+        elif len(parts) == 2 and attrs.has(type(getattr(previous, _snake(parts[0]), None))):
             group, name = _snake(parts[0]), _snake(parts[1])
             prev_group = getattr(previous, group)
             if hasattr(prev_group, name):

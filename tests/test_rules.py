@@ -10,7 +10,8 @@ import pytest
 from greycloud import GreyCloudConfig
 from greycloud._request import prepare_request
 from greycloud.redaction import contains_secret, redact
-from greycloud.rules import TEMPERATURE, TOP_P, ConfigError
+from greycloud.rules import IDLE_TIMEOUT, NON_NEGATIVE, TEMPERATURE, TOP_P, ConfigError
+from greycloud_lsp.daemon.cli import idle_timeout
 from greycloud_lsp.payloads import GenerateArgs
 from greycloud_lsp.settings import Settings, SettingsProblem, check_with_config, resolve
 
@@ -59,6 +60,18 @@ def test_every_layer_uses_the_same_temperature_range(value):
     for edge in (TEMPERATURE.low, TEMPERATURE.high):
         GenerateArgs(prompt="hi", temperature=edge)
         prepare_request(config, "hi", temperature=edge)
+
+
+def test_nan_is_outside_every_range():
+    for rule in (TEMPERATURE, TOP_P, NON_NEGATIVE, IDLE_TIMEOUT):
+        assert not rule.admits(float("nan"))
+    with pytest.raises(ConfigError, match="temperature"):
+        GreyCloudConfig(project_id="p", temperature=float("nan"))
+    with pytest.raises(SystemExit, match="idle timeout must be a number of seconds"):
+        idle_timeout("nan")
+    assert idle_timeout("0") == 0.0 and idle_timeout(str(IDLE_TIMEOUT.high)) == IDLE_TIMEOUT.high
+    with pytest.raises(SystemExit, match="between 0 and 604800"):
+        idle_timeout(str(IDLE_TIMEOUT.high + 1))
 
 
 def test_top_p_range_in_requests():

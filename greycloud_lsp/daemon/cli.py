@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from greycloud.redaction import RedactingFilter
+from greycloud.rules import IDLE_TIMEOUT
 
 from .paths import DaemonUnavailable, daemon_paths
 
@@ -26,13 +27,13 @@ def idle_timeout(value: str | None) -> float | None:
     if raw in (None, ""):
         return None
     try:
-        seconds = float(raw)
+        seconds: float | None = float(raw)
     except ValueError:
-        seconds = -1.0
-    if not seconds >= 0:
+        seconds = None
+    if seconds is None or not IDLE_TIMEOUT.admits(seconds):
         raise SystemExit(
-            f"idle timeout must be a number of seconds >= 0, got {raw!r} "
-            f"(--idle-timeout or ${IDLE_TIMEOUT_VARIABLE})"
+            f"idle timeout must be a number of seconds, {IDLE_TIMEOUT.requirement}; "
+            f"got {raw!r} (--idle-timeout or ${IDLE_TIMEOUT_VARIABLE})"
         )
     return seconds
 

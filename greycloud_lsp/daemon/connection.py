@@ -60,6 +60,11 @@ class Session:
         self._handlers: list[logging.Handler] = []
         self._writer: asyncio.StreamWriter | None = None
 
+    @property
+    def idle_timeout(self) -> float | None:
+        """The daemon idle timeout this session's settings ask for (``daemon.idleTimeout``)."""
+        return None if self.server is None else self.server.settings.daemon.idle_timeout
+
     async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Serve LSP until the forwarder disconnects or the editor sends ``exit``."""
         from ..server import create_server

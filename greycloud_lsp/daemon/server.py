@@ -85,6 +85,7 @@ class Daemon:
         self._started = time.monotonic()
         self._stopping: asyncio.Event | None = None
         self._idle: asyncio.TimerHandle | None = None
+        self._idle_asked_by_last: float | None = None
         self._lock_fd: int | None = None
         self._socket_inode: int | None = None
 
@@ -192,8 +193,20 @@ class Daemon:
         self._disarm_idle()
         if not self.sessions:
             loop = asyncio.get_running_loop()
-            delay = max(self.idle_timeout, minimum, 0.0)
+            delay = max(self.effective_idle_timeout(), minimum, 0.0)
             self._idle = loop.call_later(delay, self._idle_expired)
+
+    def effective_idle_timeout(self) -> float:
+        """How long the daemon stays once no session is attached.
+
+        The longest ``daemon.idleTimeout`` the attached sessions' settings ask for
+        (once the last one has left: what it asked), else ``--idle-timeout``.
+        """
+        if self.sessions:
+            asked = [s.idle_timeout for s in self.sessions.values() if s.idle_timeout is not None]
+        else:
+            asked = [] if self._idle_asked_by_last is None else [self._idle_asked_by_last]
+        return max(asked) if asked else self.idle_timeout
 
     def _disarm_idle(self) -> None:
         if self._idle is not None:
@@ -202,7 +215,7 @@ class Daemon:
 
     def _idle_expired(self) -> None:
         if not self.sessions:
-            log.info("no session for %.0f s; exiting", self.idle_timeout)
+            log.info("no session for %.0f s; exiting", self.effective_idle_timeout())
             self.stop()
 
     # -- connections ------------------------------------------------------------
@@ -278,6 +291,8 @@ class Daemon:
         finally:
             self.sessions.pop(number, None)
             self._tasks.pop(number, None)
+            if not self.sessions:
+                self._idle_asked_by_last = session.idle_timeout
             if self._stopping is not None and not self._stopping.is_set():
                 self._arm_idle()
 
@@ -292,7 +307,7 @@ class Daemon:
             "version": __version__,
             "socket": os.fspath(self.paths.socket),
             "uptimeSeconds": round(time.monotonic() - self._started, 1),
-            "idleTimeoutSeconds": self.idle_timeout,
+            "idleTimeoutSeconds": self.effective_idle_timeout(),
             "sessions": [s.status() for s in self.sessions.values()],
             **shared,
         }

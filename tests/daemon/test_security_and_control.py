@@ -158,6 +158,54 @@ async def test_idle_daemon_exits_and_removes_its_files(adc_env, tmp_path):
     assert not paths.socket.exists() and not paths.pid_file.exists()
 
 
+async def _session_asking_idle(seconds: float | None, root: Path) -> RawSession:
+    """A forwarder session (daemon started with a 120 s timeout) with ``daemon.idleTimeout``."""
+    session = await RawSession.start("--idle-timeout", "120")
+    options = {} if seconds is None else {"daemon": {"idleTimeout": seconds}}
+    await session.request(
+        "initialize",
+        {
+            "processId": None,
+            "rootUri": root.as_uri(),
+            "capabilities": {},
+            "initializationOptions": options,
+        },
+    )
+    session.send({"method": "initialized", "params": {}})
+    return session
+
+
+async def _leave(session: RawSession) -> None:
+    await session.request("shutdown", None)
+    session.send({"method": "exit"})
+    assert await asyncio.wait_for(session.process.wait(), NO_HANG) == 0
+
+
+async def test_idle_timeout_setting_outranks_the_flag(adc_env, tmp_path):
+    """daemon.idleTimeout: the longest of the attached sessions holds; the last to leave decides."""
+    brief = await _session_asking_idle(1, tmp_path)
+    patient = await _session_asking_idle(30, tmp_path)
+    plain = await _session_asking_idle(None, tmp_path)
+    try:
+
+        async def effective(expected: float) -> bool:
+            answer = await status()
+            return answer is not None and answer["idleTimeoutSeconds"] == expected
+
+        await wait_until(lambda: effective(30), timeout=NO_HANG)  # not the flag's 120
+        (daemon,) = daemon_processes(tmp_path / "run")
+        await _leave(patient)
+        await _leave(plain)
+        await wait_until(lambda: effective(1), timeout=NO_HANG)
+        await _leave(brief)
+        left = time.monotonic()
+        await asyncio.to_thread(daemon.wait, NO_HANG)
+        assert time.monotonic() - left < 20  # 1 s asked; the others asked 30 and 120
+    finally:
+        for session in (brief, patient, plain):
+            await session.close()
+
+
 async def test_emulator_sessions_use_their_own_daemon(tmp_path):
     plain = await RawSession.start("--standalone")
     emulated = await RawSession.start("--emulator")
