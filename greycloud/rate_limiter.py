@@ -34,8 +34,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+from greycloud.clock import Clock, MonotonicClock
 from greycloud.errors import RequestTooLargeError
 from greycloud.rules import POSITIVE
 from greycloud.shared_quota import RedisQuota, Snapshot
@@ -48,28 +49,6 @@ T = TypeVar("T")
 DEFAULT_RPM = 60
 DEFAULT_TPM = 250_000
 DEFAULT_MAX_CONCURRENCY = 10
-
-
-class Clock(Protocol):
-    """Where the limiter gets time from."""
-
-    def now(self) -> float:
-        """Seconds on a monotonic scale."""
-        ...
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` on this clock."""
-        ...
-
-
-class MonotonicClock:
-    """The real clock: `time.monotonic` and `asyncio.sleep`."""
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
 
 
 @dataclass(eq=False)
@@ -148,6 +127,8 @@ class VertexRateLimiter:
         self._charged = 0
         self._blocked_until = float("-inf")
         self._slots = asyncio.Semaphore(max_concurrency)
+        self._slot_capacity = max_concurrency  # permits the semaphore has; a lower limit is
+        # kept by `_delay` (set_limits may lower max_concurrency below it)
         self._queue = asyncio.Lock()
         self._changed = asyncio.Event()
         self._waiting = 0
@@ -268,26 +249,31 @@ class VertexRateLimiter:
         async with self.limit(estimated_tokens):
             return await func()
 
-    def tighten(
+    def set_limits(
         self,
         *,
         rpm: int | None = None,
         tpm: int | None = None,
         max_concurrency: int | None = None,
     ) -> bool:
-        """Lower any of the limits in place (a higher value is ignored); True if one fell.
+        """Change any of the limits in place, up or down; True if one changed.
 
-        Lets callers that share one quota agree on the smallest limits. Calls
-        already admitted keep their slots; new ones wait for the lower limits.
+        Lets callers that share one quota agree on limits while it is in use.
+        Calls already admitted keep their slots; waiting ones are weighed again.
         """
         changed = False
         for name, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrency", max_concurrency)):
             if value is None:
                 continue
             _check_limit(name, value)
-            if value < getattr(self, name):
+            if value != getattr(self, name):
                 setattr(self, name, value)
                 changed = True
+        for _ in range(self.max_concurrency - self._slot_capacity):
+            self._slots.release()  # a higher limit than the semaphore was made with
+        self._slot_capacity = max(self._slot_capacity, self.max_concurrency)
+        if changed:
+            self._notify()
         return changed
 
     def penalize(self, seconds: float) -> None:
@@ -338,7 +324,7 @@ class VertexRateLimiter:
     def _delay(self, tokens: int, now: float) -> float:
         """Seconds until a request of ``tokens`` fits; ``inf`` = until an answer arrives."""
         self._expire(now)
-        if self._held >= self.max_concurrency:  # lowered by `tighten` below the semaphore
+        if self._held >= self.max_concurrency:  # lowered by `set_limits` below the semaphore
             return float("inf")
         delay = self._blocked_until - now
         must_leave = len(self._pending) + len(self._answered) - self._rpm_now() + 1
@@ -387,7 +373,7 @@ class VertexRateLimiter:
         self._held -= 1
         self._slots.release()
         if self._held + 1 >= self.max_concurrency:
-            self._notify()  # a caller held back by a tightened limit may go
+            self._notify()  # a caller held back by a lowered limit may go
         if self.shared is not None and admission.shared_id is not None:
             self.shared.post("r", admission.shared_id)
 

@@ -164,7 +164,9 @@ class GreyCloudLanguageServer(LanguageServer):
                 self._adopt(resolved.settings, resolved.problems)
                 self._config, self._config_error = resolved.config, resolved.error
                 self._clients = {}
+                self.shared.release_limits(self)  # what the old settings asked for
                 if resolved.config is not None:
+                    self.shared.request_limits(resolved.config, holder=self)
                     log.info(
                         "config: project=%s location=%s model=%s endpoint=%s",
                         resolved.config.project_id,
@@ -294,7 +296,7 @@ class GreyCloudLanguageServer(LanguageServer):
             config = self.config
             if model and base_model(model) != base_model(config.model or ""):
                 config = config.replace(model=model)
-            client = self._clients[model] = self.shared.client_for(config)
+            client = self._clients[model] = self.shared.client_for(config, holder=self)
         notice = self.shared.quota_notice(client.config)
         if notice is not None:
             self.warn_once(notice)
@@ -356,5 +358,6 @@ class GreyCloudLanguageServer(LanguageServer):
             except Exception as exc:
                 log.warning("closing %s: %s", type(feature).__name__, exc)
         self._clients = {}
+        self.shared.release_limits(self)
         if self.owns_shared:
             await self.shared.aclose()

@@ -9,7 +9,8 @@ progress tokens, workspace folders, running generations, cancel hooks). A
 * rate limiters: ONE per Vertex AI quota, keyed by `quota_key` =
   (project, location, base model). Every client of that quota uses it. When
   sessions ask for different ``rpm`` / ``tpm`` / ``maxConcurrency`` on one
-  quota, the smallest of each holds (`quota_notice` says so);
+  quota, the smallest of each holds (`quota_notice` says so) while the
+  session asking for it is there with those settings;
 * the token-count memo (`TokenMemo`): identical text is counted once;
 * the workspace-cache registry (`SharedCaches`): sessions hold references to
   caches; a cache marked for deletion on exit is deleted when the last session
@@ -52,10 +53,34 @@ def _client_key(config: GreyCloudConfig) -> tuple[Any, ...]:
     return (*values, ("credentials_file", credentials))
 
 
+Limits = tuple[int, int, int]
+"""(rpm, tpm, maxConcurrency) asked for one quota."""
+
+
+def _asked(config: GreyCloudConfig) -> Limits:
+    """The limits ``config`` asks for, with the library's defaults filled in."""
+    from greycloud.rate_limiter import DEFAULT_MAX_CONCURRENCY, DEFAULT_RPM, DEFAULT_TPM
+
+    return (
+        config.rpm or DEFAULT_RPM,
+        config.tpm or DEFAULT_TPM,
+        config.max_concurrency or DEFAULT_MAX_CONCURRENCY,
+    )
+
+
 @dataclass
 class _Quota:
     limiter: VertexRateLimiter
-    requested: set[tuple[int, int, int]] = field(default_factory=set)
+    requested: dict[Hashable, Limits] = field(default_factory=dict)
+    """What each holder (an editor session) asks for; the smallest of each holds."""
+
+    def retune(self) -> None:
+        """Put the smallest of each limit the holders ask for in force (up or down)."""
+        if not self.requested:
+            return  # nobody left: the limits stay until the next holder asks
+        rpm, tpm, concurrency = (min(v) for v in zip(*self.requested.values(), strict=True))
+        if self.limiter.set_limits(rpm=rpm, tpm=tpm, max_concurrency=concurrency):
+            log.info("quota limits now rpm=%s tpm=%s maxConcurrency=%s", rpm, tpm, concurrency)
 
 
 class TokenMemo:
@@ -195,20 +220,11 @@ class SharedState:
 
     # -- quotas and clients -------------------------------------------------------
 
-    def limiter_for(self, config: GreyCloudConfig) -> VertexRateLimiter:
-        """THE limiter of ``config``'s quota (`quota_key`); the smallest limits asked hold."""
-        from greycloud.async_client import (
-            DEFAULT_MAX_CONCURRENCY,
-            DEFAULT_RPM,
-            DEFAULT_TPM,
-        )
+    def limiter_for(self, config: GreyCloudConfig, *, holder: Hashable = None) -> VertexRateLimiter:
+        """THE limiter of ``config``'s quota (`quota_key`), with ``holder``'s request noted."""
         from greycloud.rate_limiter import VertexRateLimiter
 
-        asked = (
-            config.rpm or DEFAULT_RPM,
-            config.tpm or DEFAULT_TPM,
-            config.max_concurrency or DEFAULT_MAX_CONCURRENCY,
-        )
+        asked = _asked(config)
         key = quota_key(config)
         quota = self._quotas.get(key)
         if quota is None:
@@ -217,28 +233,30 @@ class SharedState:
             )
             quota = self._quotas[key] = _Quota(limiter)
             log.info("quota %s: rpm=%s tpm=%s maxConcurrency=%s", key, *asked)
-        elif asked not in quota.requested:
-            quota.limiter.tighten(rpm=asked[0], tpm=asked[1], max_concurrency=asked[2])
-        quota.requested.add(asked)
+        quota.requested[holder] = asked
+        quota.retune()
         return quota.limiter
+
+    def request_limits(self, config: GreyCloudConfig, *, holder: Hashable) -> None:
+        """``holder``'s settings changed: its request on ``config``'s quota, if in use."""
+        quota = self._quotas.get(quota_key(config))
+        if quota is not None:
+            quota.requested[holder] = _asked(config)
+            quota.retune()
+
+    def release_limits(self, holder: Hashable) -> None:
+        """``holder`` leaves (or changed its settings): drop its requests; limits may rise."""
+        for quota in self._quotas.values():
+            if quota.requested.pop(holder, None) is not None:
+                quota.retune()
 
     def quota_notice(self, config: GreyCloudConfig) -> str | None:
         """Why ``config``'s rpm/tpm/maxConcurrency are not all in force, or None."""
-        from greycloud.async_client import (
-            DEFAULT_MAX_CONCURRENCY,
-            DEFAULT_RPM,
-            DEFAULT_TPM,
-        )
-
         quota = self._quotas.get(quota_key(config))
         if quota is None:
             return None
         limiter = quota.limiter
-        asked = {
-            "rpm": config.rpm or DEFAULT_RPM,
-            "tpm": config.tpm or DEFAULT_TPM,
-            "maxConcurrency": config.max_concurrency or DEFAULT_MAX_CONCURRENCY,
-        }
+        asked = dict(zip(("rpm", "tpm", "maxConcurrency"), _asked(config), strict=True))
         held = {"rpm": limiter.rpm, "tpm": limiter.tpm, "maxConcurrency": limiter.max_concurrency}
         lower = [
             f"{name}={held[name]} (you asked {asked[name]})"
@@ -253,13 +271,19 @@ class SharedState:
             f"{location} and asked for less, so the smallest limits hold: {', '.join(lower)}."
         )
 
-    def client_for(self, config: GreyCloudConfig) -> GreyCloudAsyncClient:
-        """The async client for ``config`` (one per distinct config), on its quota's limiter."""
+    def client_for(
+        self, config: GreyCloudConfig, *, holder: Hashable = None
+    ) -> GreyCloudAsyncClient:
+        """The async client for ``config`` (one per distinct config), on its quota's limiter.
+
+        ``holder`` (a session) asks for ``config``'s limits on that quota until it
+        calls `release_limits`.
+        """
         from greycloud.async_client import GreyCloudAsyncClient
 
         key = _client_key(config)
         client = self._clients.get(key)
-        limiter = self.limiter_for(config)
+        limiter = self.limiter_for(config, holder=holder)
         if client is None:
             client = self._clients[key] = GreyCloudAsyncClient(config, rate_limiter=limiter)
             log.info(

@@ -226,12 +226,12 @@ def test_invalid_limits_are_named():
         VertexRateLimiter(max_concurrency=-2)
 
 
-async def test_tightened_limits_hold_for_new_calls():
+async def test_lowered_limits_hold_for_new_calls():
     in_flight = peak = 0
     async with VirtualClock() as clock:
         limiter = VertexRateLimiter(rpm=1000, tpm=10**9, max_concurrency=4, clock=clock)
-        assert limiter.tighten(rpm=2000, max_concurrency=8) is False  # never raises a limit
-        assert limiter.tighten(rpm=5, max_concurrency=2) is True
+        assert limiter.set_limits(rpm=1000, max_concurrency=4) is False  # nothing changed
+        assert limiter.set_limits(rpm=5, max_concurrency=2) is True
         assert (limiter.rpm, limiter.max_concurrency) == (5, 2)
 
         async def one() -> None:
@@ -246,4 +246,28 @@ async def test_tightened_limits_hold_for_new_calls():
     assert peak == 2
     assert clock.now() >= 60.0  # 6 calls at 5 per minute need a second window
     with pytest.raises(ValueError, match="rpm=0"):
-        limiter.tighten(rpm=0)
+        limiter.set_limits(rpm=0)
+
+
+async def test_raised_limits_let_waiting_calls_go():
+    """Raised above what the limiter was built with, even while calls wait for a slot."""
+    in_flight = peak = 0
+    async with VirtualClock() as clock:
+        limiter = VertexRateLimiter(rpm=1000, tpm=10**9, max_concurrency=2, clock=clock)
+
+        async def one() -> None:
+            nonlocal in_flight, peak
+            async with limiter.limit(1):
+                in_flight += 1
+                peak = max(peak, in_flight)
+                await clock.sleep(10.0)
+                in_flight -= 1
+
+        calls = [asyncio.ensure_future(one()) for _ in range(6)]
+        await clock.sleep(1.0)
+        assert (in_flight, limiter.waiting) == (2, 4)
+        assert limiter.set_limits(max_concurrency=6) is True
+        await clock.sleep(1.0)
+        assert in_flight == 6  # the four waiting calls went at once, not after the first two
+        await asyncio.gather(*calls)
+    assert peak == 6

@@ -164,3 +164,10 @@ async def test_smallest_limits_hold_and_the_others_are_told_once(adc_env, tmp_pa
         told = [m.message for m in generous.messages if "smallest limits hold" in m.message]
         assert len(told) == 1 and "rpm=10 (you asked 40)" in told[0], told
         assert not [m for m in strict.messages if "smallest limits hold" in m.message]
+
+        async def rpm_in_force(expected: int) -> bool:
+            (quota,) = (await status())["quotas"]
+            return quota["rpm"] == expected
+
+        await strict.shutdown_session()  # the strict window closes: its limit goes with it
+        await wait_until(lambda: rpm_in_force(40), timeout=NO_HANG)

@@ -56,6 +56,39 @@ async def test_one_limiter_per_quota_and_the_smallest_limits_hold(fake_gcloud):
     await shared.aclose()
 
 
+async def test_one_session_raising_its_limits_gets_them(fake_gcloud):
+    shared = SharedState()
+    a = await session(shared, {"rpm": 10, "maxConcurrency": 2})
+    limiter = a.get_client().rate_limiter
+    a.workspace_settings = {"rpm": 40, "maxConcurrency": 6}
+    await a.reload_settings()
+    assert a.get_client().rate_limiter is limiter
+    assert (limiter.rpm, limiter.max_concurrency) == (40, 6)
+    assert a.told == []  # nobody else holds it back
+    await shared.aclose()
+
+
+async def test_limits_follow_the_sessions_that_ask_for_them(fake_gcloud):
+    """A session that changes its settings or leaves no longer holds the others back."""
+    shared = SharedState()
+    a = await session(shared, {"rpm": 100, "maxConcurrency": 4})
+    limiter = a.get_client().rate_limiter
+    b = await session(shared, {"rpm": 30, "maxConcurrency": 8})
+    b.get_client()
+    assert (limiter.rpm, limiter.max_concurrency) == (30, 4)
+    b.workspace_settings = {"rpm": 200, "maxConcurrency": 8}
+    await b.reload_settings()
+    assert (limiter.rpm, limiter.max_concurrency) == (100, 4)  # at once, not at b's next call
+    a.workspace_settings = {"rpm": 300, "maxConcurrency": 12}
+    await a.reload_settings()
+    assert (limiter.rpm, limiter.max_concurrency) == (200, 8)
+    await b.cleanup()
+    assert (limiter.rpm, limiter.max_concurrency) == (300, 12)
+    assert a.get_client().rate_limiter is limiter and a.told == []
+    await a.cleanup()
+    await shared.aclose()
+
+
 async def test_other_quotas_get_their_own_limiter(fake_gcloud):
     shared = SharedState()
     a = await session(shared, {})
