@@ -11,6 +11,8 @@ from lsprotocol import types
 
 from greycloud.redaction import RedactingFilter
 
+from .log_files import log_file_handler
+
 if TYPE_CHECKING:
     from .session import GreyCloudLanguageServer
 
@@ -75,12 +77,7 @@ def setup_logging(
     lsp_handler.setFormatter(logging.Formatter("[%(name)s] %(message)s"))
     handlers.append(lsp_handler)
     if log_file:
-        file_handler = logging.FileHandler(log_file, encoding="utf-8")
-        file_handler.setLevel(numeric)
-        file_handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        )
-        handlers.append(file_handler)
+        handlers.append(log_file_handler(log_file, numeric))
     for handler in handlers:
         handler.addFilter(redactor)
     for name in LOGGERS:

@@ -13,6 +13,7 @@ from typing import Any
 from greycloud.redaction import RedactingFilter
 from greycloud.rules import IDLE_TIMEOUT
 
+from ..log_files import log_file_handler
 from .paths import DaemonUnavailable, daemon_paths
 
 log = logging.getLogger("greycloud_lsp.daemon")
@@ -90,10 +91,14 @@ def forward(args: argparse.Namespace) -> str:
 def _forwarder_logging(log_file: str | None, level: str) -> None:
     """stderr (the editor's log) and ``--log-file``, through the same redaction as the
     daemon's log (the forwarder logs paths, pids and errors, which may quote input)."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    fmt = "%(asctime)s %(levelname)s greycloud-lsp forwarder: %(message)s"
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter(fmt))
+    stderr.addFilter(RedactingFilter())
+    handlers: list[logging.Handler] = [stderr]
     if log_file:
         try:
-            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+            handlers.append(log_file_handler(log_file, fmt=fmt))
         except OSError as exc:
             print(f"greycloud-lsp: cannot open {log_file}: {exc}", file=sys.stderr)
     numeric = logging.getLevelName(level.upper())
@@ -101,10 +106,6 @@ def _forwarder_logging(log_file: str | None, level: str) -> None:
     logger.setLevel(numeric if isinstance(numeric, int) else logging.INFO)
     logger.propagate = False
     for handler in handlers:
-        handler.addFilter(RedactingFilter())
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s greycloud-lsp forwarder: %(message)s")
-        )
         logger.addHandler(handler)
 
 

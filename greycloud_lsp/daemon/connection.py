@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from greycloud.redaction import RedactingFilter
 
 from .._pygls_compat import request_stop, serve
+from ..log_files import log_file_handler
 from ..logging_setup import LspLogHandler
 from .framing import encode
 from .handshake import SESSION_ENDED
@@ -123,15 +124,9 @@ class Session:
         self._handlers.append(lsp)
         if self.log_file:
             try:
-                file_handler = logging.FileHandler(self.log_file, encoding="utf-8")
+                self._handlers.append(log_file_handler(self.log_file, level))
             except OSError as exc:
                 log.warning("session %s: cannot open log file: %s", self.number, exc)
-            else:
-                file_handler.setLevel(level)
-                file_handler.setFormatter(
-                    logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-                )
-                self._handlers.append(file_handler)
 
     def handle_record(self, record: logging.LogRecord) -> None:
         for handler in self._handlers:

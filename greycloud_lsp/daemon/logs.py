@@ -6,8 +6,7 @@ import logging
 import os
 from pathlib import Path
 
-from greycloud.redaction import RedactingFilter
-
+from ..log_files import log_file_handler
 from ..logging_setup import LOGGERS
 from .connection import SessionLogRouter
 from .paths import open_private
@@ -29,10 +28,7 @@ def setup_daemon_logging(log_file: Path, level: str = "INFO") -> None:
         pass
     os.close(open_private(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND))
     numeric = _level(level)
-    file_handler = logging.FileHandler(log_file, encoding="utf-8")
-    file_handler.setLevel(numeric)
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    file_handler.addFilter(RedactingFilter())
+    file_handler = log_file_handler(log_file, numeric)
     if numeric > logging.DEBUG:  # pygls logs every message it sends at INFO
         file_handler.addFilter(lambda r: not r.name.startswith("pygls") or r.levelno >= 30)
     router = SessionLogRouter()

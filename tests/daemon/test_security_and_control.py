@@ -258,3 +258,4 @@ async def test_the_forwarder_log_is_redacted(adc_env, tmp_path):
     assert "bad Content-Length 'AIza***'" in stderr, stderr
     assert "bad Content-Length 'AIza***'" in written
     assert secret not in stderr and secret not in written
+    assert _mode(log_file) == 0o600

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -215,13 +216,15 @@ def test_log_redaction(tmp_path):
         assert secret not in cleaned
 
 
-async def test_log_file_is_redacted(adc_env, tmp_path):
+@pytest.mark.parametrize("mode", [[], ["--standalone"]], ids=["daemon", "standalone"])
+async def test_log_file_is_redacted_and_private(adc_env, tmp_path, mode):
     log_file = tmp_path / "lsp.log"
     config = ClientServerConfig(
         server_command=[
             sys.executable,
             "-m",
             "greycloud_lsp",
+            *mode,
             "--log-file",
             str(log_file),
             "--log-level",
@@ -244,6 +247,7 @@ async def test_log_file_is_redacted(adc_env, tmp_path):
     assert "greycloud" in text
     assert "ya29." not in text.replace("ya29.***", "")
     assert "Bearer ey" not in text
+    assert stat.S_IMODE(log_file.stat().st_mode) == 0o600  # logs quote prompts and paths
 
 
 async def test_settings_change_applies_at_runtime(start_session, adc_env):

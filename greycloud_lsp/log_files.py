@@ -1,0 +1,29 @@
+"""Log files the server writes (``--log-file``, the daemon's log): one format, private, redacted.
+
+Imports nothing heavy, so the forwarder can use it at start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from greycloud.redaction import RedactingFilter
+
+FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def log_file_handler(
+    path: str | os.PathLike[str], level: int = logging.NOTSET, fmt: str = FILE_FORMAT
+) -> logging.FileHandler:
+    """A handler appending to ``path`` with secrets masked.
+
+    A new file is created 0600 (logs quote prompts, paths and errors); an
+    existing one keeps the mode its owner gave it. Raises ``OSError``.
+    """
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600))
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter(fmt))
+    handler.addFilter(RedactingFilter())
+    return handler
