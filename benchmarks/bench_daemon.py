@@ -32,8 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from lsprotocol import types
-from pygls.lsp.client import LanguageClient
+from lsp_bench_client import Bench  # sibling module (benchmarks/ is on sys.path)
 
 from greycloud.emulator import EmulatorServer
 
@@ -43,59 +42,17 @@ MODES = {"standalone": ["--standalone"], "daemon": []}
 SETTINGS = {"rpm": 100_000, "maxConcurrency": 50, "tokenCount": {"mode": "estimate"}}
 
 
-class Window:
-    """One editor window: a pygls client talking to one ``greycloud-lsp`` process."""
+class Window(Bench):
+    """One editor window: a benchmark client on ``greycloud-lsp`` in one of `MODES`."""
 
-    def __init__(self) -> None:
-        self.client = LanguageClient("bench-daemon", "0")
-
-        @self.client.feature(types.WORKSPACE_CONFIGURATION)
-        def configuration(ls: Any, params: Any) -> list[Any]:
-            return [SETTINGS for _ in params.items]
-
-        @self.client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
-        def create(ls: Any, params: Any) -> None:
-            return None
-
-        for method in ("greycloud/generationChunk", "greycloud/tokenCount", types.PROGRESS):
-            self.client.feature(method)(lambda ls, params: None)
-
-    async def start(self, mode: str, env: dict[str, str], root: Path) -> float:
+    async def open_window(self, mode: str, env: dict[str, str], root: Path) -> float:
         """Spawn and initialize; returns seconds from spawn to the ``initialize`` answer."""
-        started = time.perf_counter()
-        await self.client.start_io(*SERVER, *MODES[mode], env=env)
-        await self.client.initialize_async(
-            types.InitializeParams(
-                capabilities=types.ClientCapabilities(
-                    window=types.WindowClientCapabilities(work_done_progress=True),
-                    workspace=types.WorkspaceClientCapabilities(configuration=True),
-                ),
-                process_id=os.getpid(),
-                root_uri=root.as_uri(),
-            )
-        )
-        elapsed = time.perf_counter() - started
-        self.client.initialized(types.InitializedParams())
-        return elapsed
+        return await self.start(env, SETTINGS, root, server=[*SERVER, *MODES[mode]])
 
     async def generate(self, prompt: str = "Hello [[words=20]]") -> float:
         started = time.perf_counter()
-        await self.client.workspace_execute_command_async(
-            types.ExecuteCommandParams(command="greycloud.generate", arguments=[{"prompt": prompt}])
-        )
+        await self.execute("greycloud.generate", {"prompt": prompt})
         return time.perf_counter() - started
-
-    @property
-    def pid(self) -> int:
-        return self.client._server.pid  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        try:
-            await asyncio.wait_for(self.client.shutdown_async(None), 10)
-            self.client.exit(None)
-        except Exception:
-            pass
-        await self.client.stop()
 
 
 def daemon_pids(runtime: Path) -> list[int]:
@@ -128,7 +85,7 @@ async def request_overhead(env: dict, root: Path, emulator: Any, n: int) -> dict
     """Both modes up at once, requests alternated, medians: load drifts hit both alike."""
     windows = {mode: Window() for mode in MODES}
     for mode, window in windows.items():
-        await window.start(mode, env, root)
+        await window.open_window(mode, env, root)
     out: dict[str, Any] = {}
     try:
         for latency in (0.3, 0.0):
@@ -157,12 +114,12 @@ async def request_overhead(env: dict, root: Path, emulator: Any, n: int) -> dict
 
 async def second_window(env: dict, root: Path, repeats: int) -> dict[str, Any]:
     first = Window()
-    await first.start("daemon", env, root)  # the daemon is up
+    await first.open_window("daemon", env, root)  # the daemon is up
     daemon, standalone = [], []
     for _ in range(repeats):
         for mode, times in (("daemon", daemon), ("standalone", standalone)):
             window = Window()
-            times.append(await window.start(mode, env, root))
+            times.append(await window.open_window(mode, env, root))
             await window.stop()
     await first.stop()
     return {
@@ -179,7 +136,7 @@ async def memory(env: dict, root: Path, runtime: Path, counts: list[int]) -> dic
         for mode in MODES:
             windows = [Window() for _ in range(n)]
             for window in windows:
-                await window.start(mode, env, root)
+                await window.open_window(mode, env, root)
             await asyncio.gather(*(w.generate() for w in windows))
             pids = [w.pid for w in windows]
             if mode == "daemon":

@@ -1,6 +1,6 @@
 """A benchmark client for greycloud-lsp: one server subprocess, its notifications timed.
 
-Shared by the ``bench_lsp`` scenarios (``lsp_scenarios.py``).
+Shared by the ``bench_lsp`` scenarios (``lsp_scenarios.py``) and ``bench_daemon``.
 """
 
 from __future__ import annotations
@@ -63,10 +63,18 @@ class Bench:
         self.waiters.append((method, predicate, fut))
         return await asyncio.wait_for(fut, timeout)
 
-    async def start(self, env: dict[str, str], settings: dict[str, Any], root: Path) -> float:
+    async def start(
+        self,
+        env: dict[str, str],
+        settings: dict[str, Any],
+        root: Path,
+        *,
+        server: list[str] | None = None,
+    ) -> float:
+        """Spawn ``server`` (default: standalone) and initialize; seconds to the answer."""
         self.settings = settings
         started = time.perf_counter()
-        await self.client.start_io(*SERVER, env=env)
+        await self.client.start_io(*(server or SERVER), env=env)
         caps = types.ClientCapabilities(
             window=types.WindowClientCapabilities(work_done_progress=True),
             workspace=types.WorkspaceClientCapabilities(configuration=True),
