@@ -25,6 +25,7 @@ from google.genai import types
 from google.oauth2 import credentials as oauth2_credentials
 from google.oauth2 import service_account
 
+from greycloud.adc_files import credentials_file_of
 from greycloud.errors import (
     ADC_LOGIN_HINT,
     TOKEN_CREATOR_ROLE,
@@ -234,8 +235,8 @@ def credentials_from_config(config: GreyCloudConfig) -> google.auth.credentials.
 
 
 def _credentials_file(config: GreyCloudConfig) -> str | None:
-    """``GOOGLE_APPLICATION_CREDENTIALS`` of the config's own ``environ``, if it has one."""
-    return config.environ.get("GOOGLE_APPLICATION_CREDENTIALS") if config.environ else None
+    """The credentials file of the config's own ``environ`` (`adc_files`), if it has one."""
+    return credentials_file_of(config.environ) if config.environ is not None else None
 
 
 def client_from_config(

@@ -48,8 +48,10 @@ def _client_key(config: GreyCloudConfig) -> tuple[Any, ...]:
     values = tuple(
         (f.name, repr(getattr(config, f.name))) for f in fields(config) if f.name != "environ"
     )
+    from greycloud.adc_files import credentials_file_of
+
     environ = config.environ
-    credentials = environ.get("GOOGLE_APPLICATION_CREDENTIALS") if environ is not None else None
+    credentials = credentials_file_of(environ) if environ is not None else None
     return (*values, ("credentials_file", credentials))
 
 

@@ -35,9 +35,6 @@ SESSION_ENDED = "$/greycloud/sessionEnded"
 """Daemon -> forwarder only, last on a session: it ended on purpose (``exit``, editor
 gone); the forwarder exits with ``params.code`` instead of replaying."""
 
-# Read by google-auth on top of what GreyCloudConfig and the gcloud look-up read.
-_AUTH_VARIABLES = ("GOOGLE_APPLICATION_CREDENTIALS",)
-
 
 class HandshakeError(RuntimeError):
     """A malformed, refused or mismatched handshake; ``reason`` is machine-readable."""
@@ -49,11 +46,16 @@ class HandshakeError(RuntimeError):
 
 def session_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The variables of this process that decide a session's connection config."""
+    from greycloud.adc_files import CREDENTIAL_ENVIRONMENT_VARIABLES
     from greycloud.config import ENVIRONMENT_VARIABLES
     from greycloud.gcloud_project import GCLOUD_ENVIRONMENT_VARIABLES
 
     env = os.environ if environ is None else environ
-    names = (*ENVIRONMENT_VARIABLES, *GCLOUD_ENVIRONMENT_VARIABLES, *_AUTH_VARIABLES)
+    names = (
+        *ENVIRONMENT_VARIABLES,
+        *GCLOUD_ENVIRONMENT_VARIABLES,
+        *CREDENTIAL_ENVIRONMENT_VARIABLES,
+    )
     return {name: env[name] for name in names if name in env}
 
 

@@ -10,12 +10,14 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from greycloud.emulator.cache_routes import cache_store
+from greycloud.emulator.keys import write_service_account_key
 from tests.daemon.daemon_helpers import status, wait_until
 from tests.helpers import NO_HANG, daemon_processes, statuses
 from tests.lsp.lsp_helpers import counted, execute, language_servers, open_document
 from tests.lsp.test_cache import make_workspace
 
 QUOTA = 8  # requests per minute the emulator allows this project
+WINDOW_B_PRINCIPAL = "window-b@emulator-project.iam.gserviceaccount.com"
 
 
 async def test_three_windows_share_one_quota(adc_env, tmp_path):
@@ -171,3 +173,30 @@ async def test_smallest_limits_hold_and_the_others_are_told_once(adc_env, tmp_pa
 
         await strict.shutdown_session()  # the strict window closes: its limit goes with it
         await wait_until(lambda: rpm_in_force(40), timeout=NO_HANG)
+
+
+async def test_each_window_authenticates_with_its_own_environment(adc_env, tmp_path):
+    """The daemon was started from window A's environment (its key file); window B has
+    no GOOGLE_APPLICATION_CREDENTIALS but its own gcloud config with an application-default
+    login (another CLOUDSDK_CONFIG, as a second gcloud configuration directory gives)."""
+    gcloud_b = tmp_path / "gcloud-b"
+    gcloud_b.mkdir()
+    write_service_account_key(
+        gcloud_b / "application_default_credentials.json",
+        token_uri=adc_env.url + "token",
+        client_email=WINDOW_B_PRINCIPAL,
+    )
+    async with language_servers(tmp_path, mode="daemon") as start:
+        window_a = await start()
+        window_b = await start(
+            env={"GOOGLE_APPLICATION_CREDENTIALS": None, "CLOUDSDK_CONFIG": str(gcloud_b)}
+        )
+        assert len(daemon_processes(tmp_path / "run")) == 1
+        await execute(window_a, "greycloud.generate", {"prompt": "from a [[words=2]]"})
+        await execute(window_b, "greycloud.generate", {"prompt": "from b [[words=2]]"})
+    principals = {
+        str(r.body["contents"][0]["parts"][0]["text"]): r.principal
+        for r in adc_env.state.requests_for("streamGenerateContent")
+    }
+    assert principals["from b [[words=2]]"] == WINDOW_B_PRINCIPAL
+    assert principals["from a [[words=2]]"] != WINDOW_B_PRINCIPAL

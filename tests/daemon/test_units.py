@@ -92,6 +92,7 @@ def test_session_environment_is_what_the_config_reads():
         "GOOGLE_APPLICATION_CREDENTIALS": "/k.json",
         "PROJECT_ID": "p",
         "GREYCLOUD_RPM": "5",
+        "CLOUDSDK_CONFIG": "/home/me/.config/gcloud-work",
         "EDITOR_SECRET_UNRELATED": "x",
     }
     sent = handshake.session_environment(env)
@@ -99,6 +100,7 @@ def test_session_environment_is_what_the_config_reads():
         "GOOGLE_APPLICATION_CREDENTIALS": "/k.json",
         "PROJECT_ID": "p",
         "GREYCLOUD_RPM": "5",
+        "CLOUDSDK_CONFIG": "/home/me/.config/gcloud-work",
     }
 
 

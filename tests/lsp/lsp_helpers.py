@@ -122,7 +122,8 @@ async def language_servers(
 
     ``start`` takes ``settings`` (served as section ``greycloud`` of
     ``workspace/configuration`` when not None), ``init_options``, ``workspace``
-    (default ``default_root``), ``env`` (added to this process's), ``args`` and
+    (default ``default_root``), ``env`` (added to this process's; None removes a
+    variable), ``args`` and
     ``client_name`` (pytest-lsp capabilities). The client gets a ``recorder``.
     ``mode`` is ``"standalone"`` or ``"daemon"`` (sessions share the daemon of
     this test's ``XDG_RUNTIME_DIR``). Every server is shut down (bounded) and
@@ -136,11 +137,12 @@ async def language_servers(
         settings: dict[str, Any] | None = None,
         init_options: dict[str, Any] | None = None,
         workspace: Path | None = None,
-        env: dict[str, str] | None = None,
+        env: dict[str, str | None] | None = None,
         args: list[str] | None = None,
         client_name: str = default_client,
     ) -> LanguageClient:
-        server_env = {**os.environ, **(env or {})}
+        merged = {**os.environ, **(env or {})}
+        server_env = {name: value for name, value in merged.items() if value is not None}
         command = [*SERVER, *base_args, *(args or [])]
         client = await ClientServerConfig(server_command=command, server_env=server_env).start()
         clients.append(client)
