@@ -8,7 +8,6 @@ mode skips both. Every failure names the command or role that fixes it.
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import os
 import shutil
@@ -23,7 +22,6 @@ from google import genai
 from google.auth import impersonated_credentials
 from google.genai import types
 from google.oauth2 import credentials as oauth2_credentials
-from google.oauth2 import service_account
 
 from greycloud.adc_files import credentials_file_of
 from greycloud.errors import (
@@ -130,24 +128,18 @@ def _gcloud_credentials(sa_email: str | None) -> google.auth.credentials.Credent
 
 
 def _credentials_from_file(path: str) -> google.auth.credentials.Credentials:
-    """A service-account key or ``gcloud auth application-default login`` file."""
+    """Any credentials file google-auth reads (service-account key, ``gcloud auth
+    application-default login``, workload identity federation, ...)."""
     try:
-        info = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        credentials, _project = google.auth.load_credentials_from_file(
+            str(Path(path).expanduser()), scopes=list(SCOPES)
+        )
+    except google.auth.exceptions.DefaultCredentialsError as exc:
         raise AuthenticationError(
-            f"cannot read the credentials file {path} ({exc}): fix "
+            f"cannot use the credentials file {path} ({exc}): fix "
             f"GOOGLE_APPLICATION_CREDENTIALS or {ADC_LOGIN_HINT}."
         ) from None
-    kind = info.get("type") if isinstance(info, dict) else None
-    if kind == "service_account":
-        return service_account.Credentials.from_service_account_info(info, scopes=list(SCOPES))
-    if kind == "authorized_user":
-        return oauth2_credentials.Credentials.from_authorized_user_info(info, scopes=list(SCOPES))
-    raise AuthenticationError(
-        f"the credentials file {path} is of type {kind!r}; a session's own "
-        "GOOGLE_APPLICATION_CREDENTIALS may be a service-account key or an "
-        "authorized-user file: set other kinds in the server's environment."
-    )
+    return credentials
 
 
 def load_credentials(

@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 
-from greycloud import GreyCloudAsyncClient
+import pytest
+
+from greycloud import AuthenticationError, GreyCloudAsyncClient
+from greycloud.auth import credentials_from_config
 from greycloud.config import ENVIRONMENT_VARIABLES, GreyCloudConfig
 from greycloud.gcloud_project import forget_gcloud_project, gcloud_default_project
 from tests.helpers import loop_lags
@@ -118,3 +121,19 @@ def test_environment_variables_lists_exactly_what_the_config_reads(fake_gcloud):
     environ = RecordingEnviron()
     GreyCloudConfig(environ=environ, resolve_project=False)
     assert environ.read == set(ENVIRONMENT_VARIABLES)
+
+
+@pytest.mark.parametrize(
+    "content", ["{not json", '{"type": "no_such_kind"}'], ids=["broken", "unknown-kind"]
+)
+def test_an_unusable_credentials_file_says_what_to_do(tmp_path, content, fake_gcloud):
+    key = tmp_path / "key.json"
+    key.write_text(content)
+    config = GreyCloudConfig(
+        environ={"GOOGLE_APPLICATION_CREDENTIALS": str(key), "PROJECT_ID": "p"}
+    )
+    with pytest.raises(AuthenticationError) as error:
+        credentials_from_config(config)
+    message = str(error.value)
+    assert f"cannot use the credentials file {key}" in message
+    assert "gcloud auth application-default login" in message
