@@ -45,11 +45,11 @@ _API_KEY_VARIABLES = ("GREYCLOUD_USE_API_KEY", "GREYCLOUD_API_KEY", "GOOGLE_API_
 
 def _client_key(config: GreyCloudConfig) -> tuple[Any, ...]:
     """Everything that makes two clients behave differently (never logged: holds the key)."""
+    from greycloud.adc_files import credentials_file_of
+
     values = tuple(
         (f.name, repr(getattr(config, f.name))) for f in fields(config) if f.name != "environ"
     )
-    from greycloud.adc_files import credentials_file_of
-
     environ = config.environ
     credentials = credentials_file_of(environ) if environ is not None else None
     return (*values, ("credentials_file", credentials))
