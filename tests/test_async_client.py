@@ -149,8 +149,13 @@ async def test_too_large_request_fails_at_once_and_sends_nothing(adc_env):
     assert adc_env.state.requests_for("generateContent") == []
 
 
-async def test_429_slows_every_caller_sharing_the_limiter(adc_env, aclient):
-    adc_env.state.add_fault(429, retry_after=0.8)
+@pytest.mark.parametrize(
+    "fault",
+    [{"retry_after": 0.8}, {"quota": "per_minute", "retry_delay": 0.8}],
+    ids=["retry-after-header", "google-retry-info-body"],
+)
+async def test_429_slows_every_caller_sharing_the_limiter(adc_env, aclient, fault):
+    adc_env.state.add_fault(429, **fault)
     first = asyncio.create_task(aclient.generate_with_retry("first"))
     await until_held_back(aclient.rate_limiter, first)  # the 429 arrived; slow-down on
     await aclient.generate_with_retry("second")
@@ -158,7 +163,7 @@ async def test_429_slows_every_caller_sharing_the_limiter(adc_env, aclient):
     log = adc_env.state.requests_for("generateContent")
     assert [r.status for r in log] == [429, 200, 200]
     rejected = log[0]
-    # Neither caller sent anything until Retry-After had passed.
+    # Neither caller sent anything before the delay the 429 asked for had passed.
     assert min(r.time for r in log[1:]) - rejected.end_time >= 0.75
 
 

@@ -8,8 +8,6 @@ the server asked for must have passed), so a busy machine cannot fail them.
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 import requests
 from google.genai import errors as genai_errors
@@ -21,7 +19,7 @@ from greycloud.errors import (
     StreamInterruptedError,
 )
 from greycloud.quota_errors import parse_duration, parse_error_payload, quota_details
-from tests.helpers import FAST_RETRY, statuses, until_held_back
+from tests.helpers import FAST_RETRY, statuses
 
 PER_MINUTE_ID = "GenerateRequestsPerMinutePerProjectPerModel"
 PER_DAY_ID = "GenerateRequestsPerDayPerProjectPerModel"
@@ -294,16 +292,8 @@ def test_per_minute_429_after_text_interrupts_with_the_quota(client, adc_env):
 # -- async -----------------------------------------------------------------------------
 
 
-async def test_async_retry_info_slows_every_caller_sharing_the_limiter(adc_env, aclient):
-    adc_env.state.add_fault(429, quota="per_minute", retry_delay=0.8)
-    first = asyncio.create_task(aclient.generate_with_retry("first"))
-    await until_held_back(aclient.rate_limiter, first)  # the 429 arrived; slow-down on
-    await aclient.generate_with_retry("second")
-    await first
-    log = adc_env.state.requests_for("generateContent")
-    assert [r.status for r in log] == [429, 200, 200]
-    # Neither caller sent anything before RetryInfo's delay had passed.
-    assert min(r.time for r in log[1:]) - log[0].end_time >= 0.75
+# RetryInfo slowing every caller sharing the limiter: tests/test_async_client.py
+# (test_429_slows_every_caller_sharing_the_limiter, with the header and with the body).
 
 
 async def test_async_per_day_fails_at_once_and_holds_back_nobody(adc_env, aclient):
