@@ -237,3 +237,12 @@ def adc_env(
     monkeypatch.setenv("LOCATION", "us-central1")
     monkeypatch.setenv("GREYCLOUD_ENDPOINT", emulator.url)
     return emulator
+
+
+@pytest.fixture
+def emu(adc_env: EmulatorServer) -> EmulatorServer:
+    """``adc_env`` with no context cache left over from another test."""
+    from greycloud.emulator.cache_routes import cache_store
+
+    cache_store(adc_env.state).clear()
+    return adc_env

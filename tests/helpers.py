@@ -21,6 +21,13 @@ NO_HANG = 60.0  # seconds: a hang guard for work that takes seconds under load
 
 # Real backoff shape, test-sized delays.
 FAST_RETRY = RetryPolicy(initial_delay=0.01, max_delay=0.05)
+
+
+def words(count: int) -> str:
+    """A text of ``count`` words from a small vocabulary (for token and cache sizes)."""
+    return " ".join(f"word{i % 97}" for i in range(count))
+
+
 DATASTORE = (
     "projects/emulator-project/locations/global/collections/default_collection/dataStores/docs"
 )

@@ -15,19 +15,9 @@ from greycloud.emulator.text import MEDIA_PART_TOKENS, count_tokens
 from greycloud.errors import APICallError, RetriesExhaustedError
 from greycloud.pricing import price_for
 from greycloud.rate_limiter import VertexRateLimiter
-from tests.helpers import FAST_RETRY, loop_lags
+from tests.helpers import FAST_RETRY, loop_lags, words
 
 FLASH = "gemini-2.5-flash"
-
-
-def document(words: int) -> str:
-    return " ".join(f"word{i % 97}" for i in range(words))
-
-
-@pytest.fixture
-def emu(adc_env):
-    cache_store(adc_env.state).clear()
-    return adc_env
 
 
 @pytest.fixture
@@ -40,7 +30,7 @@ async def caches(emu):
 @pytest.fixture
 async def big_cache(caches):
     return await caches.create_cache_from_text(
-        text=document(1200), display_name="big", system_instruction="Be terse."
+        text=words(1200), display_name="big", system_instruction="Be terse."
     )
 
 
@@ -78,7 +68,7 @@ def test_same_public_methods_and_signatures_as_the_sync_cache():
 
 
 async def test_create_from_text_counts_first_then_creates(caches, emu):
-    text = document(1500)
+    text = words(1500)
     cache = await caches.create_cache_from_text(
         text=text, display_name="doc", system_instruction="You analyse.", ttl_seconds=600
     )
@@ -95,29 +85,29 @@ async def test_create_from_text_counts_first_then_creates(caches, emu):
 
 async def test_too_small_is_refused_before_the_api(caches, emu):
     with pytest.raises(CacheTooSmallError) as info:
-        await caches.create_cache_from_text(text=document(100))
+        await caches.create_cache_from_text(text=words(100))
     assert (info.value.token_count, info.value.min_tokens) == (100, 1024)
     assert creates(emu) == []
 
 
 async def test_min_tokens_overrides_the_table(caches, emu):
     with pytest.raises(CacheTooSmallError) as info:
-        await caches.create_cache_from_text(text=document(1500), min_tokens=2000)
+        await caches.create_cache_from_text(text=words(1500), min_tokens=2000)
     assert (info.value.token_count, info.value.min_tokens) == (1500, 2000)
     assert creates(emu) == []
     # 0 skips the pre-check: no count, and the API (here the emulator) decides.
     counts = len(emu.state.requests_for("countTokens"))
     with pytest.raises(APICallError) as refused:
-        await caches.create_cache_from_text(text=document(100), min_tokens=0)
+        await caches.create_cache_from_text(text=words(100), min_tokens=0)
     assert refused.value.code == 400 and "minimum token count" in str(refused.value)
     assert len(emu.state.requests_for("countTokens")) == counts
     with pytest.raises(ValueError, match="min_tokens"):
-        await caches.create_cache_from_text(text=document(1500), min_tokens=-1)
+        await caches.create_cache_from_text(text=words(1500), min_tokens=-1)
 
 
 async def test_create_from_files_guesses_mime_types(caches, emu):
     uris = [f"gs://docs-bucket/part{i}.pdf" for i in range(3)] + ["gs://docs-bucket/notes.md"]
-    cache = await caches.create_cache_from_files(file_uris=uris, text=document(100))
+    cache = await caches.create_cache_from_files(file_uris=uris, text=words(100))
     assert cache.usage_metadata.total_token_count == 4 * MEDIA_PART_TOKENS + 100
     parts = creates(emu)[0].body["contents"][0]["parts"]
     mimes = [p["fileData"].get("mimeType") or p["fileData"]["mime_type"] for p in parts[:4]]
@@ -128,9 +118,9 @@ async def test_create_from_files_guesses_mime_types(caches, emu):
 
 async def test_create_cache_with_any_contents_and_expire_time(caches, emu):
     contents = [
-        types.Content(role="user", parts=[types.Part.from_text(text=document(700))]),
+        types.Content(role="user", parts=[types.Part.from_text(text=words(700))]),
         types.Content(role="model", parts=[types.Part.from_text(text="Noted.")]),
-        types.Content(role="user", parts=[types.Part.from_text(text=document(400))]),
+        types.Content(role="user", parts=[types.Part.from_text(text=words(400))]),
     ]
     cache = await caches.create_cache(contents, expire_time="2099-01-01T00:00:00Z")
     assert cache.expire_time.year == 2099
@@ -146,14 +136,14 @@ async def test_reads_are_retried_and_creation_only_after_refusals(caches, big_ca
     assert [r.status for r in emu.state.requests_for("cachedContents.get")] == [503, 503, 200]
 
     emu.state.add_fault(429, action="cachedContents.create")
-    assert await caches.create_cache_from_text(text=document(1100))
+    assert await caches.create_cache_from_text(text=words(1100))
     assert [r.status for r in creates(emu)][-2:] == [429, 200]
 
     # A 503 may have created the cache: creating again could make a duplicate.
     before = len(creates(emu))
     emu.state.add_fault(503, action="cachedContents.create", times=3)
     with pytest.raises(RetriesExhaustedError):
-        await caches.create_cache_from_text(text=document(1100))
+        await caches.create_cache_from_text(text=words(1100))
     assert len(creates(emu)) == before + 1
     emu.state.clear_faults()
 
@@ -162,7 +152,7 @@ async def test_count_and_create_go_through_the_shared_limiter(emu):
     limiter = VertexRateLimiter(rpm=100, tpm=1_000_000, max_concurrency=5)
     client = GreyCloudAsyncClient(GreyCloudConfig(model=FLASH), rate_limiter=limiter)
     async with GreyCloudAsyncCache(client=client) as caches:
-        cache = await caches.create_cache_from_text(text=document(1100))
+        cache = await caches.create_cache_from_text(text=words(1100))
         assert limiter.requests_in_window() == 2  # countTokens + create
         await caches.get_cache(cache.name)
         await caches.list_caches()
@@ -172,7 +162,7 @@ async def test_count_and_create_go_through_the_shared_limiter(emu):
 async def test_the_loop_never_stalls_during_cache_calls(emu):
     async with loop_lags() as lags:
         async with GreyCloudAsyncCache(GreyCloudConfig(model=FLASH)) as caches:
-            await caches.create_cache_from_text(text=document(1100))
+            await caches.create_cache_from_text(text=words(1100))
             await caches.list_caches()
     assert max(lags) < 0.5
 
@@ -213,7 +203,7 @@ async def test_stream_with_cache_matches_the_full_answer(caches, big_cache, emu)
 
 
 async def test_list_info_update_delete(caches, big_cache, emu):
-    second = await caches.create_cache_from_text(text=document(1100), display_name="second")
+    second = await caches.create_cache_from_text(text=words(1100), display_name="second")
     assert {c.name for c in await caches.list_caches(page_size=1)} == {big_cache.name, second.name}
     info = await caches.get_cache_info(big_cache.name)
     assert info["name"] == big_cache.name and info["display_name"] == "big"

@@ -21,19 +21,10 @@ from greycloud.pricing import (
     min_cache_tokens,
     price_for,
 )
+from tests.helpers import words
 
 FLASH = "gemini-2.5-flash"
 PRO = "gemini-2.5-pro"
-
-
-def document(words: int) -> str:
-    return " ".join(f"word{i % 97}" for i in range(words))
-
-
-@pytest.fixture
-def emu(adc_env):
-    cache_store(adc_env.state).clear()
-    return adc_env
 
 
 @pytest.fixture
@@ -63,7 +54,7 @@ def test_minimum_table_takes_the_lowest_documented_value():
 
 
 def test_create_from_text_counts_first_then_creates(caches, emu):
-    text = document(1500)
+    text = words(1500)
     cache = caches.create_cache_from_text(
         text=text, display_name="doc", system_instruction="You analyse.", ttl_seconds=600
     )
@@ -84,7 +75,7 @@ def test_create_from_text_counts_first_then_creates(caches, emu):
 
 def test_too_small_is_refused_before_the_api_with_both_numbers(caches, emu):
     with pytest.raises(CacheTooSmallError) as info:
-        caches.create_cache_from_text(text=document(100), display_name="tiny")
+        caches.create_cache_from_text(text=words(100), display_name="tiny")
     assert info.value.token_count == 100
     assert info.value.min_tokens == 1024
     assert "100" in str(info.value) and "1024" in str(info.value)
@@ -94,7 +85,7 @@ def test_too_small_is_refused_before_the_api_with_both_numbers(caches, emu):
 def test_pro_model_needs_more_tokens(emu):
     client = GreyCloudCache(GreyCloudConfig(model=PRO))
     with pytest.raises(CacheTooSmallError) as info:
-        client.create_cache_from_text(text=document(2000))
+        client.create_cache_from_text(text=words(2000))
     assert (info.value.token_count, info.value.min_tokens) == (2000, 2048)
     assert creates(emu) == []
 
@@ -113,7 +104,7 @@ def test_emulator_refuses_too_small_caches_too(emu):
 def test_create_from_files_guesses_or_takes_mime_types(caches, emu):
     uris = [f"gs://docs-bucket/part{i}.pdf" for i in range(3)] + ["gs://docs-bucket/notes.md"]
     cache = caches.create_cache_from_files(
-        file_uris=uris, display_name="files", ttl_seconds=7200, text=document(100)
+        file_uris=uris, display_name="files", ttl_seconds=7200, text=words(100)
     )
     assert cache.usage_metadata.total_token_count == 4 * MEDIA_PART_TOKENS + 100
     parts = creates(emu)[0].body["contents"][0]["parts"]
@@ -122,7 +113,7 @@ def test_create_from_files_guesses_or_takes_mime_types(caches, emu):
     assert sent == uris
     assert mimes == ["application/pdf"] * 3 + ["text/markdown"]
 
-    caches.create_cache_from_files(file_uris=uris, mime_type="text/plain", text=document(100))
+    caches.create_cache_from_files(file_uris=uris, mime_type="text/plain", text=words(100))
     parts = creates(emu)[1].body["contents"][0]["parts"]
     assert {p["fileData"].get("mimeType") or p["fileData"]["mime_type"] for p in parts[:4]} == {
         "text/plain"
@@ -141,9 +132,9 @@ def test_create_from_files_validates_uris(caches, emu):
 
 def test_create_cache_with_any_contents(caches, emu):
     contents = [
-        types.Content(role="user", parts=[types.Part.from_text(text=document(700))]),
+        types.Content(role="user", parts=[types.Part.from_text(text=words(700))]),
         types.Content(role="model", parts=[types.Part.from_text(text="Noted.")]),
-        types.Content(role="user", parts=[types.Part.from_text(text=document(400))]),
+        types.Content(role="user", parts=[types.Part.from_text(text=words(400))]),
     ]
     cache = caches.create_cache(contents, display_name="chat", expire_time="2099-01-01T00:00:00Z")
     assert cache.expire_time.year == 2099
@@ -156,7 +147,7 @@ def test_create_cache_with_any_contents(caches, emu):
 @pytest.fixture
 def big_cache(caches):
     return caches.create_cache_from_text(
-        text=document(1200), display_name="big", system_instruction="Be terse."
+        text=words(1200), display_name="big", system_instruction="Be terse."
     )
 
 
@@ -226,7 +217,7 @@ def test_unknown_cache_is_a_clear_api_error(caches):
 
 
 def test_list_and_info(caches, big_cache):
-    second = caches.create_cache_from_text(text=document(1100), display_name="second")
+    second = caches.create_cache_from_text(text=words(1100), display_name="second")
     listed = caches.list_caches()
     assert {c.name for c in listed} == {big_cache.name, second.name}
     info = caches.get_cache_info(big_cache.name)
@@ -264,8 +255,8 @@ def test_update_ttl_takes_exactly_one_of_ttl_or_expire_time(caches, big_cache, e
 
 
 def test_delete_and_delete_all_with_filter(caches, big_cache):
-    keep = caches.create_cache_from_text(text=document(1100), display_name="keep")
-    caches.create_cache_from_text(text=document(1100), display_name="big")
+    keep = caches.create_cache_from_text(text=words(1100), display_name="keep")
+    caches.create_cache_from_text(text=words(1100), display_name="big")
     assert caches.delete_all_caches(display_name_filter="big") == 2
     assert [c.name for c in caches.list_caches()] == [keep.name]
     caches.delete_cache(keep.name)
@@ -273,7 +264,7 @@ def test_delete_and_delete_all_with_filter(caches, big_cache):
     with pytest.raises(APICallError) as info:
         caches.delete_cache(keep.name)
     assert info.value.code == 404
-    caches.create_cache_from_text(text=document(1100))
+    caches.create_cache_from_text(text=words(1100))
     assert caches.delete_all_caches() == 1
 
 
@@ -390,17 +381,17 @@ def test_cache_names_accept_exactly_the_three_forms():
 
 def test_min_tokens_overrides_the_table_sync(caches, emu):
     with pytest.raises(CacheTooSmallError) as info:
-        caches.create_cache_from_text(text=document(1500), min_tokens=2000)
+        caches.create_cache_from_text(text=words(1500), min_tokens=2000)
     assert (info.value.token_count, info.value.min_tokens) == (1500, 2000)
     assert "min_tokens" in str(info.value)
     counts = len(emu.state.requests_for("countTokens"))
     with pytest.raises(APICallError) as refused:
-        caches.create_cache_from_text(text=document(100), min_tokens=0)
+        caches.create_cache_from_text(text=words(100), min_tokens=0)
     assert refused.value.code == 400
     assert len(emu.state.requests_for("countTokens")) == counts
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="min_tokens"):
-            caches.create_cache_from_text(text=document(1500), min_tokens=bad)
+            caches.create_cache_from_text(text=words(1500), min_tokens=bad)
 
 
 def test_sync_calls_use_the_client_retry_policy(emu):
@@ -414,5 +405,5 @@ def test_sync_calls_use_the_client_retry_policy(emu):
         assert [r.status for r in emu.state.requests_for("cachedContents.list")] == [503, 503, 200]
         emu.state.add_fault(503, action="cachedContents.create")
         with pytest.raises(RetriesExhaustedError):
-            caches.create_cache_from_text(text=document(1100))
+            caches.create_cache_from_text(text=words(1100))
         assert len(creates(emu)) == 1  # never sent twice: the 503 may have created it
