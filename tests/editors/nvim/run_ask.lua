@@ -61,13 +61,8 @@ end
 
 local function run()
   -- 1. A minimal set-up starts silently.
-  vim.cmd('edit ' .. vim.fn.fnameescape(workspace .. '/notes.md'))
-  local buf = vim.api.nvim_get_current_buf()
-  local attached = vim.wait(TIMEOUT, function()
-    local c = gc.client(buf)
-    return c ~= nil and c.initialized == true
-  end, 50)
-  if not check('server attached', attached, #vim.lsp.get_clients()) then
+  local buf = harness.attach()
+  if not buf then
     return
   end
   -- Wait until the server has pulled the settings and answered a request after that.

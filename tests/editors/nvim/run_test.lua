@@ -28,16 +28,10 @@ end
 
 local function run()
   -- 1. The plugin starts the server with --emulator on opening a file.
-  vim.cmd('edit ' .. vim.fn.fnameescape(workspace .. '/notes.md'))
-  local buf = vim.api.nvim_get_current_buf()
-  local attached = vim.wait(TIMEOUT, function()
-    local c = gc.client(buf)
-    return c ~= nil and c.initialized == true
-  end, 50)
-  if not check('server attached', attached, { clients = #vim.lsp.get_clients() }) then
+  local buf, client = harness.attach()
+  if not client then
     return
   end
-  local client = gc.client(buf)
   report.server_cmd = client.config.cmd
   report.server_info = client.server_info
   check('cmd has --emulator', vim.list_contains(client.config.cmd, '--emulator'), client.config.cmd)
