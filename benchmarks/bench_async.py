@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import socket
 import statistics
@@ -28,9 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import requests
+from bench_results import save_results
 from google import genai
 from google.genai import types
 from google.oauth2 import service_account
@@ -39,7 +38,6 @@ from greycloud import GreyCloudAsyncClient, GreyCloudConfig, VertexRateLimiter
 from greycloud.config import DEFAULT_MODEL
 from greycloud.emulator import write_service_account_key
 
-RESULTS = Path(__file__).resolve().parent / "results"
 PROJECT, LOCATION, MODEL = "bench-project", "us-central1", DEFAULT_MODEL
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
@@ -241,8 +239,7 @@ def main() -> int:
         quota = measure_quota_fit(key_path, args.quota, args.window, args.latency)
 
     results = {"overhead": overhead, "quota_fit": quota, "args": vars(args)}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_async.json").write_text(json.dumps(results, indent=2))
+    save_results("bench_async", results)
     rows = [
         ("plain: raw genai .aio (no config)", f"{overhead['raw_plain_seconds']:.3f} s", ""),
         ("plain: GreyCloudAsyncClient", f"{overhead['greycloud_plain_seconds']:.3f} s", ""),

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import statistics
@@ -32,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from bench_results import save_results
 from lsp_bench_client import Bench  # sibling module (benchmarks/ is on sys.path)
 
 from greycloud.emulator import EmulatorServer
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SERVER = [sys.executable, "-m", "greycloud_lsp", "--log-level", "WARNING"]
 MODES = {"standalone": ["--standalone"], "daemon": []}
 SETTINGS = {"rpm": 100_000, "maxConcurrency": 50, "tokenCount": {"mode": "estimate"}}
@@ -202,10 +201,7 @@ def main() -> None:
     args = parser.parse_args()
     results = asyncio.run(main_async(args.quick))
     print_table(results)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"bench_daemon-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2))
-    print(f"\nwrote {out}")
+    print(f"\nwrote {save_results('bench_daemon', results, timestamped=True)}")
 
 
 if __name__ == "__main__":

@@ -23,10 +23,10 @@ import asyncio
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+from bench_results import save_results
 from lsp_scenarios import (
     DEBOUNCE_MS,
     cancel_latency,
@@ -38,8 +38,6 @@ from lsp_scenarios import (
 )
 
 from greycloud.emulator import EmulatorServer
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 async def main_async(quick: bool) -> dict[str, Any]:
@@ -160,10 +158,7 @@ def main() -> None:
         return
     results = asyncio.run(main_async(args.quick))
     print_table(results)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"bench_lsp-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2))
-    print(f"\nwrote {out}")
+    print(f"\nwrote {save_results('bench_lsp', results, timestamped=True)}")
 
 
 if __name__ == "__main__":

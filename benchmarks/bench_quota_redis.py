@@ -32,12 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from bench_async import LOCATION, PROJECT, EmulatorProcess  # noqa: E402
+from bench_results import save_results  # noqa: E402
 
 from greycloud.rate_limiter import VertexRateLimiter  # noqa: E402
 from greycloud.shared_quota import RedisQuota  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
 WORKER = ROOT / "tests" / "quota_worker.py"
 
 
@@ -190,8 +190,7 @@ def main() -> int:
             server.stop()
 
     results = {"overhead": overhead, "quota_fit": fits, "args": vars(args)}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_quota_redis.json").write_text(json.dumps(results, indent=2))
+    save_results("bench_quota_redis", results)
     rows = [
         ("admission p50, in-process", f"{overhead['local_p50_ms']:.3f} ms", ""),
         ("admission p99, in-process", f"{overhead['local_p99_ms']:.3f} ms", ""),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -29,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ["NO_GCE_CHECK"] = "true"  # google-auth reads it at import: never probe a metadata server
 
+from bench_results import save_results  # sibling module  # noqa: E402
+
 from greycloud.emulator import EmulatorServer  # noqa: E402
 from tests.reliability.fault_matrix import (  # noqa: E402
     ROWS,
@@ -39,8 +40,6 @@ from tests.reliability.fault_matrix import (  # noqa: E402
     run_sync,
 )
 from tests.reliability.soak import SoakReport, run_soak  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results"
 
 
 def _clean_environment(emulator: EmulatorServer, directory: str) -> None:
@@ -185,9 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         for o in outcomes
     ]
     results["soak"] = report.to_json()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "bench_reliability.json"
-    out.write_text(json.dumps(results, indent=2))
+    out = save_results("bench_reliability", results)
     print(f"\nwrote {out}")
     failures = [o for o in outcomes if o.problems()]
     return 1 if failures or report.duplicated_or_lost else 0
