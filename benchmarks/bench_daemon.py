@@ -24,7 +24,6 @@ import asyncio
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,11 +31,10 @@ from typing import Any
 
 import psutil
 from bench_results import save_results
-from lsp_bench_client import Bench  # sibling module (benchmarks/ is on sys.path)
+from lsp_bench_client import LSP_COMMAND, Bench, ms  # sibling module (benchmarks/ on sys.path)
 
 from greycloud.emulator import EmulatorServer
 
-SERVER = [sys.executable, "-m", "greycloud_lsp", "--log-level", "WARNING"]
 MODES = {"standalone": ["--standalone"], "daemon": []}
 SETTINGS = {"rpm": 100_000, "maxConcurrency": 50, "tokenCount": {"mode": "estimate"}}
 
@@ -46,7 +44,7 @@ class Window(Bench):
 
     async def open_window(self, mode: str, env: dict[str, str], root: Path) -> float:
         """Spawn and initialize; returns seconds from spawn to the ``initialize`` answer."""
-        return await self.start(env, SETTINGS, root, server=[*SERVER, *MODES[mode]])
+        return await self.start(env, SETTINGS, root, server=[*LSP_COMMAND, *MODES[mode]])
 
     async def generate(self, prompt: str = "Hello [[words=20]]") -> float:
         started = time.perf_counter()
@@ -99,9 +97,9 @@ async def request_overhead(env: dict, root: Path, emulator: Any, n: int) -> dict
                     times[mode].append(await windows[mode].generate())
             med = {mode: statistics.median(values) for mode, values in times.items()}
             out[f"latency_{int(latency * 1000)}ms"] = {
-                "standalone_ms": round(med["standalone"] * 1000, 2),
-                "daemon_ms": round(med["daemon"] * 1000, 2),
-                "hop_ms": round((med["daemon"] - med["standalone"]) * 1000, 2),
+                "standalone_ms": ms(med["standalone"]),
+                "daemon_ms": ms(med["daemon"]),
+                "hop_ms": ms(med["daemon"] - med["standalone"]),
                 "ratio": round(med["daemon"] / med["standalone"], 3),
             }
     finally:

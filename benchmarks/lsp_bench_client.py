@@ -15,7 +15,9 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
-SERVER = [sys.executable, "-m", "greycloud_lsp", "--standalone", "--log-level", "WARNING"]
+LSP_COMMAND = [sys.executable, "-m", "greycloud_lsp", "--log-level", "WARNING"]
+"""``greycloud-lsp`` as editors start it (a forwarder to the daemon)."""
+SERVER = [*LSP_COMMAND, "--standalone"]
 
 
 class Bench:

@@ -37,10 +37,10 @@ from greycloud.emulator.batch_jobs import (
     utc_now,
 )
 from greycloud.emulator.cache_routes import rfc3339
-from greycloud.emulator.errors import ApiError, status_name
+from greycloud.emulator.errors import ApiError, error_payload
 from greycloud.emulator.responses import build_answer, generate_payload
 from greycloud.emulator.validation import validate_generate
-from greycloud.storage import GcsPath, is_gs_uri, parse_gs_uri
+from greycloud.storage import is_gs_uri, parse_gs_uri
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +63,7 @@ def _storage_client(settings: BatchSettings) -> Any:
 
 
 def _error_status(code: int, message: str) -> str:
-    payload = {"error": {"code": code, "message": message, "status": status_name(code)}}
-    return f"Bad Request: {json.dumps(payload)}"
+    return f"Bad Request: {json.dumps(error_payload(code, message))}"
 
 
 class _FileChecker:
@@ -145,15 +144,14 @@ def run_job(job: BatchJobEntry, settings: BatchSettings) -> tuple[str, dict[str,
                 ok += good
         if settings.shuffle_output:
             random.Random(job.job_id).shuffle(outputs)
-        output = parse_gs_uri(job.output_prefix)
-        out_bucket, out_prefix = output.bucket, output.name
         folder = f"prediction-model-{job.create_time.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
-        directory = f"{out_prefix}/{folder}" if out_prefix else folder
+        directory = parse_gs_uri(job.output_prefix).child(folder)
         body = "".join(json.dumps(o) + "\n" for o in outputs)
-        client.bucket(out_bucket).blob(f"{directory}/predictions.jsonl").upload_from_string(
+        predictions = directory.child("predictions.jsonl")
+        client.bucket(directory.bucket).blob(predictions.name).upload_from_string(
             body, content_type="application/jsonl"
         )
-        job.output_directory = GcsPath(out_bucket, directory).uri
+        job.output_directory = directory.uri
         job.stats = {
             "successfulCount": ok,
             "failedCount": len(outputs) - ok,

@@ -19,8 +19,11 @@ def drop_connection(request: web.Request) -> web.Response:
     return web.Response()
 
 
-async def fault_response(request: web.Request, fault: Fault | None) -> web.StreamResponse | None:
-    """Sleep for the fault's delay, then return its error/drop response.
+async def fault_response(
+    request: web.Request, fault: Fault | None, *, model: str = ""
+) -> web.StreamResponse | None:
+    """Sleep for the fault's delay, then return its error/drop response (``model``: named
+    in a quota error).
 
     Returns ``None`` when the request should proceed normally (no fault, a
     pure delay, or a ``cut_after_chunks`` fault the stream handler applies).
@@ -35,7 +38,7 @@ async def fault_response(request: web.Request, fault: Fault | None) -> web.Strea
         return None  # the stream handler applies it
     if fault.status is None or fault.status == 200:
         return None
-    message, details = fault_error(fault, model=request.match_info.get("model_action", ""))
+    message, details = fault_error(fault, model=model)
     return error_response(fault.status, message, retry_after=fault.retry_after, details=details)
 
 
@@ -44,9 +47,8 @@ def fault_error(fault: Fault, *, model: str) -> tuple[str, list[dict[str, Any]] 
     details = None
     message = f"Injected fault: HTTP {fault.status}"
     if fault.quota is not None:
-        model_name = model.rpartition(":")[0] or model
         message, details = quota_error(
-            fault.quota, limit=fault.quota_value, model=model_name, retry_delay=fault.retry_delay
+            fault.quota, limit=fault.quota_value, model=model, retry_delay=fault.retry_delay
         )
     return fault.message or message, details
 

@@ -152,7 +152,7 @@ async def model_action(request: web.Request) -> web.StreamResponse:
     try:
         record.principal = authenticate(request, state)
         fault = state.take_fault(call.action)
-        response = await fault_response(request, fault)
+        response = await fault_response(request, fault, model=call.model)
         if response is None:
             response = await _answer(request, state, call, parse_body(raw), record, fault)
     except ApiError as exc:
