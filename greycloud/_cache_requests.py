@@ -272,9 +272,9 @@ class _NoResendPolicy(retry.RetryPolicy):
     (429 quota, 401 before re-authentication), never a 5xx or timeout that may have."""
 
     def should_retry(self, exc: BaseException, unauthenticated_so_far: int) -> bool:
-        if retry.classify(exc) is retry.ErrorKind.TRANSIENT:
-            return retry.status_code(exc) == 429
-        return super().should_retry(exc, unauthenticated_so_far)
+        if retry.classify(exc) is retry.ErrorKind.TRANSIENT and retry.status_code(exc) != 429:
+            return False
+        return super().should_retry(exc, unauthenticated_so_far)  # a daily quota: no retry
 
 
 def _policy(client: GreyCloudClient | GreyCloudAsyncClient, resend: bool) -> retry.RetryPolicy:

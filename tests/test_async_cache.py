@@ -12,7 +12,7 @@ from greycloud import GreyCloudAsyncCache, GreyCloudAsyncClient, GreyCloudCache,
 from greycloud.cache import CacheTooSmallError
 from greycloud.emulator.cache_routes import cache_store
 from greycloud.emulator.text import MEDIA_PART_TOKENS, count_tokens
-from greycloud.errors import APICallError, RetriesExhaustedError
+from greycloud.errors import APICallError, QuotaExhaustedError, RetriesExhaustedError
 from greycloud.pricing import price_for
 from greycloud.rate_limiter import VertexRateLimiter
 from tests.helpers import FAST_RETRY, loop_lags, words
@@ -143,6 +143,14 @@ async def test_reads_are_retried_and_creation_only_after_refusals(caches, big_ca
     before = len(creates(emu))
     emu.state.add_fault(503, action="cachedContents.create", times=3)
     with pytest.raises(RetriesExhaustedError):
+        await caches.create_cache_from_text(text=words(1100))
+    assert len(creates(emu)) == before + 1
+    emu.state.clear_faults()
+
+    # A daily quota is not retried either: it holds until tomorrow.
+    before = len(creates(emu))
+    emu.state.add_fault(429, action="cachedContents.create", quota="per_day", times=3)
+    with pytest.raises(QuotaExhaustedError):
         await caches.create_cache_from_text(text=words(1100))
     assert len(creates(emu)) == before + 1
     emu.state.clear_faults()
