@@ -287,11 +287,7 @@ def _policy(client: GreyCloudClient | GreyCloudAsyncClient, resend: bool) -> ret
 
 def call_sync(client: GreyCloudClient, call: Callable[[Any], T], *, resend: bool = True) -> T:
     """``call(genai_client)`` with the sync client's retry policy and error translation."""
-    retrying = retry.sync_retrying(_policy(client, resend), client._on_retry)
-    try:
-        return retrying(lambda: call(client.client))
-    except Exception as exc:
-        raise client._translate(exc, retry.attempts_made(retrying)) from exc
+    return client._call(_policy(client, resend), lambda: call(client.client))
 
 
 async def call_async(
@@ -311,8 +307,4 @@ async def call_async(
         async with client.rate_limiter.limit(0):
             return await call(genai_client)
 
-    retrying = retry.async_retrying(_policy(client, resend), client._on_retry)
-    try:
-        return await retrying(attempt)
-    except Exception as exc:
-        raise client._translate(exc, retry.attempts_made(retrying)) from exc
+    return await client._call(_policy(client, resend), attempt)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any, Literal, overload
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, Literal, TypeVar, overload
 
 from google import genai
 from google.genai import errors as genai_errors
@@ -33,6 +33,9 @@ from greycloud.rate_limiter import (
 from greycloud.streaming import AsyncTextStream, StreamState
 
 __all__ = ["DEFAULT_MAX_CONCURRENCY", "DEFAULT_RPM", "DEFAULT_TPM", "GreyCloudAsyncClient"]
+
+
+T = TypeVar("T")
 
 
 class GreyCloudAsyncClient(ClientCore):
@@ -231,6 +234,10 @@ class GreyCloudAsyncClient(ClientCore):
                 reservation.settle(total_tokens(response, prepared.estimated_tokens))
                 return response
 
+        return await self._call(policy, attempt)
+
+    async def _call(self, policy: retry.RetryPolicy, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``await attempt()`` under ``policy``; errors translated, a last 429 slows everyone."""
         if policy.max_retries == 0:  # one attempt: no retry loop to set up per call
             try:
                 return await attempt()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator, Iterator
-from typing import Any, Literal, overload
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, Literal, TypeVar, overload
 
 from google import genai
 from google.genai import types
@@ -22,6 +22,8 @@ from greycloud.auth import client_from_config
 from greycloud.config import GreyCloudConfig
 from greycloud.errors import GreyCloudError
 from greycloud.streaming import StreamState, TextStream
+
+T = TypeVar("T")
 
 
 class GreyCloudClient(ClientCore):
@@ -174,6 +176,10 @@ class GreyCloudClient(ClientCore):
                 model=prepared.model, contents=prepared.sdk_contents, config=prepared.config
             )
 
+        return self._call(policy, attempt)
+
+    def _call(self, policy: retry.RetryPolicy, attempt: Callable[[], T]) -> T:
+        """``attempt()`` under ``policy``, its errors translated."""
         if policy.max_retries == 0:  # one attempt: no retry loop to set up per call
             try:
                 return attempt()
