@@ -349,6 +349,9 @@ class VertexRateLimiter:
             delay = self._delay(tokens, self.clock.now())
             if delay <= 0:
                 return
+            unreachable = self.shared is not None and not self.shared.healthy
+            if unreachable:  # the fallback share may never fit: look for Redis meanwhile
+                delay = min(delay, self.shared.retry_in())  # type: ignore[union-attr]
             changed = self._changed
             waker = asyncio.ensure_future(changed.wait())
             waits = {waker}
@@ -359,6 +362,8 @@ class VertexRateLimiter:
             finally:
                 for waiting in waits:
                     waiting.cancel()
+            if unreachable:
+                await self.shared.probe()  # type: ignore[union-attr]
 
     def _confirm(self, admission: _Admission) -> None:
         if admission in self._pending:

@@ -151,6 +151,27 @@ class RedisQuota:
     def _available(self) -> bool:
         return self.healthy or time.monotonic() >= self._retry_at
 
+    def retry_in(self) -> float:
+        """Seconds until Redis, unreachable, may be asked again (0 when it answers)."""
+        return 0.0 if self.healthy else max(0.0, self._retry_at - time.monotonic())
+
+    async def probe(self) -> None:
+        """While Redis is unreachable, ask it again when that is due; rejoin if it answers.
+
+        Lets a caller waiting for more than this process's fallback share get the
+        whole quota back without an admission of its own to notice Redis returned.
+        """
+        if not self._available() or self.healthy:
+            return
+        try:
+            self._absorb(await self._run("update", self._header()))
+        except (asyncio.TimeoutError, OSError, _redis_errors()) as exc:
+            self._failed(exc)
+            return
+        self._epoch = ""  # rejoining: the next admission writes back what was admitted meanwhile
+        self.healthy = True
+        logger.info("Shared quota at %s answers again; limits are shared.", self.url)
+
     def view(self) -> Snapshot:
         """The shared state as last seen, if Redis answers and it is recent (else empty)."""
         if not self.healthy or time.monotonic() - self.snapshot.taken > self.period:

@@ -18,6 +18,7 @@ from greycloud import GreyCloudAsyncClient, GreyCloudConfig
 from greycloud.quota_url import QuotaOptions, redact_url
 from greycloud.rate_limiter import VertexRateLimiter
 from greycloud.shared_quota import RedisQuota
+from tests.helpers import NO_HANG
 
 KEY = ("proj", "us-central1", "gemini-test")
 SLACK = 0.03  # Redis time vs this process's monotonic clock, and scheduling
@@ -228,6 +229,27 @@ async def test_rejoins_the_shared_state_when_redis_returns(redis_server, redis_u
     assert not waiter.done()  # the shared window is full again
     (await asyncio.wait_for(waiter, 6)).release()
     await _close(first, second)
+
+
+async def test_a_request_beyond_the_fallback_share_waits_for_redis_not_forever(
+    redis_server, redis_url
+):
+    """While Redis is away a process has half the tokens; a request that needs more
+    goes once Redis answers again (nothing else would wake it)."""
+    (limiter,) = _limiters(f"{redis_url}&fallback_share=0.5", 1, rpm=100, tpm=100, period=1.0)
+    (await limiter.acquire(1)).release()
+    redis_server.stop()
+    try:
+        (await asyncio.wait_for(limiter.acquire(30), 3)).release()  # within the half
+        assert limiter.shared is not None and not limiter.shared.healthy
+        big = asyncio.create_task(limiter.acquire(80))
+        await asyncio.sleep(1.5)  # the 30 left the window; 80 still exceeds the half
+        assert not big.done()
+    finally:
+        redis_server.start()
+    (await asyncio.wait_for(big, NO_HANG)).release()
+    assert limiter.shared.healthy
+    await _close(limiter)
 
 
 def test_quota_url_options_are_parsed_and_checked():
