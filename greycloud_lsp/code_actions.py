@@ -10,6 +10,7 @@ Explain, Ask the workspace, templates with ``insert: "none"``), also shown with
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from pathlib import PurePath
@@ -143,10 +144,15 @@ def _line_range(ls: GreyCloudLanguageServer, uri: str, rng: types.Range) -> type
     )
 
 
-def _wire(value: Any) -> Any:
+@functools.cache
+def _converter() -> Any:
     from pygls.protocol import default_converter
 
-    return default_converter().unstructure(value)
+    return default_converter()  # building one takes milliseconds: once per process
+
+
+def _wire(value: Any) -> Any:
+    return _converter().unstructure(value)
 
 
 def _resolve_supported(ls: GreyCloudLanguageServer) -> bool:
@@ -176,13 +182,14 @@ async def list_code_actions(
         entries.append((f"user:{index}", f"Gemini: {template.title}", kind))
     actions = []
     resolve = _resolve_supported(ls)
+    wire_range = _wire(rng)
     for action_id, title, kind in entries:
         if only and not any(kind == k or kind.startswith(f"{k}.") for k in only):
             continue
         data = {
             "id": action_id,
             "textDocument": {"uri": uri},
-            "range": _wire(rng),
+            "range": wire_range,
             "diagnostics": diagnostics if action_id == "fix" else [],
         }
         action = types.CodeAction(title=title, kind=kind or None, data=data)

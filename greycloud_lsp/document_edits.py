@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
+from .documents import lsp_lines
+
 if TYPE_CHECKING:
     from .payloads import GenerateArgs
     from .session import GreyCloudLanguageServer
@@ -22,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def text_in_range(text: str, rng: types.Range) -> str:
     """The text inside ``rng`` (UTF-16 columns, like the client counts them)."""
-    lines = text.splitlines(keepends=True)
+    lines = lsp_lines(text)  # the lines LSP positions count, not str.splitlines
     return text[_offset(lines, rng.start) : _offset(lines, rng.end)]
 
 

@@ -164,3 +164,16 @@ def test_code_actions_setting_is_checked():
     assert [p.message for p in problems] == [
         "codeActions.insert: must be one of none, replace, after"
     ]
+
+
+def test_a_range_is_read_on_the_lines_lsp_counts():
+    """A form feed or U+2028 is not a line break for LSP (nor for the edit applied later)."""
+    from lsprotocol import types as lsp
+
+    from greycloud_lsp.document_edits import text_in_range
+
+    def on_line(line: int) -> lsp.Range:
+        return lsp.Range(start=lsp.Position(line, 0), end=lsp.Position(line, 1))
+
+    text = "a\x0cb\nc\u2028d\r\ne"
+    assert [text_in_range(text, on_line(n)) for n in range(3)] == ["a", "c", "e"]
