@@ -13,6 +13,18 @@ from greycloud.redaction import RedactingFilter
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+def level_number(name: str) -> int:
+    """``--log-level`` as a number (``INFO`` for a name logging does not know)."""
+    level = logging.getLevelName(name.upper())
+    return level if isinstance(level, int) else logging.INFO
+
+
+def logger_level(logger_name: str, level: int) -> int:
+    """The level a logger is set to: pygls logs every message it sends at INFO, so it
+    never goes below INFO."""
+    return max(level, logging.INFO) if logger_name == "pygls" else level
+
+
 def log_file_handler(
     path: str | os.PathLike[str], level: int = logging.NOTSET, fmt: str = FILE_FORMAT
 ) -> logging.FileHandler:

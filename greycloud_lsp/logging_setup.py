@@ -11,7 +11,7 @@ from lsprotocol import types
 
 from greycloud.redaction import RedactingFilter
 
-from .log_files import log_file_handler
+from .log_files import level_number, log_file_handler, logger_level
 
 if TYPE_CHECKING:
     from .session import GreyCloudLanguageServer
@@ -68,21 +68,16 @@ def setup_logging(
     ls: GreyCloudLanguageServer, level: str = "INFO", log_file: str | None = None
 ) -> LspLogHandler:
     """Route GreyCloud, google-genai and pygls logs to the client and ``log_file``."""
-    numeric = logging.getLevelName(level.upper())
-    if not isinstance(numeric, int):
-        numeric = logging.INFO
-    redactor = RedactingFilter()
-    handlers: list[logging.Handler] = []
+    numeric = level_number(level)
     lsp_handler = LspLogHandler(ls, numeric)
     lsp_handler.setFormatter(logging.Formatter("[%(name)s] %(message)s"))
-    handlers.append(lsp_handler)
+    lsp_handler.addFilter(RedactingFilter())  # a log file's handler redacts on its own
+    handlers: list[logging.Handler] = [lsp_handler]
     if log_file:
         handlers.append(log_file_handler(log_file, numeric))
-    for handler in handlers:
-        handler.addFilter(redactor)
     for name in LOGGERS:
         logger = logging.getLogger(name)
-        logger.setLevel(max(numeric, logging.INFO) if name == "pygls" else numeric)
+        logger.setLevel(logger_level(name, numeric))
         logger.propagate = False
         for handler in handlers:
             logger.addHandler(handler)

@@ -13,7 +13,7 @@ from typing import Any
 from greycloud.redaction import RedactingFilter
 from greycloud.rules import IDLE_TIMEOUT
 
-from ..log_files import log_file_handler
+from ..log_files import level_number, log_file_handler
 from .paths import DaemonUnavailable, daemon_paths
 
 log = logging.getLogger("greycloud_lsp.daemon")
@@ -101,9 +101,8 @@ def _forwarder_logging(log_file: str | None, level: str) -> None:
             handlers.append(log_file_handler(log_file, fmt=fmt))
         except OSError as exc:
             print(f"greycloud-lsp: cannot open {log_file}: {exc}", file=sys.stderr)
-    numeric = logging.getLevelName(level.upper())
     logger = logging.getLogger("greycloud_lsp.daemon")
-    logger.setLevel(numeric if isinstance(numeric, int) else logging.INFO)
+    logger.setLevel(level_number(level))
     logger.propagate = False
     for handler in handlers:
         logger.addHandler(handler)

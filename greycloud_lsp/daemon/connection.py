@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from greycloud.redaction import RedactingFilter
 
 from .._pygls_compat import request_stop, serve
-from ..log_files import log_file_handler
+from ..log_files import level_number, log_file_handler
 from ..logging_setup import LspLogHandler
 from .framing import encode
 from .handshake import SESSION_ENDED
@@ -116,8 +116,7 @@ class Session:
     # -- logging --------------------------------------------------------------
 
     def _add_log_handlers(self, server: GreyCloudLanguageServer) -> None:
-        level = logging.getLevelName(self.log_level.upper())
-        level = level if isinstance(level, int) else logging.INFO
+        level = level_number(self.log_level)
         lsp = LspLogHandler(server, level)
         lsp.setFormatter(logging.Formatter("[%(name)s] %(message)s"))
         lsp.loop = asyncio.get_running_loop()

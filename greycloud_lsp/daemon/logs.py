@@ -6,17 +6,12 @@ import logging
 import os
 from pathlib import Path
 
-from ..log_files import log_file_handler
+from ..log_files import level_number, log_file_handler, logger_level
 from ..logging_setup import LOGGERS
 from .connection import SessionLogRouter
 from .paths import open_private
 
 MAX_LOG_BYTES = 5 * 1024 * 1024
-
-
-def _level(name: str) -> int:
-    level = logging.getLevelName(name.upper())
-    return level if isinstance(level, int) else logging.INFO
 
 
 def setup_daemon_logging(log_file: Path, level: str = "INFO") -> None:
@@ -27,14 +22,15 @@ def setup_daemon_logging(log_file: Path, level: str = "INFO") -> None:
     except OSError:
         pass
     os.close(open_private(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND))
-    numeric = _level(level)
+    numeric = level_number(level)
     file_handler = log_file_handler(log_file, numeric)
-    if numeric > logging.DEBUG:  # pygls logs every message it sends at INFO
-        file_handler.addFilter(lambda r: not r.name.startswith("pygls") or r.levelno >= 30)
+    if numeric > logging.DEBUG:  # pygls logs every message it sends at INFO: drop those
+        # before the redaction filter rather than after it has rewritten them
+        file_handler.filters.insert(0, lambda r: not r.name.startswith("pygls") or r.levelno >= 30)
     router = SessionLogRouter()
     for name in LOGGERS:
         logger = logging.getLogger(name)
-        logger.setLevel(max(numeric, logging.INFO) if name == "pygls" else numeric)
+        logger.setLevel(logger_level(name, numeric))
         logger.propagate = False
         logger.addHandler(file_handler)
         logger.addHandler(router)
@@ -42,9 +38,9 @@ def setup_daemon_logging(log_file: Path, level: str = "INFO") -> None:
 
 def session_wants(level: str) -> None:
     """Lower logger levels so a session asking for ``level`` gets its records."""
-    numeric = _level(level)
+    numeric = level_number(level)
     for name in LOGGERS:
         logger = logging.getLogger(name)
-        wanted = max(numeric, logging.INFO) if name == "pygls" else numeric
+        wanted = logger_level(name, numeric)
         if wanted < logger.level:
             logger.setLevel(wanted)
