@@ -16,14 +16,12 @@ class ConfigError(ValueError):
     """A setting has a value GreyCloud cannot use.
 
     ``field`` is the `GreyCloudConfig` field (snake_case) the value was given
-    for, or None when the problem is not one field's (e.g. an environment
-    variable that is not a number names ``variable`` instead).
+    for, or None when the problem is not one field's.
     """
 
-    def __init__(self, message: str, *, field: str | None, variable: str | None = None):
+    def __init__(self, message: str, *, field: str | None):
         super().__init__(message)
         self.field = field
-        self.variable = variable
 
 
 @dataclass(frozen=True)

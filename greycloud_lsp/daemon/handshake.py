@@ -28,7 +28,6 @@ from .. import __version__
 
 PROTOCOL = 1
 KEY = "greycloud-daemon"
-MAX_LINE = 1 << 20
 TIMEOUT_SECONDS = 5.0
 REQUESTS = ("session", "status", "stop")
 SESSION_ENDED = "$/greycloud/sessionEnded"
@@ -74,7 +73,7 @@ def encode(message: Mapping[str, Any]) -> bytes:
 
 
 async def read_line(reader: asyncio.StreamReader, timeout: float = TIMEOUT_SECONDS) -> dict:
-    """Read one handshake line (bounded in size and time)."""
+    """Read one handshake line (bounded in time; in size by the stream's limit)."""
     try:
         line = await asyncio.wait_for(reader.readuntil(b"\n"), timeout)
     except asyncio.TimeoutError as exc:
