@@ -94,6 +94,15 @@ class Reservation:
             self._limiter._release_slot(self._admission)
 
 
+def config_limits(config: GreyCloudConfig) -> tuple[int, int, int]:
+    """``config``'s (rpm, tpm, max_concurrency), the defaults where it sets none."""
+    return (
+        config.rpm or DEFAULT_RPM,
+        config.tpm or DEFAULT_TPM,
+        config.max_concurrency or DEFAULT_MAX_CONCURRENCY,
+    )
+
+
 def _check_limit(name: str, value: object) -> None:
     """A limit is a whole number greater than 0 (`greycloud.rules.POSITIVE`)."""
     if not isinstance(value, int) or isinstance(value, bool):
@@ -160,10 +169,11 @@ class VertexRateLimiter:
 
                 key = quota_key(config)
             shared = RedisQuota(config.quota_url, key)
+        config_rpm, config_tpm, config_concurrency = config_limits(config)
         return cls(
-            rpm=rpm or config.rpm or DEFAULT_RPM,
-            tpm=tpm or config.tpm or DEFAULT_TPM,
-            max_concurrency=max_concurrency or config.max_concurrency or DEFAULT_MAX_CONCURRENCY,
+            rpm=rpm or config_rpm,
+            tpm=tpm or config_tpm,
+            max_concurrency=max_concurrency or config_concurrency,
             shared=shared,
         )
 
@@ -199,7 +209,7 @@ class VertexRateLimiter:
         view = self._shared_view()
         if self._waiting or self._blocked_until > now or view.blocked_until > time.monotonic():
             return 0
-        by_rate = self._rpm_now() - self.requests_in_window()
+        by_rate = self._in_force(self.rpm) - self.requests_in_window()
         by_slots = self.max_concurrency - max(self._held, view.in_flight)
         return max(0, min(by_rate, by_slots))
 
@@ -292,16 +302,11 @@ class VertexRateLimiter:
 
     # -- internals -------------------------------------------------------
 
-    def _rpm_now(self) -> int:
-        """``rpm``, or this process's share of it while the shared quota is unreachable."""
+    def _in_force(self, limit: int) -> int:
+        """``limit``, or this process's share of it while the shared quota is unreachable."""
         if self.shared is None or self.shared.healthy:
-            return self.rpm
-        return max(1, int(self.rpm * self.shared.options.fallback_share))
-
-    def _tpm_now(self) -> int:
-        if self.shared is None or self.shared.healthy:
-            return self.tpm
-        return max(1, int(self.tpm * self.shared.options.fallback_share))
+            return limit
+        return max(1, int(limit * self.shared.options.fallback_share))
 
     def _shared_view(self) -> Snapshot:
         return Snapshot() if self.shared is None else self.shared.view()
@@ -327,13 +332,13 @@ class VertexRateLimiter:
         if self._held >= self.max_concurrency:  # lowered by `set_limits` below the semaphore
             return float("inf")
         delay = self._blocked_until - now
-        must_leave = len(self._pending) + len(self._answered) - self._rpm_now() + 1
+        must_leave = len(self._pending) + len(self._answered) - self._in_force(self.rpm) + 1
         if must_leave > 0:
             if must_leave > len(self._answered):
                 return float("inf")
             leaving = self._answered[must_leave - 1]
             delay = max(delay, leaving.time + self.period - now)  # type: ignore[operator]
-        excess = self._charged + tokens - self._tpm_now()
+        excess = self._charged + tokens - self._in_force(self.tpm)
         if excess > 0:
             for answered in self._answered:
                 excess -= answered.tokens

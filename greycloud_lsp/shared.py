@@ -61,13 +61,9 @@ Limits = tuple[int, int, int]
 
 def _asked(config: GreyCloudConfig) -> Limits:
     """The limits ``config`` asks for, with the library's defaults filled in."""
-    from greycloud.rate_limiter import DEFAULT_MAX_CONCURRENCY, DEFAULT_RPM, DEFAULT_TPM
+    from greycloud.rate_limiter import config_limits
 
-    return (
-        config.rpm or DEFAULT_RPM,
-        config.tpm or DEFAULT_TPM,
-        config.max_concurrency or DEFAULT_MAX_CONCURRENCY,
-    )
+    return config_limits(config)
 
 
 @dataclass
