@@ -96,9 +96,24 @@ end
 --- Statusline component: "cache fresh 59m", "cache stale 12m" or "" (no cache).
 ---@param bufnr? integer
 ---@return string
+local real_roots = {} ---@type table<string, string>
+
+--- A client's root as the server names folders (symlinks resolved), looked up once
+--- per root: the statusline is drawn on every redraw.
+---@param root string
+---@return string
+local function real_root(root)
+  local real = real_roots[root]
+  if not real then
+    real = vim.fs.normalize(vim.uv.fs_realpath(root) or root)
+    real_roots[root] = real
+  end
+  return real
+end
+
 function M.statusline(bufnr)
   local c = client.get(bufnr or vim.api.nvim_get_current_buf())
-  local folder = c and c.root_dir and vim.fs.normalize(vim.uv.fs_realpath(c.root_dir) or c.root_dir) or nil
+  local folder = c and c.root_dir and real_root(c.root_dir) or nil
   local s = M.newest(folder)
   if not s then
     return ''

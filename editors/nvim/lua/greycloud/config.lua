@@ -53,9 +53,6 @@ function M.set(opts)
       values[key] = opts[key]
     end
   end
-  if opts.settings and opts.settings.codeActions then
-    values.settings.codeActions = opts.settings.codeActions
-  end
   M.values = values
   return values
 end

@@ -45,10 +45,7 @@ end
 ---@param bufnr? integer
 ---@return string
 function M.statusline(bufnr)
-  if bufnr == nil or bufnr == 0 then
-    bufnr = vim.api.nvim_get_current_buf()
-  end
-  local c = M.counts[bufnr]
+  local c = M.counts[client.buffer(bufnr)]
   if not c or c.tokens == nil then
     return ''
   end
@@ -58,7 +55,7 @@ end
 --- :GreyCloudTokens: count the buffer now and say the result.
 ---@param bufnr? integer
 function M.count(bufnr)
-  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  bufnr = client.buffer(bufnr)
   client.exec('greycloud.countTokens', { textDocument = { uri = vim.uri_from_bufnr(bufnr) } }, function(err, res)
     if err then
       client.notify('count tokens failed: ' .. (err.message or '?'), vim.log.levels.ERROR)
