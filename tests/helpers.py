@@ -23,6 +23,11 @@ NO_HANG = 60.0  # seconds: a hang guard for work that takes seconds under load
 FAST_RETRY = RetryPolicy(initial_delay=0.01, max_delay=0.05)
 
 
+def cache_creations(emulator: Any) -> list[Any]:
+    """The context-cache creations the emulator received (``cachedContents.create``)."""
+    return emulator.state.requests_for("cachedContents.create")
+
+
 def words(count: int) -> str:
     """A text of ``count`` words from a small vocabulary (for token and cache sizes)."""
     return " ".join(f"word{i % 97}" for i in range(count))

@@ -15,7 +15,7 @@ from greycloud.emulator.text import MEDIA_PART_TOKENS, count_tokens
 from greycloud.errors import APICallError, QuotaExhaustedError, RetriesExhaustedError
 from greycloud.pricing import price_for
 from greycloud.rate_limiter import VertexRateLimiter
-from tests.helpers import FAST_RETRY, loop_lags, words
+from tests.helpers import FAST_RETRY, cache_creations, loop_lags, words
 
 FLASH = "gemini-2.5-flash"
 
@@ -32,10 +32,6 @@ async def big_cache(caches):
     return await caches.create_cache_from_text(
         text=words(1200), display_name="big", system_instruction="Be terse."
     )
-
-
-def creates(emu) -> list:
-    return emu.state.requests_for("cachedContents.create")
 
 
 # -- parity ----------------------------------------------------------------------
@@ -80,21 +76,21 @@ async def test_create_from_text_counts_first_then_creates(caches, emu):
     assert dt.timedelta(seconds=599) < lifetime <= dt.timedelta(seconds=601)
     count = emu.state.requests_for("countTokens")[-1].body
     assert count["systemInstruction"]["parts"][0]["text"] == "You analyse."
-    assert creates(emu)[0].body["ttl"] == "600s"
+    assert cache_creations(emu)[0].body["ttl"] == "600s"
 
 
 async def test_too_small_is_refused_before_the_api(caches, emu):
     with pytest.raises(CacheTooSmallError) as info:
         await caches.create_cache_from_text(text=words(100))
     assert (info.value.token_count, info.value.min_tokens) == (100, 1024)
-    assert creates(emu) == []
+    assert cache_creations(emu) == []
 
 
 async def test_min_tokens_overrides_the_table(caches, emu):
     with pytest.raises(CacheTooSmallError) as info:
         await caches.create_cache_from_text(text=words(1500), min_tokens=2000)
     assert (info.value.token_count, info.value.min_tokens) == (1500, 2000)
-    assert creates(emu) == []
+    assert cache_creations(emu) == []
     # 0 skips the pre-check: no count, and the API (here the emulator) decides.
     counts = len(emu.state.requests_for("countTokens"))
     with pytest.raises(APICallError) as refused:
@@ -109,7 +105,7 @@ async def test_create_from_files_guesses_mime_types(caches, emu):
     uris = [f"gs://docs-bucket/part{i}.pdf" for i in range(3)] + ["gs://docs-bucket/notes.md"]
     cache = await caches.create_cache_from_files(file_uris=uris, text=words(100))
     assert cache.usage_metadata.total_token_count == 4 * MEDIA_PART_TOKENS + 100
-    parts = creates(emu)[0].body["contents"][0]["parts"]
+    parts = cache_creations(emu)[0].body["contents"][0]["parts"]
     mimes = [p["fileData"].get("mimeType") or p["fileData"]["mime_type"] for p in parts[:4]]
     assert mimes == ["application/pdf"] * 3 + ["text/markdown"]
     with pytest.raises(ValueError, match="gs://"):
@@ -124,7 +120,11 @@ async def test_create_cache_with_any_contents_and_expire_time(caches, emu):
     ]
     cache = await caches.create_cache(contents, expire_time="2099-01-01T00:00:00Z")
     assert cache.expire_time.year == 2099
-    assert [c["role"] for c in creates(emu)[0].body["contents"]] == ["user", "model", "user"]
+    assert [c["role"] for c in cache_creations(emu)[0].body["contents"]] == [
+        "user",
+        "model",
+        "user",
+    ]
 
 
 # -- retries and the rate limiter ---------------------------------------------------------
@@ -137,22 +137,22 @@ async def test_reads_are_retried_and_creation_only_after_refusals(caches, big_ca
 
     emu.state.add_fault(429, action="cachedContents.create")
     assert await caches.create_cache_from_text(text=words(1100))
-    assert [r.status for r in creates(emu)][-2:] == [429, 200]
+    assert [r.status for r in cache_creations(emu)][-2:] == [429, 200]
 
     # A 503 may have created the cache: creating again could make a duplicate.
-    before = len(creates(emu))
+    before = len(cache_creations(emu))
     emu.state.add_fault(503, action="cachedContents.create", times=3)
     with pytest.raises(RetriesExhaustedError):
         await caches.create_cache_from_text(text=words(1100))
-    assert len(creates(emu)) == before + 1
+    assert len(cache_creations(emu)) == before + 1
     emu.state.clear_faults()
 
     # A daily quota is not retried either: it holds until tomorrow.
-    before = len(creates(emu))
+    before = len(cache_creations(emu))
     emu.state.add_fault(429, action="cachedContents.create", quota="per_day", times=3)
     with pytest.raises(QuotaExhaustedError):
         await caches.create_cache_from_text(text=words(1100))
-    assert len(creates(emu)) == before + 1
+    assert len(cache_creations(emu)) == before + 1
     emu.state.clear_faults()
 
 

@@ -21,7 +21,7 @@ from greycloud.pricing import (
     min_cache_tokens,
     price_for,
 )
-from tests.helpers import words
+from tests.helpers import cache_creations, words
 
 FLASH = "gemini-2.5-flash"
 PRO = "gemini-2.5-pro"
@@ -32,10 +32,6 @@ def caches(emu):
     client = GreyCloudCache(GreyCloudConfig(model=FLASH))
     yield client
     client.generator.close()
-
-
-def creates(emu) -> list:
-    return emu.state.requests_for("cachedContents.create")
 
 
 # -- the table and the size check --------------------------------------------
@@ -68,7 +64,7 @@ def test_create_from_text_counts_first_then_creates(caches, emu):
     assert dt.timedelta(seconds=599) < lifetime <= dt.timedelta(seconds=601)
     count = emu.state.requests_for("countTokens")[-1].body
     assert count["systemInstruction"]["parts"][0]["text"] == "You analyse."
-    body = creates(emu)[0].body
+    body = cache_creations(emu)[0].body
     assert body["ttl"] == "600s"
     assert body["systemInstruction"]["parts"][0]["text"] == "You analyse."
 
@@ -79,7 +75,7 @@ def test_too_small_is_refused_before_the_api_with_both_numbers(caches, emu):
     assert info.value.token_count == 100
     assert info.value.min_tokens == 1024
     assert "100" in str(info.value) and "1024" in str(info.value)
-    assert creates(emu) == []
+    assert cache_creations(emu) == []
 
 
 def test_pro_model_needs_more_tokens(emu):
@@ -87,7 +83,7 @@ def test_pro_model_needs_more_tokens(emu):
     with pytest.raises(CacheTooSmallError) as info:
         client.create_cache_from_text(text=words(2000))
     assert (info.value.token_count, info.value.min_tokens) == (2000, 2048)
-    assert creates(emu) == []
+    assert cache_creations(emu) == []
 
 
 def test_emulator_refuses_too_small_caches_too(emu):
@@ -107,14 +103,14 @@ def test_create_from_files_guesses_or_takes_mime_types(caches, emu):
         file_uris=uris, display_name="files", ttl_seconds=7200, text=words(100)
     )
     assert cache.usage_metadata.total_token_count == 4 * MEDIA_PART_TOKENS + 100
-    parts = creates(emu)[0].body["contents"][0]["parts"]
+    parts = cache_creations(emu)[0].body["contents"][0]["parts"]
     sent = [(p["fileData"].get("fileUri") or p["fileData"]["file_uri"]) for p in parts[:4]]
     mimes = [p["fileData"].get("mimeType") or p["fileData"]["mime_type"] for p in parts[:4]]
     assert sent == uris
     assert mimes == ["application/pdf"] * 3 + ["text/markdown"]
 
     caches.create_cache_from_files(file_uris=uris, mime_type="text/plain", text=words(100))
-    parts = creates(emu)[1].body["contents"][0]["parts"]
+    parts = cache_creations(emu)[1].body["contents"][0]["parts"]
     assert {p["fileData"].get("mimeType") or p["fileData"]["mime_type"] for p in parts[:4]} == {
         "text/plain"
     }
@@ -138,7 +134,11 @@ def test_create_cache_with_any_contents(caches, emu):
     ]
     cache = caches.create_cache(contents, display_name="chat", expire_time="2099-01-01T00:00:00Z")
     assert cache.expire_time.year == 2099
-    assert [c["role"] for c in creates(emu)[0].body["contents"]] == ["user", "model", "user"]
+    assert [c["role"] for c in cache_creations(emu)[0].body["contents"]] == [
+        "user",
+        "model",
+        "user",
+    ]
 
 
 # -- generation ----------------------------------------------------------------
@@ -406,4 +406,4 @@ def test_sync_calls_use_the_client_retry_policy(emu):
         emu.state.add_fault(503, action="cachedContents.create")
         with pytest.raises(RetriesExhaustedError):
             caches.create_cache_from_text(text=words(1100))
-        assert len(creates(emu)) == 1  # never sent twice: the 503 may have created it
+        assert len(cache_creations(emu)) == 1  # never sent twice: the 503 may have created it

@@ -12,7 +12,7 @@ from pygls.exceptions import JsonRpcException
 from greycloud.emulator.cache_routes import cache_store
 from greycloud.emulator.keys import write_service_account_key
 from tests.daemon.daemon_helpers import status, wait_until
-from tests.helpers import NO_HANG, daemon_processes, statuses
+from tests.helpers import NO_HANG, cache_creations, daemon_processes, statuses
 from tests.lsp.lsp_helpers import counted, execute, language_servers, open_document
 from tests.lsp.test_cache import make_workspace
 
@@ -66,11 +66,7 @@ async def test_two_windows_on_one_folder_share_one_cache(adc_env, tmp_path):
         assert answer["usage"]["cachedTokens"] > 0
         (cache,) = (await status())["caches"]
         assert cache["name"] == created["name"] and cache["sessions"] == 2
-        creates = [
-            r
-            for r in adc_env.state.requests
-            if r.path.endswith("/cachedContents") and r.method == "POST"
-        ]
+        creates = cache_creations(adc_env)
         assert len(creates) == 1
 
         # deleteOnExit: the cache outlives the first window, not the last one
@@ -105,11 +101,7 @@ async def test_the_second_window_asks_the_first_windows_cache_and_both_see_it_go
         )
         assert answer["cachedContent"] == created["name"]
         assert answer["usage"]["cachedTokens"] > 0
-        creates = [
-            r
-            for r in adc_env.state.requests
-            if r.path.endswith("/cachedContents") and r.method == "POST"
-        ]
+        creates = cache_creations(adc_env)
         assert len(creates) == 1
 
         readme = workspace / "README.md"

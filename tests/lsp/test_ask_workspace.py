@@ -6,7 +6,7 @@ import pytest
 from lsprotocol import types
 
 from greycloud.emulator.cache_routes import cache_store
-from tests.helpers import NO_HANG
+from tests.helpers import NO_HANG, cache_creations
 from tests.lsp.lsp_helpers import execute, open_document
 from tests.lsp.test_cache import make_workspace
 
@@ -15,14 +15,6 @@ from tests.lsp.test_cache import make_workspace
 def workspace(tmp_path, adc_env):
     cache_store(adc_env.state).clear()
     return make_workspace(tmp_path / "ws")
-
-
-def cache_creations(emulator) -> list:
-    return [
-        r
-        for r in emulator.state.requests
-        if r.path.endswith("/cachedContents") and r.method == "POST"
-    ]
 
 
 async def ask(client, question: str, token: str) -> dict:

@@ -10,6 +10,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from greycloud.emulator.cache_routes import cache_store
+from tests.helpers import cache_creations
 from tests.lsp.lsp_helpers import execute, open_document
 
 PROSE = " ".join(f"word{i} alpha beta gamma delta" for i in range(900))
@@ -46,11 +47,7 @@ async def test_cache_workspace_lifecycle(start_session, adc_env, workspace):
     assert skipped["logo.png"] == "binary"
     assert skipped["build/"] == "gitignored" and skipped["debug.log"] == "gitignored"
     assert result["displayName"] == "ws" and result["tokens"] > 1024 and result["expireTime"]
-    create = [
-        r
-        for r in adc_env.state.requests
-        if r.path.endswith("/cachedContents") and r.method == "POST"
-    ]
+    create = cache_creations(adc_env)
     assert len(create) == 1 and "hunter2" not in json.dumps(create[0].body)
 
     listed = await execute(client, "greycloud.listCaches", {})

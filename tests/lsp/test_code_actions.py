@@ -5,6 +5,7 @@ from __future__ import annotations
 from lsprotocol import types
 
 from tests.daemon.daemon_helpers import RawSession
+from tests.helpers import cache_creations
 from tests.lsp.lsp_helpers import counted, execute, record_apply_edits
 
 SOURCE = "def add(a, b):\n    return a - b\n\nprint(add(1, 2))\n"
@@ -162,11 +163,7 @@ async def test_ask_the_workspace_offers_to_cache_first(start_session, adc_env, t
     second = await run(client, ask)
     (offer,) = offers  # asked once; the second question reuses the cache
     assert "Cache 4 files" == offer.actions[0].title and "/hour" in offer.message
-    creations = [
-        r
-        for r in adc_env.state.requests
-        if r.path.endswith("/cachedContents") and r.method == "POST"
-    ]
+    creations = cache_creations(adc_env)
     assert len(creations) == 1
     assert first["cachedContent"] == second["cachedContent"] and first["cost"]["cachedTokens"] > 0
     assert first["applied"] is None
