@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +22,13 @@ NO_HANG = 60.0  # seconds: a hang guard for work that takes seconds under load
 
 # Real backoff shape, test-sized delays.
 FAST_RETRY = RetryPolicy(initial_delay=0.01, max_delay=0.05)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (nothing listens on it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def cache_creations(emulator: Any) -> list[Any]:

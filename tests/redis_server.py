@@ -24,17 +24,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import free_port
+
 START_TIMEOUT = 10.0
 MISSING = (
     "redis-server is not installed: run `bash .ci/services.sh` (installs Debian's "
     "redis-server; the README's test command does it) and run the tests again."
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _answers(port: int) -> bool:
@@ -55,7 +51,7 @@ class RedisServer:
             pytest.fail(MISSING, pytrace=False)
         self.binary = binary
         self.directory = directory
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 

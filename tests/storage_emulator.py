@@ -27,14 +27,9 @@ from google.cloud import storage
 
 from greycloud.emulator.batch_jobs import batch_store
 from greycloud.emulator.cache_routes import cache_store
+from tests.helpers import free_port
 
 START_TIMEOUT = 20.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
@@ -53,7 +48,7 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float)
 @pytest.fixture(scope="session")
 def storage_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of an in-memory Cloud Storage emulator for the whole session."""
-    port = _free_port()
+    port = free_port()
     script = Path(sys.executable).with_name("gcp-storage-emulator")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "gcp_storage_emulator"]
     log = tmp_path_factory.mktemp("gcs") / "emulator.log"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 
 import pytest
@@ -18,7 +17,7 @@ from greycloud import GreyCloudAsyncClient, GreyCloudConfig
 from greycloud.quota_url import QuotaOptions, redact_url
 from greycloud.rate_limiter import VertexRateLimiter
 from greycloud.shared_quota import RedisQuota
-from tests.helpers import NO_HANG
+from tests.helpers import NO_HANG, free_port
 
 KEY = ("proj", "us-central1", "gemini-test")
 SLACK = 0.03  # Redis time vs this process's monotonic clock, and scheduling
@@ -35,12 +34,6 @@ def _limiters(url: str, count: int, **limits: float) -> list[VertexRateLimiter]:
 async def _close(*limiters: VertexRateLimiter) -> None:
     for limiter in limiters:
         await limiter.aclose()
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_no_window_holds_more_than_rpm_across_limiters(redis_url):
@@ -181,7 +174,7 @@ async def test_first_come_first_served_across_limiters(redis_url):
 
 
 async def test_unreachable_redis_falls_back_to_local_limits_and_warns_once(caplog):
-    url = f"redis://:hunter2@127.0.0.1:{_closed_port()}/0?fallback_share=0.5"
+    url = f"redis://:hunter2@127.0.0.1:{free_port()}/0?fallback_share=0.5"
     limiter = VertexRateLimiter(
         rpm=4, tpm=10**9, max_concurrency=10, period=1.0, shared=RedisQuota(url, KEY)
     )

@@ -12,13 +12,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import free_port
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -101,12 +102,6 @@ def test_vscode_package(require_tool):
     source = json.loads((EXT / "package.json").read_text())
     assert manifest["contributes"] == source["contributes"]
     assert source["scripts"]["vscode:prepublish"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
