@@ -10,7 +10,6 @@ Prices come from :mod:`greycloud.pricing` (estimates, USD).
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 import attrs
@@ -63,27 +62,9 @@ def setup(server: GreyCloudLanguageServer) -> None:
 # -- which cache --------------------------------------------------------------------
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _seconds_left(cache: OwnedCache) -> int | None:
-    if cache.expire_time is None:
-        return None
-    expire = cache.expire_time
-    if expire.tzinfo is None:
-        expire = expire.replace(tzinfo=dt.timezone.utc)
-    return int((expire - _now()).total_seconds())
-
-
 def caches_of(ls: GreyCloudLanguageServer, folder: str) -> list[OwnedCache]:
     """Live (unexpired) caches of ``folder`` in this process, oldest first."""
-    out = []
-    for cache in ls.shared.caches.values():
-        left = _seconds_left(cache)
-        if cache.folder == folder and (left is None or left > 0):
-            out.append(cache)
-    return out
+    return [c for c in ls.shared.caches.values() if c.folder == folder and not c.expired()]
 
 
 def newest(ls: GreyCloudLanguageServer, folder: str) -> OwnedCache | None:
@@ -102,7 +83,7 @@ def resolve_workspace_cache(
     folder = folder_for(ls, uri)
     cache = newest(ls, folder) if folder is not None else None
     if cache is None:  # e.g. a cache of a sub-folder: any live cache, newest fresh first
-        live = [c for c in ls.shared.caches.values() if (_seconds_left(c) or 1) > 0]
+        live = [c for c in ls.shared.caches.values() if not c.expired()]
         live.sort(key=lambda c: not c.stale)
         cache = live[-1] if live else None
     if cache is None:
@@ -119,7 +100,7 @@ def info(cache: OwnedCache) -> CacheInfo:
         model=cache.model,
         tokens=cache.tokens,
         expire_time=iso_time(cache.expire_time),
-        expires_in_seconds=_seconds_left(cache),
+        expires_in_seconds=cache.seconds_left(),
         stale=cache.stale,
         stale_reason=cache.stale_reason,
         folder=cache.folder,

@@ -49,6 +49,18 @@ class OwnedCache:
     """The folder whose files were cached."""
     tokens: int | None = None
 
+    def seconds_left(self, now: dt.datetime | None = None) -> int | None:
+        """Whole seconds until it expires (None: no expiry known)."""
+        if self.expire_time is None:
+            return None
+        now = now or dt.datetime.now(dt.timezone.utc)
+        return int((_aware(self.expire_time) - now).total_seconds())
+
+    def expired(self, now: dt.datetime | None = None) -> bool:
+        """Whether its expiry time has come (it is gone upstream)."""
+        now = now or dt.datetime.now(dt.timezone.utc)
+        return self.expire_time is not None and _aware(self.expire_time) <= now
+
 
 def iso_time(value: dt.datetime | None) -> str | None:
     if value is None:
@@ -228,7 +240,7 @@ class CacheRegistry(Feature):
         """Expired caches are gone upstream: drop them and say so (``deleted``, "expired")."""
         now = dt.datetime.now(dt.timezone.utc)
         for cache in list(self.owned.values()):
-            if cache.expire_time is not None and _aware(cache.expire_time) <= now:
+            if cache.expired(now):
                 self.ls.shared.caches.forget(cache.name)
                 cache.stale_reason = cache.stale_reason or "expired"
                 log.info("cache %s expired", cache.name)
