@@ -10,6 +10,8 @@ in a worker thread, so nothing here blocks the event loop.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
@@ -199,27 +201,21 @@ class GreyCloudAsyncCache:
             return self.generator.generate_with_retry(
                 prompt, max_retries, streaming=True, model=known, cached_content=name, **options
             )
-        # Check every argument now, as the sync twin does, before any request.
-        self.generator._prepare(prompt, cached_content=name, **options)
-        self.generator._policy(max_retries)
-        stream = AsyncTextStream(StreamState(), None)
+        # Every argument is checked now, as the sync twin does, before any request; only
+        # the model (the cache's) is filled in once the first chunk is asked for.
+        gen = self.generator
+        prepared = gen._prepare(prompt, cached_content=name, **options)
+        policy = gen._policy(max_retries)
+        state = StreamState()
 
         async def chunks() -> Any:
-            inner = self.generator.generate_with_retry(
-                prompt,
-                max_retries,
-                streaming=True,
-                model=await self.cache_model(name),
-                cached_content=name,
-                **options,
-            )
-            stream._state = inner._state  # the outer stream reports the inner's usage
-            async with inner:
+            model = await self.cache_model(name)
+            inner = gen._stream_chunks(dataclasses.replace(prepared, model=model), policy, state)
+            async with contextlib.aclosing(inner):
                 async for text in inner:
                     yield text
 
-        stream._chunks = chunks()
-        return stream
+        return AsyncTextStream(state, chunks())
 
     async def cache_model(self, cache: types.CachedContent | str) -> str:
         """Short name of the model a cache belongs to (asks the API once per cache)."""
