@@ -135,7 +135,7 @@ async def _create_cache(
         name=owned.name,
         display_name=owned.display_name,
         model=model,
-        tokens=tokens_of(cached),
+        tokens=owned.tokens,
         expire_time=iso_time(cached.expire_time),
         files=[rel for rel, _p, _t in collected.files],
         skipped=skipped,

@@ -8,6 +8,8 @@ import shutil
 import tempfile
 from typing import Any
 
+from .shared import API_KEY_VARIABLES
+
 _credential_directories: list[str] = []
 
 
@@ -27,7 +29,7 @@ def start_emulator() -> tuple[Any, dict[str, str]]:
     _credential_directories.append(directory)
     variables = emulator.start_default_credentials(directory)
     os.environ.update(variables)
-    for name in ("GREYCLOUD_USE_API_KEY", "GREYCLOUD_API_KEY", "GOOGLE_API_KEY"):
+    for name in API_KEY_VARIABLES:  # the emulator takes OAuth: no API-key mode
         os.environ.pop(name, None)
     return emulator, variables
 

@@ -40,7 +40,7 @@ TOKEN_MEMO_SIZE = 4096
 # Connection fields the embedded emulator overrides in ``--emulator`` mode.
 EMULATOR_LOCKED = ("project_id", "location", "endpoint", "use_api_key", "api_key_file", "sa_email")
 # Session variables that would take a session away from the emulator.
-_API_KEY_VARIABLES = ("GREYCLOUD_USE_API_KEY", "GREYCLOUD_API_KEY", "GOOGLE_API_KEY")
+API_KEY_VARIABLES = ("GREYCLOUD_USE_API_KEY", "GREYCLOUD_API_KEY", "GOOGLE_API_KEY")
 
 
 def _client_key(config: GreyCloudConfig) -> tuple[Any, ...]:
@@ -297,7 +297,7 @@ class SharedState:
         """A session's environment, pointed at the emulator in emulator mode."""
         if self.emulator_url is None:
             return environ
-        merged = {k: v for k, v in environ.items() if k not in _API_KEY_VARIABLES}
+        merged = {k: v for k, v in environ.items() if k not in API_KEY_VARIABLES}
         merged.update(
             self.emulator_environ
             or {
