@@ -14,8 +14,8 @@ import logging
 import sys
 from typing import Any
 
-from . import __version__
-from .embedded_emulator import start_emulator
+from greycloud_lsp import __version__
+from greycloud_lsp.common.embedded_emulator import start_emulator
 
 log = logging.getLogger("greycloud_lsp")
 
@@ -70,7 +70,7 @@ async def serve_stdio(server: Any) -> None:
     """Read LSP messages from stdin until it closes, then clean up (bounded)."""
     from pygls.io_ import StdinAsyncReader, StdoutWriter
 
-    from ._pygls_compat import serve
+    from greycloud_lsp._pygls_compat import serve
 
     reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
     try:
@@ -85,14 +85,14 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``greycloud-lsp`` console script."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["daemon"]:
-        from .daemon.cli import daemon_main
+        from greycloud_lsp.command_line import daemon_main
 
         daemon_main(argv[1:])
         return
     args = parse_args(argv)
     fallback = None
     if not (args.standalone or args.tcp):
-        from .daemon.cli import forward
+        from greycloud_lsp.command_line import forward
 
         fallback = forward(args)  # returns only when the daemon cannot serve us
         print(f"greycloud-lsp: running standalone: {fallback}", file=sys.stderr)
@@ -103,10 +103,10 @@ def run_standalone(args: argparse.Namespace, fallback: str | None = None) -> Non
     """Serve one editor in this process (today's one-process mode)."""
     emulator, variables = start_emulator() if args.emulator else (None, {})
 
-    from .lifecycle import hard_exit
-    from .logging_setup import setup_logging
-    from .server import create_server
-    from .shared import SharedState
+    from greycloud_lsp.common.logging_setup import setup_logging
+    from greycloud_lsp.features.lifecycle.handlers import hard_exit
+    from greycloud_lsp.server import create_server
+    from greycloud_lsp.shared_state import SharedState
 
     shared = None
     if emulator is not None:

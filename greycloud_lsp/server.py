@@ -1,9 +1,10 @@
 """Assemble a GreyCloud language server: a session plus every feature module.
 
-Each module in `FEATURE_MODULES` has ``setup(server)``, which adds its
-`Feature` state and registers its LSP handlers (esbonio style). Feature modules
-import `greycloud_lsp.session`, never this module, so nothing imports in a
-circle. To add a feature, write its module and add its name here.
+Each package in `FEATURE_MODULES` (``greycloud_lsp/features/<name>/``) has
+``setup(server)``, which adds its `Feature` state and registers its LSP handlers
+(esbonio style). Features import `greycloud_lsp.language_server`, never this
+module, so nothing imports in a circle. To add a feature, add its folder under
+``features/`` and its name here.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 
-from .session import CONFIG_SECTION, Feature, GreyCloudLanguageServer
-from .shared import SharedState
+from greycloud_lsp.language_server import CONFIG_SECTION, Feature, GreyCloudLanguageServer
+from greycloud_lsp.shared_state import SharedState
 
 __all__ = [
     "CONFIG_SECTION",
@@ -24,14 +25,13 @@ __all__ = [
 ]
 
 FEATURE_MODULES: tuple[str, ...] = (
-    "greycloud_lsp.lifecycle",
-    "greycloud_lsp.progress",
-    "greycloud_lsp.tokens",
-    "greycloud_lsp.workspace_cache",
-    "greycloud_lsp.cache_commands",
-    "greycloud_lsp.generation",
-    "greycloud_lsp.workspace_ask",
-    "greycloud_lsp.code_actions",
+    "greycloud_lsp.features.lifecycle",
+    "greycloud_lsp.features.progress",
+    "greycloud_lsp.features.token_counts",
+    "greycloud_lsp.features.workspace_cache",
+    "greycloud_lsp.features.generation",
+    "greycloud_lsp.features.workspace_ask",
+    "greycloud_lsp.features.code_actions",
 )
 
 

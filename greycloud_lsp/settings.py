@@ -24,10 +24,9 @@ from greycloud.rules import (
     TEMPERATURE,
     ConfigError,
 )
-
-from .field_validators import non_empty, one_of, within
-from .payload_conversion import camel, converter, describe_error
-from .payloads import INSERT_MODES
+from greycloud_lsp.common.field_validators import non_empty, one_of, within
+from greycloud_lsp.common.payload_conversion import camel, converter, describe_error
+from greycloud_lsp.common.payloads import INSERT_MODES
 
 TOKEN_MODES = ("auto", "api", "local", "estimate")
 

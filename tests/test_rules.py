@@ -11,8 +11,8 @@ from greycloud import GreyCloudConfig
 from greycloud._request import prepare_request
 from greycloud.redaction import contains_secret, redact
 from greycloud.rules import IDLE_TIMEOUT, NON_NEGATIVE, TEMPERATURE, TOP_P, ConfigError
-from greycloud_lsp.daemon.cli import idle_timeout
-from greycloud_lsp.payloads import GenerateArgs
+from greycloud_lsp.command_line import idle_timeout
+from greycloud_lsp.common.payloads import GenerateArgs
 from greycloud_lsp.settings import Settings, SettingsProblem, check_with_config, resolve
 
 ROOT = Path(__file__).resolve().parent.parent

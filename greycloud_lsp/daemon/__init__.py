@@ -1,1 +1,1 @@
-"""One daemon per user: ``greycloud-lsp`` forwards stdio to it (see the README)."""
+"""The daemon's side: one process per user, one `GreyCloudLanguageServer` per connection."""

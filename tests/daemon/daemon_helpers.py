@@ -10,8 +10,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from greycloud_lsp.daemon.autostart import control
-from greycloud_lsp.daemon.paths import daemon_paths
+from greycloud_lsp.forwarder.autostart import control
+from greycloud_lsp.wire.socket_paths import daemon_paths
 
 
 async def status(kind: str = "daemon") -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from greycloud_lsp.daemon.paths import daemon_paths
+from greycloud_lsp.wire.socket_paths import daemon_paths
 from tests.daemon.daemon_helpers import RawSession, status, wait_until
 from tests.helpers import daemon_processes
 from tests.lsp.lsp_helpers import execute, language_servers, open_document
@@ -174,7 +174,7 @@ async def test_unusable_socket_directory_falls_back_to_standalone(adc_env, tmp_p
 
 
 async def test_daemon_of_another_version_is_not_used(adc_env, tmp_path):
-    from greycloud_lsp.daemon import handshake
+    from greycloud_lsp.wire import handshake
 
     paths = daemon_paths()
     paths.directory.mkdir(parents=True, mode=0o700)
@@ -211,7 +211,7 @@ async def test_daemon_of_another_version_is_not_used(adc_env, tmp_path):
 
 OLD_DAEMON = """
 import asyncio, os, signal, sys
-from greycloud_lsp.daemon import handshake
+from greycloud_lsp.wire import handshake
 
 async def main():
     async def refuse(reader, writer):

@@ -15,8 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from greycloud_lsp.daemon import handshake
-from greycloud_lsp.daemon.paths import daemon_paths
+from greycloud_lsp.wire import handshake
+from greycloud_lsp.wire.socket_paths import daemon_paths
 from tests.daemon.daemon_helpers import RawSession, status, wait_until
 from tests.helpers import NO_HANG, daemon_processes, kill_daemons
 from tests.lsp.lsp_helpers import execute, language_servers

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from greycloud_lsp.daemon import handshake
-from greycloud_lsp.daemon.mirror import SessionMirror, apply_change
-from greycloud_lsp.daemon.paths import DaemonUnavailable, daemon_paths
+from greycloud_lsp.wire import handshake
+from greycloud_lsp.forwarder.document_mirror import SessionMirror, apply_change
+from greycloud_lsp.wire.socket_paths import DaemonUnavailable, daemon_paths
 
 
 def _change(sl: int, sc: int, el: int, ec: int, text: str) -> dict:
@@ -135,8 +135,8 @@ def test_the_forwarder_starts_without_the_server_stack():
     import sys
 
     code = (
-        "import sys, greycloud_lsp.__main__, greycloud_lsp.daemon.cli, "
-        "greycloud_lsp.daemon.forwarder as f\n"
+        "import sys, greycloud_lsp.__main__, greycloud_lsp.command_line, "
+        "greycloud_lsp.forwarder.relay as f\n"
         "f.session_hello(None, 'INFO')\n"
         "heavy = [m for m in ('pygls', 'lsprotocol', 'google.genai') if m in sys.modules]\n"
         "print(heavy)\n"

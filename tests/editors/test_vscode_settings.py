@@ -16,8 +16,8 @@ from pathlib import Path
 import attrs
 
 from greycloud_lsp import settings as server_settings
-from greycloud_lsp.payload_conversion import camel
-from greycloud_lsp.payloads import INSERT_MODES
+from greycloud_lsp.common.payload_conversion import camel
+from greycloud_lsp.common.payloads import INSERT_MODES
 
 REPO = Path(__file__).resolve().parents[2]
 EXT = REPO / "editors" / "vscode"

@@ -28,10 +28,24 @@ def _modules() -> dict[str, Path]:
     return found
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node but those under ``if TYPE_CHECKING:`` (imports for annotations only)."""
+    nodes: list[ast.AST] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
+            stack.extend(node.orelse)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return nodes
+
+
 def _imports(module: str, path: Path, known: set[str]) -> set[str]:
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     targets: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -93,31 +107,45 @@ def test_the_cycle_finder_finds_cycles():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
+def _feature_modules(graph: dict[str, set[str]]) -> list[str]:
+    return [m for m in graph if m.startswith(f"{NAME}.features.")]
+
+
+def test_every_feature_is_a_package_under_features():
+    for module in FEATURE_MODULES:
+        assert module.startswith(f"{NAME}.features."), module
+        assert (PACKAGE / module.split(".", 1)[1].replace(".", "/") / "__init__.py").exists()
+
+
 def test_features_never_import_the_server():
     graph = import_graph()
-    for module in FEATURE_MODULES:
+    for module in _feature_modules(graph):
         assert f"{NAME}.server" not in graph[module], f"{module} imports greycloud_lsp.server"
 
 
 def test_shared_helpers_import_nothing_of_the_server():
     graph = import_graph()
-    server_side = {f"{NAME}.server", f"{NAME}.session", *FEATURE_MODULES}
-    for helper in (
-        "shared",
-        "text_metrics",
-        "_pygls_compat",
-        "settings",
-        "payloads",
-        "payload_conversion",
-        "field_validators",
-    ):
-        imported = graph[f"{NAME}.{helper}"] & server_side
-        assert not imported, f"{NAME}.{helper} imports {sorted(imported)}"
+    server_side = {f"{NAME}.server", f"{NAME}.language_server", *_feature_modules(graph)}
+    helpers = [m for m in graph if m.startswith(f"{NAME}.common.")]
+    helpers += [f"{NAME}.{m}" for m in ("shared_state", "_pygls_compat", "settings")]
+    for helper in helpers:
+        imported = graph[helper] & server_side
+        assert not imported, f"{helper} imports {sorted(imported)}"
+
+
+def test_the_forwarder_side_imports_nothing_of_the_daemon_side():
+    """The editor's side (forwarder, wire) must start fast and stand alone."""
+    graph = import_graph()
+    daemon_side = {m for m in graph if not m.startswith((f"{NAME}.forwarder", f"{NAME}.wire"))}
+    daemon_side -= {f"{NAME}.common", f"{NAME}.common.log_files", f"{NAME}.common.processes"}
+    for module in (m for m in graph if m.startswith((f"{NAME}.forwarder", f"{NAME}.wire"))):
+        imported = graph[module] & daemon_side
+        assert not imported, f"{module} imports {sorted(imported)}"
 
 
 def test_server_side_modules_import_first_in_a_fresh_interpreter():
     """No module depends on another having been imported before it."""
-    for module in sorted({f"{NAME}.server", f"{NAME}.session", *FEATURE_MODULES}):
+    for module in sorted({f"{NAME}.server", f"{NAME}.language_server", *FEATURE_MODULES}):
         run = subprocess.run(
             [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False
         )

@@ -1,4 +1,4 @@
-"""greycloud_lsp.local_tokenizer: every model google-genai's LocalTokenizer knows can be
+"""greycloud_lsp.features.token_counts.local_tokenizer: every model google-genai's LocalTokenizer knows can be
 counted offline from a local file, and the reason is given when one cannot."""
 
 from __future__ import annotations
@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from greycloud import _genai_compat as compat
-from greycloud_lsp.local_tokenizer import LocalTokenizerUnavailable, load_counter
+from greycloud_lsp.features.token_counts.local_tokenizer import (
+    LocalTokenizerUnavailable,
+    load_counter,
+)
 
 TEXT = "abc defg hij abcdef ghij\n" * 20
 GEMMA4 = "gemini-3.5-flash"

@@ -20,7 +20,7 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, client_capabilities
 
 import greycloud_lsp
-from greycloud_lsp.payload_conversion import camel
+from greycloud_lsp.common.payload_conversion import camel
 from greycloud_lsp.settings import Settings
 from tests.lsp import lsp_helpers
 

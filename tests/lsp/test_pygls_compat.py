@@ -17,7 +17,7 @@ from pygls.protocol import JsonRPCProtocol
 from pygls.workspace import Workspace
 
 from greycloud_lsp import _pygls_compat as compat
-from greycloud_lsp.documents import LspTextDocument, LspWorkspace
+from greycloud_lsp.common.documents import LspTextDocument, LspWorkspace
 
 FIX = "pygls changed an internal greycloud_lsp/_pygls_compat.py relies on; update that module"
 

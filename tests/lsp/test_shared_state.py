@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from greycloud.quotas import base_model, quota_key
+from greycloud_lsp.features.token_counts.live_counts import TokenTracker
 from greycloud_lsp.server import create_server
-from greycloud_lsp.shared import SharedState
-from greycloud_lsp.tokens import TokenTracker
+from greycloud_lsp.shared_state import SharedState
 
 ENV = {"PROJECT_ID": "p1", "LOCATION": "us-central1"}
 

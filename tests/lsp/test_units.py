@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pygls.exceptions import JsonRpcInvalidParams
 
-from greycloud_lsp.collect import collect
-from greycloud_lsp.payload_conversion import parse
-from greycloud_lsp.payloads import GenerateArgs
+from greycloud_lsp.common.payload_conversion import parse
+from greycloud_lsp.common.payloads import GenerateArgs
+from greycloud_lsp.features.workspace_cache.file_selection import collect
 from greycloud_lsp.settings import Settings, resolve
 
 
@@ -119,7 +119,7 @@ def test_generate_arguments_name_the_field(argument, field):
 
 
 def test_code_action_placeholders_and_fences():
-    from greycloud_lsp.code_actions import fill, strip_fences
+    from greycloud_lsp.features.code_actions.actions import fill, strip_fences
 
     filled = fill(
         "Fix {file} ({language}):\n{diagnostics}\n{selection}",
@@ -139,8 +139,8 @@ def test_code_action_placeholders_and_fences():
 
 def test_question_saving_uses_the_price_table():
     from greycloud.pricing import price_for
-    from greycloud_lsp.payloads import Usage
-    from greycloud_lsp.workspace_ask import question_saving
+    from greycloud_lsp.common.payloads import Usage
+    from greycloud_lsp.features.workspace_ask.ask import question_saving
 
     price = price_for("gemini-2.5-flash")
     saving = question_saving("gemini-2.5-flash", Usage(1_000_000, 10, 900_000, 1_000_010))
@@ -170,7 +170,7 @@ def test_a_range_is_read_on_the_lines_lsp_counts():
     """A form feed or U+2028 is not a line break for LSP (nor for the edit applied later)."""
     from lsprotocol import types as lsp
 
-    from greycloud_lsp.document_edits import text_in_range
+    from greycloud_lsp.common.document_edits import text_in_range
 
     def on_line(line: int) -> lsp.Range:
         return lsp.Range(start=lsp.Position(line, 0), end=lsp.Position(line, 1))

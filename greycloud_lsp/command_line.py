@@ -1,0 +1,267 @@
+"""Daemon mode on the command line: the forwarder and `greycloud-lsp daemon ...`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+from greycloud.redaction import RedactingFilter
+from greycloud.rules import IDLE_TIMEOUT
+from greycloud_lsp.common.log_files import level_number, log_file_handler
+from greycloud_lsp.wire.socket_paths import DaemonUnavailable, daemon_paths
+
+log = logging.getLogger("greycloud_lsp.daemon")
+
+IDLE_TIMEOUT_VARIABLE = "GREYCLOUD_DAEMON_IDLE_TIMEOUT"
+STOP_WAIT_SECONDS = 10.0
+
+
+def idle_timeout(value: str | None) -> float | None:
+    """Seconds from ``--idle-timeout`` or ``$GREYCLOUD_DAEMON_IDLE_TIMEOUT`` (None: default)."""
+    raw = value if value is not None else os.environ.get(IDLE_TIMEOUT_VARIABLE)
+    if raw in (None, ""):
+        return None
+    try:
+        seconds: float | None = float(raw)
+    except ValueError:
+        seconds = None
+    if seconds is None or not IDLE_TIMEOUT.admits(seconds):
+        raise SystemExit(
+            f"idle timeout must be a number of seconds, {IDLE_TIMEOUT.requirement}; "
+            f"got {raw!r} (--idle-timeout or ${IDLE_TIMEOUT_VARIABLE})"
+        )
+    return seconds
+
+
+def _kind(emulator: bool) -> str:
+    return "emulator" if emulator else "daemon"
+
+
+# -- the forwarder ---------------------------------------------------------------
+
+
+def forward(args: argparse.Namespace) -> str:
+    """Serve this editor through the daemon; returns only with a reason to run standalone.
+
+    Imports stay light here (no pygls, no lsprotocol): a second window's
+    ``initialize`` answer waits for this process to start.
+    """
+    try:
+        from greycloud_lsp.forwarder.autostart import daemon_command
+        from greycloud_lsp.forwarder.relay import Forwarder, session_hello
+        from greycloud_lsp.wire import handshake
+    except ImportError as exc:  # no fcntl / unix sockets (Windows)
+        return f"daemon mode needs a POSIX system ({exc})"
+
+    _forwarder_logging(args.log_file, args.log_level)
+    try:
+        paths = daemon_paths(_kind(args.emulator))
+    except DaemonUnavailable as exc:
+        return str(exc)
+    command = daemon_command(paths.kind, idle_timeout(args.idle_timeout), args.log_level)
+    standalone = [sys.executable, "-m", "greycloud_lsp", "--standalone"]
+    standalone += ["--log-level", args.log_level] + (["--emulator"] if args.emulator else [])
+    standalone += ["--log-file", args.log_file] if args.log_file else []
+    forwarder = Forwarder(
+        paths, command, session_hello(args.log_file, args.log_level), standalone_command=standalone
+    )
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(forwarder.connect())
+    except (DaemonUnavailable, handshake.HandshakeError, OSError) as exc:
+        if isinstance(exc, handshake.HandshakeError) and exc.reason == "version":
+            return f"{exc}; run `greycloud-lsp daemon stop` to replace that daemon"
+        return str(exc)
+    code = 1
+    try:
+        code = loop.run_until_complete(forwarder.run())
+    except KeyboardInterrupt:
+        code = 0
+    logging.shutdown()
+    os._exit(code)  # a stdin reader thread must not keep us alive
+
+
+def _forwarder_logging(log_file: str | None, level: str) -> None:
+    """stderr (the editor's log) and ``--log-file``, through the same redaction as the
+    daemon's log (the forwarder logs paths, pids and errors, which may quote input)."""
+    fmt = "%(asctime)s %(levelname)s greycloud-lsp forwarder: %(message)s"
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter(fmt))
+    stderr.addFilter(RedactingFilter())
+    handlers: list[logging.Handler] = [stderr]
+    if log_file:
+        try:
+            handlers.append(log_file_handler(log_file, fmt=fmt))
+        except OSError as exc:
+            print(f"greycloud-lsp: cannot open {log_file}: {exc}", file=sys.stderr)
+    logger = logging.getLogger("greycloud_lsp.daemon")
+    logger.setLevel(level_number(level))
+    logger.propagate = False
+    for handler in handlers:
+        logger.addHandler(handler)
+
+
+# -- greycloud-lsp daemon status|stop|run ---------------------------------------------
+
+
+def daemon_main(argv: list[str]) -> None:
+    """``greycloud-lsp daemon {status,stop,run}``."""
+    parser = argparse.ArgumentParser(
+        prog="greycloud-lsp daemon", description="The per-user greycloud-lsp daemon."
+    )
+    parser.add_argument("action", choices=["status", "stop", "run"])
+    parser.add_argument("--emulator", action="store_true", help="the daemon of --emulator sessions")
+    parser.add_argument("--json", action="store_true", help="status as JSON")
+    parser.add_argument(
+        "--idle-timeout",
+        metavar="SECONDS",
+        help=f"run: exit after this long without a session (default 60; ${IDLE_TIMEOUT_VARIABLE})",
+    )
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    try:
+        paths = daemon_paths(_kind(args.emulator))
+    except DaemonUnavailable as exc:
+        raise SystemExit(f"greycloud-lsp daemon: {exc}") from None
+    if args.action == "run":
+        run_daemon(paths, idle_timeout(args.idle_timeout), args.log_level)
+        return
+    from greycloud_lsp.forwarder.autostart import control
+    from greycloud_lsp.wire.handshake import HandshakeError
+
+    try:
+        answer = asyncio.run(control(paths, args.action))
+    except HandshakeError as exc:
+        if not (args.action == "stop" and exc.reason == "version"):
+            raise SystemExit(f"greycloud-lsp daemon {args.action}: {exc}") from None
+        answer = _terminate_other_version(paths)
+    if answer is None:
+        print(f"no greycloud-lsp {paths.kind} is running ({paths.socket})")
+        raise SystemExit(3 if args.action == "status" else 0)
+    if args.action == "stop":
+        if not _wait_released(paths.lock, STOP_WAIT_SECONDS):
+            raise SystemExit(f"greycloud-lsp {paths.kind} {answer.get('pid')} is still stopping")
+        print(f"stopped greycloud-lsp {paths.kind} {answer.get('pid')}")
+    elif args.json:
+        print(json.dumps(answer["status"], indent=2))
+    else:
+        print(format_status(answer["status"]))
+
+
+def _terminate_other_version(paths: Any) -> dict[str, Any]:
+    """``stop`` for a daemon of another version (it refuses our handshake): SIGTERM.
+
+    Its pid file is in our private directory, so the pid is our own daemon's; it
+    exits as on ``stop`` (sessions told, owned caches deleted, files removed).
+    """
+    import signal
+
+    try:
+        pid = int(paths.pid_file.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(
+            f"greycloud-lsp daemon stop: the running daemon is another version and its pid "
+            f"file {paths.pid_file} is unusable ({exc}); stop it with that version's "
+            "`greycloud-lsp daemon stop`"
+        ) from None
+    return {"pid": pid}
+
+
+def _wait_released(lock: Any, timeout: float) -> bool:
+    """Wait until no process holds ``lock`` (the daemon holds it until it has exited)."""
+    import fcntl
+    import time
+
+    from greycloud_lsp.wire.socket_paths import open_private
+
+    deadline = time.monotonic() + timeout
+    fd = open_private(lock)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.05)
+    finally:
+        os.close(fd)
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """Human-readable ``daemon status``."""
+    lines = [
+        f"greycloud-lsp {status['kind']} pid {status['pid']} (greycloud {status['version']}), "
+        f"up {status['uptimeSeconds']:.0f} s, idle timeout {status['idleTimeoutSeconds']:.0f} s",
+        f"socket: {status['socket']}",
+        f"sessions: {len(status['sessions'])}",
+    ]
+    for s in status["sessions"]:
+        folders = ", ".join(s["workspaceFolders"]) or "-"
+        lines.append(
+            f"  #{s['id']}: editor pid {s['editorPid']}, forwarder pid {s['forwarderPid']}, "
+            f"{s['documents']} documents, {s['generations']} generations running, "
+            f"folders {folders}"
+        )
+    quotas = status.get("quotas", [])
+    lines.append(f"quotas in use: {len(quotas)}")
+    for q in quotas:
+        lines.append(
+            f"  {q['project']}/{q['location']}/{q['model']}: rpm {q['rpm']}, tpm {q['tpm']}, "
+            f"maxConcurrency {q['maxConcurrency']}, in flight {q['inFlight']}, "
+            f"waiting {q['waiting']}"
+        )
+    caches = status.get("caches", [])
+    lines.append(f"caches held: {len(caches)}")
+    for c in caches:
+        lines.append(f"  {c['name']}: {c['sessions']} session(s)")
+    return "\n".join(lines)
+
+
+def run_daemon(paths: Any, timeout: float | None, log_level: str) -> None:
+    """Run the daemon in this process until it is stopped or idle."""
+    from greycloud_lsp.daemon.daemon_logs import setup_daemon_logging
+    from greycloud_lsp.daemon.listener import DEFAULT_IDLE_TIMEOUT, AlreadyRunning, Daemon
+    from greycloud_lsp.features.lifecycle.handlers import hard_exit
+
+    try:
+        from greycloud_lsp.wire.socket_paths import ensure_private_directory
+
+        ensure_private_directory(paths.directory)
+        setup_daemon_logging(paths.log_file, log_level)
+    except (DaemonUnavailable, OSError) as exc:
+        print(f"greycloud-lsp daemon: {exc}", file=sys.stderr)
+        hard_exit(1)
+    emulator = None
+    emulator_env: dict[str, str] = {}
+    if paths.kind == "emulator":
+        from greycloud_lsp.common.embedded_emulator import start_emulator
+
+        emulator, emulator_env = start_emulator()
+        log.info("embedded emulator at %s", emulator.url)
+    daemon = Daemon(
+        paths,
+        idle_timeout=DEFAULT_IDLE_TIMEOUT if timeout is None else timeout,
+        emulator_url=emulator.url if emulator else None,
+        emulator_env=emulator_env,
+    )
+    code = 0
+    try:
+        asyncio.run(daemon.run())
+    except AlreadyRunning as exc:
+        log.info("%s; exiting", exc)
+    except DaemonUnavailable as exc:
+        log.error("%s", exc)
+        print(f"greycloud-lsp daemon: {exc}", file=sys.stderr)
+        code = 1
+    if emulator is not None:
+        emulator.stop()
+    hard_exit(code)
