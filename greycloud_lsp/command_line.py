@@ -15,7 +15,10 @@ from greycloud.rules import IDLE_TIMEOUT
 from greycloud_lsp.common.log_files import level_number, log_file_handler
 from greycloud_lsp.wire.socket_paths import DaemonUnavailable, daemon_paths
 
-log = logging.getLogger("greycloud_lsp.daemon")
+log = logging.getLogger(__name__)
+
+# The loggers of the editor's side of the daemon (this module, forwarder/, wire/).
+FORWARDER_LOGGERS = (__name__, "greycloud_lsp.forwarder", "greycloud_lsp.wire")
 
 IDLE_TIMEOUT_VARIABLE = "GREYCLOUD_DAEMON_IDLE_TIMEOUT"
 STOP_WAIT_SECONDS = 10.0
@@ -100,11 +103,12 @@ def _forwarder_logging(log_file: str | None, level: str) -> None:
             handlers.append(log_file_handler(log_file, fmt=fmt))
         except OSError as exc:
             print(f"greycloud-lsp: cannot open {log_file}: {exc}", file=sys.stderr)
-    logger = logging.getLogger("greycloud_lsp.daemon")
-    logger.setLevel(level_number(level))
-    logger.propagate = False
-    for handler in handlers:
-        logger.addHandler(handler)
+    for name in FORWARDER_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(level_number(level))
+        logger.propagate = False
+        for handler in handlers:
+            logger.addHandler(handler)
 
 
 # -- greycloud-lsp daemon status|stop|run ---------------------------------------------
