@@ -184,7 +184,7 @@ async def test_emulator_mode_overrides_the_sessions_connection(fake_gcloud):
 
 
 async def test_exit_ends_only_the_session_when_it_has_an_exit_hook(fake_gcloud):
-    from greycloud_lsp import lifecycle
+    from greycloud_lsp.features.lifecycle import handlers as lifecycle
 
     shared = SharedState()
     s = await session(shared, {})
