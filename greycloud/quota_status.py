@@ -94,10 +94,10 @@ def format_quotas(quotas: Sequence[dict[str, Any]], title: str = "quotas") -> st
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     first = quotas[0]
-    counts = first.get("tpmCounts") or "?"
+    kinds = sorted({q["tpmCounts"] for q in quotas if q.get("tpmCounts")})
+    counted = f"tokens = {kinds[0]} tokens" if len(kinds) == 1 else "tokens as each quota counts"
     lines = [
-        f"{title} ({first['source']}, window {first['periodSeconds']:g} s, "
-        f"tokens = {counts} tokens; used/limit):"
+        f"{title} ({first['source']}, window {first['periodSeconds']:g} s, {counted}; used/limit):"
     ]
     lines += [
         "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
