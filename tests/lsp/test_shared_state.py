@@ -193,3 +193,12 @@ async def test_exit_ends_only_the_session_when_it_has_an_exit_hook(fake_gcloud):
     lifecycle.on_exit(s)
     assert ended == [1]  # no shutdown request came first
     await shared.aclose()
+
+
+async def test_tpm_counts_setting_reaches_the_quotas_limiter(fake_gcloud):
+    shared = SharedState()
+    server = await session(shared, {"tpmCounts": "total"})
+    assert server.get_client().rate_limiter.tpm_counts == "total"
+    bad = await session(SharedState(), {"tpmCounts": "output"})
+    assert bad.get_client().rate_limiter.tpm_counts == "input"  # rejected: the default holds
+    assert any("tpmCounts: must be one of input, uncached-input, total" in t for t in bad.told)
