@@ -74,7 +74,7 @@ def _of(used: int, limit: int | None) -> str:
 def format_quotas(quotas: Sequence[dict[str, Any]], title: str = "quotas") -> str:
     """Text for `quota_json` rows: a heading line, then one aligned line per quota."""
     if not quotas:
-        return f"{title}: none in use"
+        return f"{title}: none"
     header = ("quota (project/location/model)", "requests", "tokens", "in flight", "waiting")
     rows = [header]
     for q in quotas[:MAX_ROWS]:

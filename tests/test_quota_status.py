@@ -141,7 +141,7 @@ def test_the_text_block_fits_one_screen_with_headings():
     )
     assert len(lines) <= 16 and all(len(line) <= 100 for line in lines)
     assert lines[-1] == "  ... and 18 more (--json lists all)"
-    assert format_quotas([]) == "quotas: none in use"
+    assert format_quotas([]) == "quotas: none"
 
 
 # -- the shared quota, read from Redis ---------------------------------------------

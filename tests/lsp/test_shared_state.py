@@ -51,6 +51,13 @@ async def test_one_limiter_per_quota_and_the_smallest_limits_hold(fake_gcloud):
             "maxConcurrency": 4,
             "inFlight": 0,
             "waiting": 0,
+            "source": "local",
+            "periodSeconds": 60.0,
+            "requests": 0,
+            "tokens": 0,
+            "waitingTokens": 0,
+            "blockedSeconds": 0.0,
+            "tpmCounts": "input",
         }
     ]
     await shared.aclose()
