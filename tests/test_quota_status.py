@@ -166,9 +166,11 @@ async def test_quota_status_shows_what_other_processes_hold_and_wait_for(
     adc_env, redis_url, workers, monkeypatch
 ):
     monkeypatch.setenv("GREYCLOUD_QUOTA_URL", redis_url)
-    holder = workers("holder", "--quota-url", redis_url, "--concurrency", "2", "--hold", "2")
+    # the workers' window is the 60 s the command reads with (their scripts expire entries)
+    shape = ("--quota-url", redis_url, "--concurrency", "2", "--window", "60")
+    holder = workers("holder", *shape, "--hold", "2")
     await _until(lambda: asyncio.sleep(0, holder.exists()), "the holder's two slots")
-    workers("waiter", "--quota-url", redis_url, "--concurrency", "2", "--hold", "1")
+    workers("waiter", *shape, "--hold", "1")
     reader = RedisQuota(redis_url, OWN)
 
     async def waiting() -> bool:
