@@ -225,3 +225,30 @@ keep()
 return status()
 """
 )
+
+STATUS = """
+-- Read-only: what the state holds now, as the other scripts would count it,
+-- without changing it (``greycloud quota status``). Same seven keys.
+-- ARGV: period. Returns {requests, in_flight, tokens, waiting, blocked_ms}.
+local lease, pend, done, tok, meta, qexp = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local since = now - tonumber(ARGV[1])
+-- An unanswered request whose lease lapsed counts as answered at its expiry.
+local ids = redis.call('ZRANGEBYSCORE', pend, '(' .. since, '+inf')
+local answered = redis.call('ZRANGEBYSCORE', done, '(' .. since, '+inf')
+local tokens = 0
+for _, list in ipairs({ids, answered}) do
+  for _, id in ipairs(list) do
+    tokens = tokens + (tonumber(redis.call('HGET', tok, id)) or 0)
+  end
+end
+local blocked = tonumber(redis.call('HGET', meta, 'blocked')) or 0
+return {
+  #ids + #answered,
+  redis.call('ZCOUNT', lease, '(' .. now, '+inf'),
+  tokens,
+  redis.call('ZCOUNT', qexp, '(' .. now, '+inf'),
+  math.max(0, math.ceil((blocked - now) * 1000)),
+}
+"""

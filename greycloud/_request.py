@@ -335,11 +335,3 @@ def finish_reason(response: types.GenerateContentResponse) -> str | None:
         return None
     reason = response.candidates[0].finish_reason
     return getattr(reason, "value", None) or str(reason)
-
-
-def total_tokens(response: types.GenerateContentResponse, fallback: int) -> int:
-    """Tokens the response says the request used, or ``fallback``."""
-    usage = response.usage_metadata
-    if usage is None or usage.total_token_count is None:
-        return fallback
-    return usage.total_token_count

@@ -18,7 +18,6 @@ from greycloud._request import (
     GenerationOptions,
     PreparedRequest,
     count_tokens_config,
-    total_tokens,
 )
 from greycloud.auth import client_from_config
 from greycloud.config import GreyCloudConfig
@@ -231,7 +230,7 @@ class GreyCloudAsyncClient(ClientCore):
                 except genai_errors.APIError:
                     reservation.settle(0)  # the server refused it: no tokens were used
                     raise
-                reservation.settle(total_tokens(response, prepared.estimated_tokens))
+                reservation.settle_usage(response.usage_metadata)
                 return response
 
         return await self._call(policy, attempt)
@@ -304,9 +303,7 @@ class GreyCloudAsyncClient(ClientCore):
                 self._slow_down(exc)
                 raise self._stream_broke(state, exc) from exc
         finally:
-            usage = state.usage_metadata
-            if usage is not None and usage.total_token_count is not None:
-                reservation.settle(usage.total_token_count)
+            reservation.settle_usage(state.usage_metadata)
             reservation.release()
             await _aclose(upstream)
 

@@ -17,10 +17,12 @@ from typing import Any
 
 from greycloud.gcloud_project import cached_gcloud_project, gcloud_default_project
 from greycloud.rules import (
+    DEFAULT_TPM_COUNTS,
     GENERATION_BOUNDS,
     POSITIVE,
     ConfigError,
     thinking_level_name,
+    tpm_counts_name,
 )
 
 DEFAULT_MODEL = "gemini-3-flash-preview"
@@ -70,6 +72,7 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "BATCH_POLL_INTERVAL",
     "GREYCLOUD_RPM",
     "GREYCLOUD_TPM",
+    "GREYCLOUD_TPM_COUNTS",
     "GREYCLOUD_MAX_CONCURRENCY",
     "GREYCLOUD_QUOTA_URL",
     "GREYCLOUD_REQUEST_TIMEOUT",
@@ -173,6 +176,8 @@ class GreyCloudConfig:
 
     rpm: int | None = None
     tpm: int | None = None
+    tpm_counts: str | None = None
+    """What ``tpm`` counts: ``input`` (default), ``uncached-input`` or ``total``."""
     max_concurrency: int | None = None
     quota_url: str | None = field(default=None, repr=False)
 
@@ -243,6 +248,8 @@ class GreyCloudConfig:
             self.rpm = _env_number("GREYCLOUD_RPM", int)
         if self.tpm is None:
             self.tpm = _env_number("GREYCLOUD_TPM", int)
+        if self.tpm_counts is None:
+            self.tpm_counts = _env("GREYCLOUD_TPM_COUNTS") or DEFAULT_TPM_COUNTS
         if self.max_concurrency is None:
             self.max_concurrency = _env_number("GREYCLOUD_MAX_CONCURRENCY", int)
         if self.quota_url is None:
@@ -289,6 +296,7 @@ class GreyCloudConfig:
     def _validate(self) -> None:
         if self.thinking_level is not None:
             self.thinking_level = thinking_level_name(self.thinking_level)
+        self.tpm_counts = tpm_counts_name(self.tpm_counts or DEFAULT_TPM_COUNTS)
         for name, bound in GENERATION_BOUNDS.items():
             bound.check(name, getattr(self, name))
         for name in (

@@ -11,7 +11,9 @@ counts at the time of that answer. Hence:
   seconds, from the very first one (no burst), and a steady backlog runs at
   the limit less one round trip per window;
 * tokens are charged from the caller's estimate at admission and corrected
-  with `Reservation.settle` once the response reports its real usage;
+  with `Reservation.settle_usage` once the response reports its real usage,
+  counting what the quota counts (``tpm_counts``: input tokens by default, as
+  Vertex AI does; see `greycloud.rules.TPM_COUNTS`);
 * a request whose estimate alone exceeds ``tpm`` fails at once with
   `RequestTooLargeError` and takes nothing;
 * `penalize` (called after a 429) holds back every caller sharing the limiter;
@@ -34,11 +36,13 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from greycloud.clock import Clock, MonotonicClock
 from greycloud.errors import RequestTooLargeError
-from greycloud.rules import POSITIVE
+from greycloud.quota_status import QuotaStatus
+from greycloud.quotas import usage_tpm_tokens
+from greycloud.rules import DEFAULT_TPM_COUNTS, POSITIVE, tpm_counts_name
 from greycloud.shared_quota import RedisQuota, Snapshot
 
 if TYPE_CHECKING:
@@ -86,6 +90,15 @@ class Reservation:
         """Replace the estimate with the usage the server reported."""
         self._limiter._recharge(self._admission, max(0, int(actual_tokens)))
 
+    def settle_usage(self, usage: Any) -> None:
+        """Settle with what the quota counts of a response's ``usage_metadata``.
+
+        The limiter's ``tpm_counts`` picks the tokens; without usage the charge stays.
+        """
+        tokens = usage_tpm_tokens(usage, self._limiter.tpm_counts)
+        if tokens is not None:
+            self.settle(tokens)
+
     def release(self) -> None:
         """Give the concurrency slot back (safe to call more than once)."""
         if not self._released:
@@ -122,6 +135,7 @@ class VertexRateLimiter:
         period: float = 60.0,
         clock: Clock | None = None,
         shared: RedisQuota | None = None,
+        tpm_counts: str = DEFAULT_TPM_COUNTS,
     ) -> None:
         for name, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrency", max_concurrency)):
             _check_limit(name, value)
@@ -130,6 +144,8 @@ class VertexRateLimiter:
         self.tpm = tpm
         self.max_concurrency = max_concurrency
         self.period = period
+        self.tpm_counts = tpm_counts_name(tpm_counts)
+        """What ``tpm`` counts when a call settles (`greycloud.rules.TPM_COUNTS`)."""
         self.clock: Clock = clock or MonotonicClock()
         self._pending: set[_Admission] = set()
         self._answered: deque[_Admission] = deque()  # ordered by answer time
@@ -141,6 +157,7 @@ class VertexRateLimiter:
         self._queue = asyncio.Lock()
         self._changed = asyncio.Event()
         self._waiting = 0
+        self._waiting_tokens = 0
         self._held = 0
         self.shared = shared
         if shared is not None:
@@ -175,6 +192,7 @@ class VertexRateLimiter:
             tpm=tpm or config_tpm,
             max_concurrency=max_concurrency or config_concurrency,
             shared=shared,
+            tpm_counts=config.tpm_counts or DEFAULT_TPM_COUNTS,
         )
 
     # -- public ----------------------------------------------------------
@@ -198,6 +216,24 @@ class VertexRateLimiter:
         """Requests in flight plus those answered within the last ``period`` seconds."""
         self._expire(self.clock.now())
         return max(len(self._pending) + len(self._answered), self._shared_view().requests)
+
+    def status(self) -> QuotaStatus:
+        """This process's use of the quota now: window, in flight, waiting, limits."""
+        now = self.clock.now()
+        self._expire(now)
+        return QuotaStatus(
+            requests=len(self._pending) + len(self._answered),
+            tokens=self._charged,
+            in_flight=self._held,
+            waiting=self._waiting,
+            waiting_tokens=self._waiting_tokens,
+            blocked_seconds=max(0.0, self._blocked_until - now),
+            period=self.period,
+            rpm=self.rpm,
+            tpm=self.tpm,
+            max_concurrency=self.max_concurrency,
+            tpm_counts=self.tpm_counts,
+        )
 
     def headroom(self) -> int:
         """Requests that would be admitted at once right now (0 while anyone waits).
@@ -225,6 +261,7 @@ class VertexRateLimiter:
                 tpm=self.tpm,
             )
         self._waiting += 1
+        self._waiting_tokens += estimated_tokens
         try:
             async with self._queue:
                 await self._slots.acquire()
@@ -244,6 +281,7 @@ class VertexRateLimiter:
                 return Reservation(self, admission)
         finally:
             self._waiting -= 1
+            self._waiting_tokens -= estimated_tokens
 
     @asynccontextmanager
     async def limit(self, estimated_tokens: int) -> AsyncIterator[Reservation]:

@@ -87,3 +87,27 @@ def thinking_level_name(level: Any) -> str:
             field="thinking_level",
         )
     return name
+
+
+TPM_COUNTS = ("input", "uncached-input", "total")
+"""What a tokens-per-minute quota counts (``tpm_counts``), from usage metadata:
+
+* ``input`` (default): the prompt, cached part included (``promptTokenCount``
+  plus ``toolUsePromptTokenCount``), as Vertex AI's Gemini quota
+  ``generate_content_input_tokens_per_minute_per_base_model`` counts;
+* ``uncached-input``: the prompt without its ``cachedContentTokenCount``;
+* ``total``: everything, answer and thinking too (``totalTokenCount``).
+"""
+DEFAULT_TPM_COUNTS = "input"
+
+
+def tpm_counts_name(value: Any) -> str:
+    """``value`` as one of `TPM_COUNTS` (case-insensitive), else `ConfigError`."""
+    name = str(value).strip().lower()
+    if name not in TPM_COUNTS:
+        raise ConfigError(
+            f"tpm_counts={value!r} is not valid: use one of {', '.join(TPM_COUNTS)} "
+            "(what the tokens-per-minute quota counts).",
+            field="tpm_counts",
+        )
+    return name

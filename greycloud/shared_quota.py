@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from greycloud._quota_lua import ACQUIRE, UPDATE
+from greycloud._quota_lua import ACQUIRE, STATUS, UPDATE
+from greycloud.quota_status import QuotaStatus
 from greycloud.quota_url import QuotaOptions, redact_url
 
 logger = logging.getLogger("greycloud.quota")
@@ -338,6 +340,33 @@ class RedisQuota:
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+
+    # -- reading (greycloud quota status) ------------------------------------
+
+    async def read_status(self) -> QuotaStatus:
+        """This quota's shared state now, read without changing it (limits unknown).
+
+        Raises what Redis raises (or ``TimeoutError``): nothing falls back here.
+        """
+        script = self._redis().register_script(STATUS)
+        reply = await asyncio.wait_for(
+            script(keys=self.keys, args=[self.period]), self.options.timeout
+        )
+        requests, in_flight, tokens, waiting, blocked_ms = (int(x) for x in reply)
+        return QuotaStatus(
+            requests, tokens, in_flight, waiting, None, blocked_ms / 1000, self.period,
+            source="redis",
+        )  # fmt: skip
+
+    async def known_keys(self) -> list[tuple[str, ...]]:
+        """Every quota key with state under this URL's prefix (SCAN: read-only)."""
+        head = f"{self.options.prefix}quota:{{"
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", head) + "*}:meta"
+        found = set()
+        async for raw in self._redis().scan_iter(match=pattern, count=500):
+            name = raw.decode() if isinstance(raw, bytes) else str(raw)
+            found.add(tuple(name[len(head) : -len("}:meta")].split("/")))
+        return sorted(found)
 
 
 def _wire(batch: list[tuple[str, str, str, str, float]], now: float) -> list[str]:

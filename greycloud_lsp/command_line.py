@@ -10,6 +10,7 @@ import os
 import sys
 from typing import Any
 
+from greycloud.quota_status import format_quotas
 from greycloud.redaction import RedactingFilter
 from greycloud.rules import IDLE_TIMEOUT
 from greycloud_lsp.common.log_files import level_number, log_file_handler
@@ -215,14 +216,7 @@ def format_status(status: dict[str, Any]) -> str:
             f"{s['documents']} documents, {s['generations']} generations running, "
             f"folders {folders}"
         )
-    quotas = status.get("quotas", [])
-    lines.append(f"quotas in use: {len(quotas)}")
-    for q in quotas:
-        lines.append(
-            f"  {q['project']}/{q['location']}/{q['model']}: rpm {q['rpm']}, tpm {q['tpm']}, "
-            f"maxConcurrency {q['maxConcurrency']}, in flight {q['inFlight']}, "
-            f"waiting {q['waiting']}"
-        )
+    lines.append(format_quotas(status.get("quotas", []), "quotas in use"))
     caches = status.get("caches", [])
     lines.append(f"caches held: {len(caches)}")
     for c in caches:

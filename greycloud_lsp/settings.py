@@ -22,6 +22,7 @@ from greycloud.rules import (
     NON_NEGATIVE,
     POSITIVE,
     TEMPERATURE,
+    TPM_COUNTS,
     ConfigError,
 )
 from greycloud_lsp.common.field_validators import non_empty, one_of, within
@@ -103,6 +104,10 @@ class Settings:
     sa_email: str | None = None
     rpm: int | None = attrs.field(default=None, validator=within("rpm", POSITIVE))
     tpm: int | None = attrs.field(default=None, validator=within("tpm", POSITIVE))
+    tpm_counts: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(one_of("tpmCounts", TPM_COUNTS))
+    )
+    """What ``tpm`` counts: input (default), uncached-input or total (greycloud.rules)."""
     max_concurrency: int | None = attrs.field(
         default=None, validator=within("maxConcurrency", POSITIVE)
     )
@@ -132,6 +137,7 @@ class Settings:
             "sa_email",
             "rpm",
             "tpm",
+            "tpm_counts",
             "max_concurrency",
             "quota_url",
             "temperature",

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from greycloud.quota_status import quota_json
 from greycloud.quotas import QuotaKey, quota_key
 
 if TYPE_CHECKING:
@@ -316,21 +317,9 @@ class SharedState:
     # -- status and teardown -------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Quotas in use (key, limits, in flight, waiting), clients and caches held."""
+        """Quotas in use (`greycloud.quota_status.quota_json` each), clients and caches held."""
         return {
-            "quotas": [
-                {
-                    "project": key[0],
-                    "location": key[1],
-                    "model": key[2],
-                    "rpm": q.limiter.rpm,
-                    "tpm": q.limiter.tpm,
-                    "maxConcurrency": q.limiter.max_concurrency,
-                    "inFlight": q.limiter.in_flight,
-                    "waiting": q.limiter.waiting,
-                }
-                for key, q in self._quotas.items()
-            ],
+            "quotas": [quota_json(key, q.limiter.status()) for key, q in self._quotas.items()],
             "clients": len(self._clients),
             "tokenMemo": len(self.token_memo),
             "caches": self.caches.status(),

@@ -403,9 +403,9 @@ def test_quota_rpm(emulator: EmulatorServer, client: genai.Client) -> None:
 def test_quota_tpm_and_window(emulator: EmulatorServer, client: genai.Client) -> None:
     emulator.state.set_quota(tpm=100, window_seconds=0.5)
     emulator.state.configure(quota_retry_after=7)
-    client.models.generate_content(model=MODEL, contents="one")
+    client.models.generate_content(model=MODEL, contents="one " * 60)
     with pytest.raises(errors.ClientError) as info:
-        client.models.generate_content(model=MODEL, contents="two [[words=200]]")
+        client.models.generate_content(model=MODEL, contents="two " * 50)
     assert info.value.code == 429
     assert info.value.response.headers["retry-after"] == "7"
     time.sleep(0.6)

@@ -29,9 +29,9 @@ EXIT_INTERRUPTED = 130
 
 
 def _command_modules() -> list[object]:
-    from greycloud.cli import emulator, generate
+    from greycloud.cli import emulator, generate, quota
 
-    modules: list[object] = [generate, emulator]
+    modules: list[object] = [generate, emulator, quota]
     for name in ("cache", "batch"):
         with contextlib.suppress(ImportError):
             modules.append(__import__(f"greycloud.cli.{name}", fromlist=["register"]))

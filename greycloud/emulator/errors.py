@@ -22,6 +22,11 @@ QUOTA_SHAPES: dict[str, tuple[str, str]] = {
         "GenerateContentInputTokensPerModelPerMinute",
         "generativelanguage.googleapis.com/generate_content_input_token_count",
     ),
+    # The emulator's own name for a quota set to count every token (tpm_counts="total").
+    "total_tokens_per_minute": (
+        "GenerateContentTotalTokensPerModelPerMinute",
+        "generativelanguage.googleapis.com/generate_content_total_token_count",
+    ),
 }
 
 STATUS_NAMES = {

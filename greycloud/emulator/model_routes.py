@@ -30,6 +30,7 @@ from greycloud.emulator.validation import (
     validate_count,
     validate_generate,
 )
+from greycloud.quotas import tpm_tokens
 
 EXPRESS_PROJECT = "express-mode"
 
@@ -122,7 +123,13 @@ async def _answer(
         check_model(call.model, call.resource)
         merged, cached_tokens = resolve_cached_content(state, body, call.model)
         answer = build_answer(call.model, merged, cached_tokens)
-        charged, payload = answer.total_tokens, generate_payload(answer)
+        payload = generate_payload(answer)
+        charged = tpm_tokens(
+            state.quota.tpm_counts,
+            prompt=answer.prompt_tokens,
+            total=answer.total_tokens,
+            cached=answer.cached_tokens,
+        )
     over = state.charge_quota(call.project or EXPRESS_PROJECT, charged, now=record.time)
     if over is not None:
         message, details = quota_error(

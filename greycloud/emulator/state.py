@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from greycloud.emulator.errors import QUOTA_SHAPES
+from greycloud.rules import DEFAULT_TPM_COUNTS, tpm_counts_name
 
 DEFAULT_API_KEY = "emulator-api-key"
 DEFAULT_TOKEN_LIFETIME = 3600.0
@@ -108,12 +109,18 @@ class TokenInfo:
 
 @dataclass
 class Quota:
-    """Sliding-window request/token limits per project, and requests per day."""
+    """Sliding-window request/token limits per project, and requests per day.
+
+    ``tpm`` counts what ``tpm_counts`` names (`greycloud.rules.TPM_COUNTS`): by
+    default input tokens, cached ones included, as Vertex AI's Gemini quota
+    ``generate_content_input_tokens_per_minute_per_base_model`` does.
+    """
 
     rpm: int | None = None
     tpm: int | None = None
     window_seconds: float = 60.0
     rpd: int | None = None
+    tpm_counts: str = DEFAULT_TPM_COUNTS
 
 
 @dataclass(frozen=True)
@@ -309,18 +316,22 @@ class EmulatorState:
         tpm: int | None = None,
         window_seconds: float = 60.0,
         rpd: int | None = None,
+        tpm_counts: str = DEFAULT_TPM_COUNTS,
     ) -> None:
         """Limit requests and tokens per project in a sliding window, and requests per day.
 
-        The "day" is the emulator's lifetime (or until the next `set_quota`/`reset`).
+        ``tpm_counts`` is what ``tpm`` counts: ``input`` (default, as Vertex AI),
+        ``uncached-input`` or ``total``. The "day" is the emulator's lifetime (or
+        until the next `set_quota`/`reset`).
         """
+        counts = tpm_counts_name(tpm_counts)
         with self._lock:
-            self.quota = Quota(rpm, tpm, float(window_seconds), rpd)
+            self.quota = Quota(rpm, tpm, float(window_seconds), rpd, counts)
             self._usage = {}
             self._daily = {}
 
     def charge_quota(self, project: str, tokens: int, now: float | None = None) -> OverQuota | None:
-        """Charge one request of ``tokens``; say which quota refuses it, if any.
+        """Charge one request of ``tokens`` (as ``tpm_counts`` counts); say what refuses it.
 
         A window quota's ``retry_delay`` is when enough of the window has passed
         for this request to fit (the whole window if it can never fit).
@@ -345,8 +356,9 @@ class EmulatorState:
                 return OverQuota("per_minute", quota.rpm, wait)
             used = sum(t for _, t in usage)
             if quota.tpm is not None and used + tokens > quota.tpm:
+                kind = "total_tokens_per_minute" if quota.tpm_counts == "total" else None
                 return OverQuota(
-                    "tokens_per_minute",
+                    kind or "tokens_per_minute",
                     quota.tpm,
                     self._tokens_free(usage, used + tokens - quota.tpm, now),
                 )

@@ -130,8 +130,9 @@ async def test_status_and_stop_commands(adc_env, tmp_path):
         await execute(client, "greycloud.generate", {"prompt": "hi [[words=2]]"})
         shown = await asyncio.to_thread(_cli, "status")
         assert shown.returncode == 0, shown.stderr
-        assert "sessions: 1" in shown.stdout and "rpm 30" in shown.stdout
-        assert "emulator-project/us-central1/gemini-3-flash-preview" in shown.stdout
+        assert "sessions: 1" in shown.stdout and "quotas in use (local" in shown.stdout
+        (row,) = [line for line in shown.stdout.splitlines() if "gemini-3-flash" in line]
+        assert row.split()[:2] == ["emulator-project/us-central1/gemini-3-flash-preview", "1/30"]
         before = await status()
         stopped = await asyncio.to_thread(_cli, "stop")
         assert f"stopped greycloud-lsp daemon {before['pid']}" in stopped.stdout

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import attrs
 
+from greycloud.rules import TPM_COUNTS
 from greycloud_lsp import settings as server_settings
 from greycloud_lsp.common.payload_conversion import camel
 from greycloud_lsp.common.payloads import INSERT_MODES
@@ -106,6 +107,8 @@ def test_enums_match_the_server():
     assert modes == list(server_settings.TOKEN_MODES)
     insert = props["greycloud.codeActions"]["items"]["properties"]["insert"]["enum"]
     assert insert == list(INSERT_MODES)
+    counts = [m for m in props["greycloud.tpmCounts"]["enum"] if m is not None]
+    assert counts == list(TPM_COUNTS)
 
 
 def test_lists_of_objects_declare_the_server_fields():

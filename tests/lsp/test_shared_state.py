@@ -51,6 +51,13 @@ async def test_one_limiter_per_quota_and_the_smallest_limits_hold(fake_gcloud):
             "maxConcurrency": 4,
             "inFlight": 0,
             "waiting": 0,
+            "source": "local",
+            "periodSeconds": 60.0,
+            "requests": 0,
+            "tokens": 0,
+            "waitingTokens": 0,
+            "blockedSeconds": 0.0,
+            "tpmCounts": "input",
         }
     ]
     await shared.aclose()
@@ -193,3 +200,12 @@ async def test_exit_ends_only_the_session_when_it_has_an_exit_hook(fake_gcloud):
     lifecycle.on_exit(s)
     assert ended == [1]  # no shutdown request came first
     await shared.aclose()
+
+
+async def test_tpm_counts_setting_reaches_the_quotas_limiter(fake_gcloud):
+    shared = SharedState()
+    server = await session(shared, {"tpmCounts": "total"})
+    assert server.get_client().rate_limiter.tpm_counts == "total"
+    bad = await session(SharedState(), {"tpmCounts": "output"})
+    assert bad.get_client().rate_limiter.tpm_counts == "input"  # rejected: the default holds
+    assert any("tpmCounts: must be one of input, uncached-input, total" in t for t in bad.told)
