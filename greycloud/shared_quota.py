@@ -329,14 +329,16 @@ class RedisQuota:
     async def aclose(self) -> None:
         """Flush pending updates and close the connection."""
         worker = self._worker
-        if worker is not None and not worker.done() and self._outbox:
+        if worker is not None and not worker.done():
+            # Queued updates, or a batch already on its way: let the worker finish them
+            # (it stops once nothing is queued or held) rather than cancel it mid-send.
             self._held.clear()
+            if self._wake_worker is not None:
+                self._wake_worker.set()
             try:
                 await asyncio.wait_for(worker, self.options.timeout * 2)
             except Exception:  # a timeout or Redis error: the leases lapse
                 worker.cancel()
-        elif worker is not None:
-            worker.cancel()
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
