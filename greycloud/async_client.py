@@ -22,7 +22,17 @@ from greycloud._request import (
 )
 from greycloud.auth import client_from_config
 from greycloud.config import GreyCloudConfig
-from greycloud.errors import GreyCloudError
+from greycloud.embeddings import (
+    EmbedBatch,
+    EmbedContentsInput,
+    PreparedEmbedding,
+    gather_in_order,
+    merge_responses,
+    prepare_embedding,
+    split_if_too_large,
+    used_tokens,
+)
+from greycloud.errors import APICallError, GreyCloudError
 from greycloud.rate_limiter import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_RPM,
@@ -186,6 +196,63 @@ class GreyCloudAsyncClient(ClientCore):
             estimate = self._prepare(contents, model=model, system_instruction=system_instruction)
             return self._count_fallback(estimate, exc)
         return int(result.total_tokens or 0)
+
+    # -- embeddings ------------------------------------------------------
+
+    async def embed_content(
+        self,
+        contents: EmbedContentsInput,
+        *,
+        model: str | None = None,
+        task_type: str | None = None,
+        output_dimensionality: int | None = None,
+        max_retries: int = 5,
+        **options: Any,
+    ) -> types.EmbedContentResponse:
+        """Embeddings of ``contents`` (one per input, in input order).
+
+        Like `GreyCloudClient.embed_content`, but the requests run concurrently,
+        each admitted by the rate limiter (charged its estimated input tokens,
+        then the count the API reports) and retried, a 429 slowing every caller.
+        """
+        prepared = prepare_embedding(
+            self.config,
+            contents,
+            model=model,
+            task_type=task_type,
+            output_dimensionality=output_dimensionality,
+            options=options,
+        )
+        policy = self._policy(max_retries)
+        results = await gather_in_order(
+            [self._embed_batch(prepared, batch, policy) for batch in prepared.batches]
+        )
+        return merge_responses([response for result in results for response in result])
+
+    async def _embed_batch(
+        self, prepared: PreparedEmbedding, batch: EmbedBatch, policy: retry.RetryPolicy
+    ) -> list[types.EmbedContentResponse]:
+        async def attempt() -> types.EmbedContentResponse:
+            client = await self.ensure_client()
+            async with self.rate_limiter.limit(batch.estimated_tokens) as reservation:
+                try:
+                    response = await client.aio.models.embed_content(
+                        model=prepared.model, contents=batch.inputs, config=prepared.config
+                    )
+                except genai_errors.APIError:
+                    reservation.settle(0)  # the server refused it: no tokens were used
+                    raise
+                reservation.settle(used_tokens(response, batch.estimated_tokens))
+                return response
+
+        try:
+            return [await self._call(policy, attempt)]
+        except APICallError as exc:
+            halves = split_if_too_large(batch, exc)
+            if halves is None:
+                raise
+        results = await gather_in_order([self._embed_batch(prepared, h, policy) for h in halves])
+        return [response for result in results for response in result]
 
     # -- internals -------------------------------------------------------
 

@@ -20,7 +20,15 @@ from greycloud._request import (
 )
 from greycloud.auth import client_from_config
 from greycloud.config import GreyCloudConfig
-from greycloud.errors import GreyCloudError
+from greycloud.embeddings import (
+    EmbedBatch,
+    EmbedContentsInput,
+    PreparedEmbedding,
+    merge_responses,
+    prepare_embedding,
+    split_if_too_large,
+)
+from greycloud.errors import APICallError, GreyCloudError
 from greycloud.streaming import StreamState, TextStream
 
 T = TypeVar("T")
@@ -161,6 +169,58 @@ class GreyCloudClient(ClientCore):
             estimate = self._prepare(contents, model=model, system_instruction=system_instruction)
             return self._count_fallback(estimate, exc)
         return int(result.total_tokens or 0)
+
+    # -- embeddings ------------------------------------------------------
+
+    def embed_content(
+        self,
+        contents: EmbedContentsInput,
+        *,
+        model: str | None = None,
+        task_type: str | None = None,
+        output_dimensionality: int | None = None,
+        max_retries: int = 5,
+        **options: Any,
+    ) -> types.EmbedContentResponse:
+        """Embeddings of ``contents`` (one per input, in input order).
+
+        ``model`` defaults to ``config.embedding_model``; ``options`` are the other
+        fields of google-genai's `EmbedContentConfig` (``title``, ``auto_truncate``,
+        ...), validated by it. The inputs are sent in as few requests as the
+        model's per-request limits allow (`greycloud.rules.embedding_limits`), one
+        after another, each retried like `generate_with_retry`.
+        """
+        prepared = prepare_embedding(
+            self.config,
+            contents,
+            model=model,
+            task_type=task_type,
+            output_dimensionality=output_dimensionality,
+            options=options,
+        )
+        policy = self._policy(max_retries)
+        responses = [
+            response
+            for batch in prepared.batches
+            for response in self._embed_batch(prepared, batch, policy)
+        ]
+        return merge_responses(responses)
+
+    def _embed_batch(
+        self, prepared: PreparedEmbedding, batch: EmbedBatch, policy: retry.RetryPolicy
+    ) -> list[types.EmbedContentResponse]:
+        def attempt() -> types.EmbedContentResponse:
+            return self.client.models.embed_content(
+                model=prepared.model, contents=batch.inputs, config=prepared.config
+            )
+
+        try:
+            return [self._call(policy, attempt)]
+        except APICallError as exc:
+            halves = split_if_too_large(batch, exc)
+            if halves is None:
+                raise
+        return [r for half in halves for r in self._embed_batch(prepared, half, policy)]
 
     # -- internals -------------------------------------------------------
 

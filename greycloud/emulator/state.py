@@ -19,7 +19,16 @@ from greycloud.emulator.errors import QUOTA_SHAPES
 DEFAULT_API_KEY = "emulator-api-key"
 DEFAULT_TOKEN_LIFETIME = 3600.0
 DEFAULT_STREAM_CHUNK_TOKENS = 8
-MODEL_ACTIONS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
+MODEL_ACTIONS = frozenset(
+    {
+        "generateContent",
+        "streamGenerateContent",
+        "countTokens",
+        "predict",  # embeddings (greycloud.emulator.embeddings)
+        "embedContent",
+        "batchEmbedContents",
+    }
+)
 
 
 @dataclass
