@@ -91,7 +91,7 @@ def test_embeddings_come_back_in_input_order_across_batches(adc_env, kind):
     response = embed(kind, texts, model=TEXT_MODEL, output_dimensionality=12)
     assert len(response.embeddings) == 600
     for text, embedding in zip(texts, response.embeddings, strict=True):
-        assert embedding.values == embedding_vector(TEXT_MODEL, text, None, 12)
+        assert embedding.values == embedding_vector(TEXT_MODEL, text, 12)
     sent = predicts(adc_env)
     assert sorted(len(batch) for batch in sent) == [100, 250, 250]
     # Each request carries consecutive inputs, and together they are every input once.
@@ -133,7 +133,7 @@ def test_gemini_embedding_sends_one_input_per_request(adc_env, kind):
     response = embed(kind, texts, task_type="RETRIEVAL_QUERY", output_dimensionality=32)
     assert [len(e.values) for e in response.embeddings] == [32, 32, 32]
     for text, embedding in zip(texts, response.embeddings, strict=True):
-        assert embedding.values == embedding_vector(GEMINI_MODEL, text, "RETRIEVAL_QUERY", 32)
+        assert embedding.values == embedding_vector(GEMINI_MODEL, text, 32)
         assert math.isclose(math.fsum(v * v for v in embedding.values), 1.0, rel_tol=1e-5)
     calls = adc_env.state.requests_for("embedContent")
     assert len(calls) == 3 and all(GEMINI_MODEL in c.path for c in calls)

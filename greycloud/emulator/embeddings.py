@@ -3,11 +3,13 @@
 sends and reads on Vertex AI.
 
 Vectors are deterministic: the sum of one pseudo-random vector per lower-cased
-token (from SHAKE-256 of model, task type and token), L2-normalised; so equal
-texts embed equally and texts sharing words are closer. ``outputDimensionality``
-keeps the first components (then normalises again), as Matryoshka embeddings
-do. The per-request limits are the library's (`greycloud.rules.embedding_limits`),
-refused with Google's 400 wording; quota is charged like any other call.
+token (from SHAKE-256 of model and token), L2-normalised; so equal texts embed
+equally and texts sharing words are closer, whatever their task types (a query
+and a document embedded for retrieval can be compared, as with Google's models).
+``outputDimensionality`` keeps the first components (then normalises again), as
+Matryoshka embeddings do. The per-request limits are the library's
+(`greycloud.rules.embedding_limits`), refused with Google's 400 wording; quota is
+charged like any other call.
 """
 
 from __future__ import annotations
@@ -75,16 +77,16 @@ def default_dimensions(model: str) -> int:
 
 
 @functools.lru_cache(maxsize=65536)
-def _token_vector(model: str, task_type: str, token: str, dims: int) -> array.array[int]:
-    digest = hashlib.shake_256(f"{model}\0{task_type}\0{token}".encode()).digest(dims * 2)
+def _token_vector(model: str, token: str, dims: int) -> array.array[int]:
+    digest = hashlib.shake_256(f"{model}\0{token}".encode()).digest(dims * 2)
     return array.array("h", digest)
 
 
-def embedding_vector(model: str, text: str, task_type: str | None, dims: int) -> list[float]:
+def embedding_vector(model: str, text: str, dims: int) -> list[float]:
     """The emulator's embedding of ``text``: deterministic, unit length, ``dims`` long."""
     sums = [0.0] * dims
     for token in TOKEN_RE.findall(text.lower()) or [text]:
-        for i, value in enumerate(_token_vector(model, task_type or "", token, dims)):
+        for i, value in enumerate(_token_vector(model, token, dims)):
             sums[i] += value
     norm = math.sqrt(sum(v * v for v in sums)) or 1.0
     return [round(v / norm, 7) for v in sums]
@@ -190,7 +192,7 @@ def _embed(model: str, item: EmbedInput, dims: int, limit: int) -> tuple[dict[st
     """``{"values", "statistics"}`` of one input and its (truncated) token count."""
     text = truncate_tokens(item.text, limit)
     tokens = count_tokens(text)
-    values = embedding_vector(model, text, item.task_type, dims)
+    values = embedding_vector(model, text, dims)
     truncated = text != item.text
     return {"values": values, "statistics": {"truncated": truncated, "token_count": tokens}}, tokens
 
