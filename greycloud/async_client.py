@@ -351,6 +351,9 @@ class GreyCloudAsyncClient(ClientCore):
         self, prepared: PreparedRequest, policy: retry.RetryPolicy, state: StreamState
     ) -> AsyncGenerator[str, None]:
         retrying = retry.async_retrying(policy, self._on_retry)
+        reservation: Reservation
+        upstream: AsyncIterator[types.GenerateContentResponse]
+        first: str | None
         try:
             reservation, upstream, first = await retrying(self._open_stream, prepared, state)
         except Exception as exc:

@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from greycloud.clock import Clock, MonotonicClock
 from greycloud.errors import RequestTooLargeError
@@ -359,7 +359,7 @@ class VertexRateLimiter:
                 delay = min(delay, self.shared.retry_in())  # type: ignore[union-attr]
             changed = self._changed
             waker = asyncio.ensure_future(changed.wait())
-            waits = {waker}
+            waits: set[asyncio.Future[Any]] = {waker}
             if delay != float("inf"):
                 waits.add(asyncio.ensure_future(self.clock.sleep(delay)))
             try:

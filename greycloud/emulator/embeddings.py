@@ -49,9 +49,12 @@ TASK_TYPES = frozenset(
 class ModelCallLike(Protocol):
     """What the model routes parsed from the URL (`model_routes.ModelCall`)."""
 
-    model: str
-    action: str
-    resource: str
+    @property
+    def model(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def resource(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -96,9 +99,10 @@ def _text_of(content: Any, where: str) -> str:
     if not isinstance(content, dict) or not isinstance(content.get("parts"), list):
         raise ApiError(400, f"{where} must be a Content with parts.")
     texts = [p.get("text") for p in content["parts"] if isinstance(p, dict)]
-    if not texts or not all(isinstance(t, str) for t in texts):
+    strings = [t for t in texts if isinstance(t, str)]
+    if not texts or len(strings) != len(texts):
         raise ApiError(400, f"{where} must contain text parts.")
-    return "\n".join(texts)
+    return "\n".join(strings)
 
 
 def _settings(config: Any) -> dict[str, Any]:
