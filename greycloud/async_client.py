@@ -222,6 +222,7 @@ class GreyCloudAsyncClient(ClientCore):
             task_type=task_type,
             output_dimensionality=output_dimensionality,
             options=options,
+            token_budget=self.rate_limiter.tpm,
         )
         policy = self._policy(max_retries)
         results = await gather_in_order(

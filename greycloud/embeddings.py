@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from google.genai import types
@@ -163,12 +163,15 @@ def prepare_embedding(
     task_type: str | None,
     output_dimensionality: int | None,
     options: Mapping[str, Any],
+    token_budget: int | None = None,
 ) -> PreparedEmbedding:
     """Model, config and batches for ``embed_content`` (see the module docstring).
 
     Text embedding models (``:predict``) get each input as its text; Gemini
     embedding models get each input as one `Content`, so every input gives
-    exactly one embedding.
+    exactly one embedding. ``token_budget`` caps a batch's estimated tokens
+    below the API's limit (the async client passes its tokens-per-minute limit,
+    so no batch is too large for the rate limiter).
     """
     name = short_model_name(model or config.embedding_model or DEFAULT_EMBEDDING_MODEL)
     embed_config = build_embed_config(task_type, output_dimensionality, options)
@@ -185,9 +188,15 @@ def prepare_embedding(
             inputs=inputs[span.start : span.stop],
             estimated_tokens=sum(estimates[span.start : span.stop]),
         )
-        for span in plan_batches(estimates, embedding_limits(name))
+        for span in plan_batches(estimates, _budgeted(embedding_limits(name), token_budget))
     ]
     return PreparedEmbedding(model=name, config=embed_config, batches=batches)
+
+
+def _budgeted(limits: EmbeddingLimits, token_budget: int | None) -> EmbeddingLimits:
+    if token_budget is None or (limits.max_tokens or token_budget + 1) <= token_budget:
+        return limits
+    return replace(limits, max_tokens=token_budget)
 
 
 def split_if_too_large(batch: EmbedBatch, error: BaseException) -> list[EmbedBatch] | None:

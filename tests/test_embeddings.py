@@ -265,3 +265,16 @@ def test_count_tokens_for_embedding_inputs(adc_env, kind):
         counted = asyncio.run(run())
     assert counted == emulator_count("\n".join(texts))
     assert TEXT_MODEL in adc_env.state.requests_for("countTokens")[0].path
+
+
+def test_async_batches_fit_the_limiters_tokens_per_minute(adc_env):
+    texts = [("river " * 666 + f"n{i:03d}")[:4000] for i in range(12)]  # 1,000 tokens each
+
+    async def run() -> types.EmbedContentResponse:
+        limiter = VertexRateLimiter(rpm=100, tpm=3_000, max_concurrency=5, period=0.5)
+        async with GreyCloudAsyncClient(rate_limiter=limiter) as client:
+            return await client.embed_content(texts, model=TEXT_MODEL, output_dimensionality=4)
+
+    response = asyncio.run(asyncio.wait_for(run(), NO_HANG))
+    assert len(response.embeddings) == 12
+    assert sorted(len(batch) for batch in predicts(adc_env)) == [3, 3, 3, 3]
