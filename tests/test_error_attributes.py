@@ -15,6 +15,7 @@ from greycloud.errors import (
     GreyCloudError,
     PermissionDeniedError,
     RetriesExhaustedError,
+    StreamInterruptedError,
 )
 from tests.helpers import FAST_RETRY
 
@@ -95,3 +96,26 @@ def test_after_retries_the_last_answer_is_kept(adc_env, kind):
 def test_errors_not_from_the_api_have_no_code():
     error = GreyCloudError("local problem")
     assert (error.code, error.status, error.message) == (None, None, None)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_stream_broken_by_googles_error_keeps_it(adc_env, kind):
+    message = "Internal error encountered."
+    adc_env.state.add_fault(500, stream_error_after_chunks=1, message=message)
+    received: list[str] = []
+    with pytest.raises(StreamInterruptedError) as info:
+        if kind == "sync":
+            with GreyCloudClient(retry_policy=FAST_RETRY) as client:
+                for chunk in client.generate_content_stream("Hello [[words=40]]", model=MODEL):
+                    received.append(chunk)
+        else:
+
+            async def run() -> None:
+                async with GreyCloudAsyncClient(retry_policy=FAST_RETRY) as client:
+                    stream = client.generate_content_stream("Hello [[words=40]]", model=MODEL)
+                    async for chunk in stream:
+                        received.append(chunk)
+
+            asyncio.run(run())
+    assert received and info.value.partial_text == "".join(received)
+    check(info.value, 500, "INTERNAL", message)
