@@ -22,17 +22,8 @@ from greycloud._request import (
 )
 from greycloud.auth import client_from_config
 from greycloud.config import GreyCloudConfig
-from greycloud.embeddings import (
-    EmbedBatch,
-    EmbedContentsInput,
-    PreparedEmbedding,
-    gather_in_order,
-    merge_responses,
-    prepare_embedding,
-    split_if_too_large,
-    used_tokens,
-)
-from greycloud.errors import APICallError, GreyCloudError
+from greycloud.embeddings import EmbedContentsInput, embed_async, prepare_embedding
+from greycloud.errors import GreyCloudError
 from greycloud.rate_limiter import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_RPM,
@@ -224,36 +215,7 @@ class GreyCloudAsyncClient(ClientCore):
             options=options,
             token_budget=self.rate_limiter.tpm,
         )
-        policy = self._policy(max_retries)
-        results = await gather_in_order(
-            [self._embed_batch(prepared, batch, policy) for batch in prepared.batches]
-        )
-        return merge_responses([response for result in results for response in result])
-
-    async def _embed_batch(
-        self, prepared: PreparedEmbedding, batch: EmbedBatch, policy: retry.RetryPolicy
-    ) -> list[types.EmbedContentResponse]:
-        async def attempt() -> types.EmbedContentResponse:
-            client = await self.ensure_client()
-            async with self.rate_limiter.limit(batch.estimated_tokens) as reservation:
-                try:
-                    response = await client.aio.models.embed_content(
-                        model=prepared.model, contents=batch.inputs, config=prepared.config
-                    )
-                except genai_errors.APIError:
-                    reservation.settle(0)  # the server refused it: no tokens were used
-                    raise
-                reservation.settle(used_tokens(response, batch.estimated_tokens))
-                return response
-
-        try:
-            return [await self._call(policy, attempt)]
-        except APICallError as exc:
-            halves = split_if_too_large(batch, exc)
-            if halves is None:
-                raise
-        results = await gather_in_order([self._embed_batch(prepared, h, policy) for h in halves])
-        return [response for result in results for response in result]
+        return await embed_async(self, prepared, self._policy(max_retries))
 
     # -- internals -------------------------------------------------------
 

@@ -20,15 +20,8 @@ from greycloud._request import (
 )
 from greycloud.auth import client_from_config
 from greycloud.config import GreyCloudConfig
-from greycloud.embeddings import (
-    EmbedBatch,
-    EmbedContentsInput,
-    PreparedEmbedding,
-    merge_responses,
-    prepare_embedding,
-    split_if_too_large,
-)
-from greycloud.errors import APICallError, GreyCloudError
+from greycloud.embeddings import EmbedContentsInput, embed_sync, prepare_embedding
+from greycloud.errors import GreyCloudError
 from greycloud.streaming import StreamState, TextStream
 
 T = TypeVar("T")
@@ -198,29 +191,7 @@ class GreyCloudClient(ClientCore):
             output_dimensionality=output_dimensionality,
             options=options,
         )
-        policy = self._policy(max_retries)
-        responses = [
-            response
-            for batch in prepared.batches
-            for response in self._embed_batch(prepared, batch, policy)
-        ]
-        return merge_responses(responses)
-
-    def _embed_batch(
-        self, prepared: PreparedEmbedding, batch: EmbedBatch, policy: retry.RetryPolicy
-    ) -> list[types.EmbedContentResponse]:
-        def attempt() -> types.EmbedContentResponse:
-            return self.client.models.embed_content(
-                model=prepared.model, contents=batch.inputs, config=prepared.config
-            )
-
-        try:
-            return [self._call(policy, attempt)]
-        except APICallError as exc:
-            halves = split_if_too_large(batch, exc)
-            if halves is None:
-                raise
-        return [r for half in halves for r in self._embed_batch(prepared, half, policy)]
+        return embed_sync(self, prepared, self._policy(max_retries))
 
     # -- internals -------------------------------------------------------
 

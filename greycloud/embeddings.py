@@ -9,6 +9,7 @@ its rate limiter) and `merge_responses` joins the answers in input order.
 
 Should the API still refuse a batch as too large (its token count is not our
 estimate's), `split_if_too_large` halves it and the halves are sent instead.
+`embed_sync` / `embed_async` do the sending for the two clients.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import ValidationError
 
 from greycloud._request import contents_texts, estimate_request_tokens, short_model_name
 from greycloud.config import DEFAULT_EMBEDDING_MODEL, GreyCloudConfig
-from greycloud.errors import GreyCloudError
+from greycloud.errors import APICallError, GreyCloudError
 from greycloud.rules import (
     POSITIVE,
     TOO_MANY_INPUT_TOKENS,
@@ -32,6 +34,11 @@ from greycloud.rules import (
     embedding_limits,
     uses_embed_content_api,
 )
+
+if TYPE_CHECKING:
+    from greycloud.async_client import GreyCloudAsyncClient
+    from greycloud.client import GreyCloudClient
+    from greycloud.retry import RetryPolicy
 
 EmbedItem = str | types.Content | types.Part | Mapping[str, Any]
 EmbedContentsInput = EmbedItem | Sequence[EmbedItem]
@@ -270,3 +277,72 @@ async def gather_in_order(awaitables: Sequence[Awaitable[T]]) -> list[T]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+# -- sending: each client's retry-and-translate path (`_call`), batch by batch ---------
+
+
+def embed_sync(
+    client: GreyCloudClient, prepared: PreparedEmbedding, policy: RetryPolicy
+) -> types.EmbedContentResponse:
+    """Send every batch in turn through the sync client; the merged response."""
+    return merge_responses(
+        [r for batch in prepared.batches for r in _send_sync(client, prepared, batch, policy)]
+    )
+
+
+def _send_sync(
+    client: GreyCloudClient, prepared: PreparedEmbedding, batch: EmbedBatch, policy: RetryPolicy
+) -> list[types.EmbedContentResponse]:
+    def attempt() -> types.EmbedContentResponse:
+        return client.client.models.embed_content(
+            model=prepared.model, contents=batch.inputs, config=prepared.config
+        )
+
+    try:
+        return [client._call(policy, attempt)]
+    except APICallError as exc:
+        halves = split_if_too_large(batch, exc)
+        if halves is None:
+            raise
+    return [r for half in halves for r in _send_sync(client, prepared, half, policy)]
+
+
+async def embed_async(
+    client: GreyCloudAsyncClient, prepared: PreparedEmbedding, policy: RetryPolicy
+) -> types.EmbedContentResponse:
+    """Send the batches concurrently through the async client (each admitted by its
+    rate limiter); the merged response, in input order."""
+    results = await gather_in_order(
+        [_send_async(client, prepared, batch, policy) for batch in prepared.batches]
+    )
+    return merge_responses([r for result in results for r in result])
+
+
+async def _send_async(
+    client: GreyCloudAsyncClient,
+    prepared: PreparedEmbedding,
+    batch: EmbedBatch,
+    policy: RetryPolicy,
+) -> list[types.EmbedContentResponse]:
+    async def attempt() -> types.EmbedContentResponse:
+        genai_client = await client.ensure_client()
+        async with client.rate_limiter.limit(batch.estimated_tokens) as reservation:
+            try:
+                response = await genai_client.aio.models.embed_content(
+                    model=prepared.model, contents=batch.inputs, config=prepared.config
+                )
+            except genai_errors.APIError:
+                reservation.settle(0)  # the server refused it: no tokens were used
+                raise
+            reservation.settle(used_tokens(response, batch.estimated_tokens))
+            return response
+
+    try:
+        return [await client._call(policy, attempt)]
+    except APICallError as exc:
+        halves = split_if_too_large(batch, exc)
+        if halves is None:
+            raise
+    results = await gather_in_order([_send_async(client, prepared, h, policy) for h in halves])
+    return [r for result in results for r in result]
