@@ -61,34 +61,6 @@ class Bound:
         raise ConfigError(message, field=field)
 
 
-POSITIVE = Bound(0, exclusive=True)
-NON_NEGATIVE = Bound(0)
-IDLE_TIMEOUT = Bound(0, 7 * 24 * 3600)  # seconds the LSP daemon outlives its last window
-TEMPERATURE = Bound(0.0, 2.0)
-TOP_P = Bound(0.0, 1.0)
-MAX_OUTPUT_TOKENS = POSITIVE
-
-GENERATION_BOUNDS: dict[str, Bound] = {
-    "temperature": TEMPERATURE,
-    "top_p": TOP_P,
-    "max_output_tokens": MAX_OUTPUT_TOKENS,
-}
-"""The per-request generation numbers and their rules (snake_case names)."""
-
-THINKING_LEVELS = ("minimal", "low", "medium", "high")
-
-
-def thinking_level_name(level: Any) -> str:
-    """``level`` as one of `THINKING_LEVELS` (case-insensitive), else `ConfigError`."""
-    name = str(level).lower()
-    if name not in THINKING_LEVELS:
-        raise ConfigError(
-            f"thinking_level={level!r} is not valid: use one of {', '.join(THINKING_LEVELS)}.",
-            field="thinking_level",
-        )
-    return name
-
-
 # -- booleans ----------------------------------------------------------------------
 
 TRUE_WORDS = ("true", "1", "yes", "on")
@@ -172,3 +144,31 @@ def embedding_limits(model: str) -> EmbeddingLimits:
     if model_id.startswith(("gemini-embedding-001", "gemini-embedding-exp")):
         return GEMINI_EMBEDDING_LIMITS
     return GEMINI_EMBEDDING_2_LIMITS
+
+
+POSITIVE = Bound(0, exclusive=True)
+NON_NEGATIVE = Bound(0)
+IDLE_TIMEOUT = Bound(0, 7 * 24 * 3600)  # seconds the LSP daemon outlives its last window
+TEMPERATURE = Bound(0.0, 2.0)
+TOP_P = Bound(0.0, 1.0)
+MAX_OUTPUT_TOKENS = POSITIVE
+
+GENERATION_BOUNDS: dict[str, Bound] = {
+    "temperature": TEMPERATURE,
+    "top_p": TOP_P,
+    "max_output_tokens": MAX_OUTPUT_TOKENS,
+}
+"""The per-request generation numbers and their rules (snake_case names)."""
+
+THINKING_LEVELS = ("minimal", "low", "medium", "high")
+
+
+def thinking_level_name(level: Any) -> str:
+    """``level`` as one of `THINKING_LEVELS` (case-insensitive), else `ConfigError`."""
+    name = str(level).lower()
+    if name not in THINKING_LEVELS:
+        raise ConfigError(
+            f"thinking_level={level!r} is not valid: use one of {', '.join(THINKING_LEVELS)}.",
+            field="thinking_level",
+        )
+    return name
