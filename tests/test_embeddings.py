@@ -8,6 +8,7 @@ import math
 import time
 
 import pytest
+import requests
 from google.genai import errors as genai_errors
 from google.genai import types
 
@@ -278,3 +279,63 @@ def test_async_batches_fit_the_limiters_tokens_per_minute(adc_env):
     response = asyncio.run(asyncio.wait_for(run(), NO_HANG))
     assert len(response.embeddings) == 12
     assert sorted(len(batch) for batch in predicts(adc_env)) == [3, 3, 3, 3]
+
+
+# -- the emulator's limits, as google-genai itself sends requests ---------------------
+
+
+def test_emulator_refuses_too_many_instances_like_google(adc_env):
+    with GreyCloudClient() as client:
+        raw = client.client  # the SDK alone: no batching
+        with pytest.raises(genai_errors.ClientError) as info:
+            raw.models.embed_content(model=TEXT_MODEL, contents=[f"t{i}" for i in range(251)])
+        assert info.value.code == 400 and info.value.status == "INVALID_ARGUMENT"
+        assert "too many instances" in info.value.message
+        assert "at most 250" in info.value.message
+        with pytest.raises(genai_errors.ClientError) as info:
+            raw.models.embed_content(model=GEMINI_MODEL, contents=["one", "two"])
+        assert "at most 1 instance(s)" in info.value.message
+        assert adc_env.state.requests_for("batchEmbedContents")[0].status == 400
+        with pytest.raises(genai_errors.ClientError) as info:
+            raw.models.embed_content(
+                model=TEXT_MODEL,
+                contents=["word " * 2100],
+                config=types.EmbedContentConfig(auto_truncate=False),
+            )
+        assert "autoTruncate is false" in info.value.message
+        with pytest.raises(genai_errors.ClientError) as info:
+            raw.models.embed_content(
+                model=TEXT_MODEL,
+                contents=["x"],
+                config=types.EmbedContentConfig(task_type="SUMMARIZATION"),
+            )
+        assert "Invalid task_type 'SUMMARIZATION'" in info.value.message
+        with pytest.raises(genai_errors.ClientError) as info:
+            raw.models.embed_content(model="gemini-2.5-flash", contents=["x"])
+        assert "use an embedding model" in info.value.message
+
+
+def test_emulator_answers_embed_content_and_batch_embed_contents(adc_env):
+    with GreyCloudClient() as client:
+        response = client.client.models.embed_content(
+            model=GEMINI_MODEL, contents=[types.Content(parts=[types.Part(text="single")])]
+        )
+    assert response.embeddings[0].values == embedding_vector(GEMINI_MODEL, "single", 3072)
+    # batchEmbedContents as the REST API takes it (google-genai sends it for 2+ inputs).
+    url = (
+        f"{adc_env.url}v1/projects/emulator-project/locations/us-central1/publishers/google/"
+        f"models/{GEMINI_MODEL}:batchEmbedContents"
+    )
+    body = {
+        "requests": [
+            {
+                "content": {"parts": [{"text": "single"}]},
+                "embedContentConfig": {"outputDimensionality": 8},
+            }
+        ]
+    }
+    token = adc_env.state.issue_token()
+    answer = requests.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["embeddings"] == [{"values": embedding_vector(GEMINI_MODEL, "single", 8)}]
+    assert answer.json()["usageMetadata"]["promptTokenCount"] == 1
