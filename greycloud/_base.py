@@ -63,8 +63,8 @@ class ClientCore:
         """
         exhausted = retry.quota_exhausted(exc, self._patience)
         if exhausted is not None:
-            return exhausted
-        return state.interrupted(exc, quota=retry.quota_of(exc))
+            return retry.with_api_details(exhausted, exc)
+        return retry.with_api_details(state.interrupted(exc, quota=retry.quota_of(exc)), exc)
 
     def _count_fallback(self, prepared: PreparedRequest, exc: BaseException) -> int:
         logger.warning(

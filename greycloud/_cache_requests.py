@@ -25,6 +25,8 @@ from greycloud.pricing import CacheCostEstimate, ModelPrice, estimate_cache_cost
 from greycloud.storage import guess_mime_type, parse_gs_uri
 
 if TYPE_CHECKING:
+    from google import genai
+
     from greycloud.async_client import GreyCloudAsyncClient
     from greycloud.client import GreyCloudClient
 
@@ -285,14 +287,16 @@ def _policy(client: GreyCloudClient | GreyCloudAsyncClient, resend: bool) -> ret
     return _NoResendPolicy(**fields)
 
 
-def call_sync(client: GreyCloudClient, call: Callable[[Any], T], *, resend: bool = True) -> T:
+def call_sync(
+    client: GreyCloudClient, call: Callable[[genai.Client], T], *, resend: bool = True
+) -> T:
     """``call(genai_client)`` with the sync client's retry policy and error translation."""
     return client._call(_policy(client, resend), lambda: call(client.client))
 
 
 async def call_async(
     client: GreyCloudAsyncClient,
-    call: Callable[[Any], Awaitable[T]],
+    call: Callable[[genai.Client], Awaitable[T]],
     *,
     resend: bool = True,
     rate_limited: bool = False,

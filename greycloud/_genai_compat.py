@@ -146,3 +146,22 @@ def response_from_vertex(value: Mapping[str, Any]) -> types.GenerateContentRespo
 
     converted = genai_models._GenerateContentResponse_from_vertex(dict(value))
     return types.GenerateContentResponse._from_response(response=converted, kwargs={})
+
+
+# -- request URLs: where google-genai sends a call (used by tests and diagnostics) --
+# google-genai picks the host from the location (regional, ``global``, or the
+# multi-regions ``us`` / ``eu`` on ``.rep.googleapis.com``) and offers no public
+# way to ask which URL a call would go to without sending it.
+
+URL_PRIVATE_APIS: tuple[tuple[str, str, str], ...] = (
+    ("google.genai.client", "Client._api_client", "the URL a call is sent to"),
+    ("google.genai._api_client", "BaseApiClient._build_request", "the URL a call is sent to"),
+)
+"""(module, attribute path, what GreyCloud uses it for) for each private URL use."""
+
+
+def request_url(client: genai.Client, path: str) -> str:
+    """The URL google-genai would POST ``path`` (e.g. ``publishers/google/models/M:embedContent``)
+    to, with the client's host, API version, project and location; nothing is sent."""
+    request = api_client(client)._build_request("post", path, {})
+    return str(request.url)

@@ -230,7 +230,7 @@ def _build_config(
     An empty config would still cost google-genai a deep copy and a conversion
     on every call, for nothing on the wire.
     """
-    given = {
+    given: dict[str, Any] = {
         "temperature": options.temperature,
         "top_p": options.top_p,
         "max_output_tokens": options.max_output_tokens,

@@ -176,6 +176,7 @@ class GreyCloudAsyncCache:
         return await self.generator.generate_with_retry(
             prompt,
             max_retries,
+            streaming=False,
             model=model or await self.cache_model(name),
             cached_content=name,
             **options,

@@ -21,6 +21,7 @@ from greycloud._request import (
 )
 from greycloud.auth import client_from_config
 from greycloud.config import GreyCloudConfig
+from greycloud.embeddings import EmbedContentsInput, embed_async, prepare_embedding
 from greycloud.errors import GreyCloudError
 from greycloud.rate_limiter import (
     DEFAULT_MAX_CONCURRENCY,
@@ -186,6 +187,35 @@ class GreyCloudAsyncClient(ClientCore):
             return self._count_fallback(estimate, exc)
         return int(result.total_tokens or 0)
 
+    # -- embeddings ------------------------------------------------------
+
+    async def embed_content(
+        self,
+        contents: EmbedContentsInput,
+        *,
+        model: str | None = None,
+        task_type: str | None = None,
+        output_dimensionality: int | None = None,
+        max_retries: int = 5,
+        **options: Any,
+    ) -> types.EmbedContentResponse:
+        """Embeddings of ``contents`` (one per input, in input order).
+
+        Like `GreyCloudClient.embed_content`, but the requests run concurrently,
+        each admitted by the rate limiter (charged its estimated input tokens,
+        then the count the API reports) and retried, a 429 slowing every caller.
+        """
+        prepared = prepare_embedding(
+            self.config,
+            contents,
+            model=model,
+            task_type=task_type,
+            output_dimensionality=output_dimensionality,
+            options=options,
+            token_budget=self.rate_limiter.tpm,
+        )
+        return await embed_async(self, prepared, self._policy(max_retries))
+
     # -- internals -------------------------------------------------------
 
     async def ensure_client(self) -> genai.Client:
@@ -283,6 +313,9 @@ class GreyCloudAsyncClient(ClientCore):
         self, prepared: PreparedRequest, policy: retry.RetryPolicy, state: StreamState
     ) -> AsyncGenerator[str, None]:
         retrying = retry.async_retrying(policy, self._on_retry)
+        reservation: Reservation
+        upstream: AsyncIterator[types.GenerateContentResponse]
+        first: str | None
         try:
             reservation, upstream, first = await retrying(self._open_stream, prepared, state)
         except Exception as exc:

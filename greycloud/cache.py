@@ -222,6 +222,7 @@ class GreyCloudCache:
         return self.generator.generate_with_retry(
             prompt,
             max_retries,
+            streaming=False,
             model=model or self.cache_model(name),
             cached_content=name,
             **options,

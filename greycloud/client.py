@@ -20,6 +20,7 @@ from greycloud._request import (
 )
 from greycloud.auth import client_from_config
 from greycloud.config import GreyCloudConfig
+from greycloud.embeddings import EmbedContentsInput, embed_sync, prepare_embedding
 from greycloud.errors import GreyCloudError
 from greycloud.streaming import StreamState, TextStream
 
@@ -161,6 +162,36 @@ class GreyCloudClient(ClientCore):
             estimate = self._prepare(contents, model=model, system_instruction=system_instruction)
             return self._count_fallback(estimate, exc)
         return int(result.total_tokens or 0)
+
+    # -- embeddings ------------------------------------------------------
+
+    def embed_content(
+        self,
+        contents: EmbedContentsInput,
+        *,
+        model: str | None = None,
+        task_type: str | None = None,
+        output_dimensionality: int | None = None,
+        max_retries: int = 5,
+        **options: Any,
+    ) -> types.EmbedContentResponse:
+        """Embeddings of ``contents`` (one per input, in input order).
+
+        ``model`` defaults to ``config.embedding_model``; ``options`` are the other
+        fields of google-genai's `EmbedContentConfig` (``title``, ``auto_truncate``,
+        ...), validated by it. The inputs are sent in as few requests as the
+        model's per-request limits allow (`greycloud.rules.embedding_limits`), one
+        after another, each retried like `generate_with_retry`.
+        """
+        prepared = prepare_embedding(
+            self.config,
+            contents,
+            model=model,
+            task_type=task_type,
+            output_dimensionality=output_dimensionality,
+            options=options,
+        )
+        return embed_sync(self, prepared, self._policy(max_retries))
 
     # -- internals -------------------------------------------------------
 

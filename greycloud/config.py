@@ -21,11 +21,13 @@ from greycloud.rules import (
     GENERATION_BOUNDS,
     POSITIVE,
     ConfigError,
+    parse_bool,
     thinking_level_name,
     tpm_counts_name,
 )
 
 DEFAULT_MODEL = "gemini-3-flash-preview"
+DEFAULT_EMBEDDING_MODEL = "gemini-embedding-001"
 DEFAULT_LOCATION = "us-central1"
 GCLOUD_TIMEOUT_SECONDS = 5.0
 # The longest wait a 429 may ask for before GreyCloud gives up at once (seconds).
@@ -34,16 +36,23 @@ DEFAULT_MAX_RETRY_DELAY = 300.0
 _DATASTORE_PATTERN = re.compile(
     r"^projects/[^/\s]+/locations/[^/\s]+/collections/[^/\s]+/dataStores/[^/\s]+$"
 )
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+# Multi-region locations: their endpoints are aiplatform.LOCATION.rep.googleapis.com
+# (google-genai's rule, and Google's "Vertex AI locations" page).
+MULTI_REGION_LOCATIONS = frozenset({"us", "eu"})
+# The fields that are booleans: from code or the environment, parsed by rules.parse_bool.
+BOOLEAN_FIELDS = ("use_api_key", "auto_reauth", "use_vertex_ai_search", "resolve_project")
 
 
 # Every environment variable GreyCloudConfig reads (the README's configuration table).
+# Names without the GREYCLOUD_ prefix (USE_API_KEY, API_KEY_FILE, AUTO_REAUTH, SA_EMAIL,
+# MODEL, ...) are the ones the `greycloud` package on PyPI reads; ours win when both are set.
 ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "GREYCLOUD_USE_API_KEY",
+    "USE_API_KEY",
     "GREYCLOUD_API_KEY",
     "GOOGLE_API_KEY",
     "GREYCLOUD_API_KEY_FILE",
+    "API_KEY_FILE",
     "PROJECT_ID",
     "GCP_PROJECT",
     "GOOGLE_CLOUD_PROJECT",
@@ -58,6 +67,7 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "SA_EMAIL",
     "GREYCLOUD_IAM_ENDPOINT",
     "GREYCLOUD_AUTO_REAUTH",
+    "AUTO_REAUTH",
     "GREYCLOUD_TEMPERATURE",
     "GREYCLOUD_TOP_P",
     "GREYCLOUD_MAX_OUTPUT_TOKENS",
@@ -77,16 +87,21 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "GREYCLOUD_QUOTA_URL",
     "GREYCLOUD_REQUEST_TIMEOUT",
     "GREYCLOUD_MAX_RETRY_DELAY",
+    "GREYCLOUD_EMBEDDING_MODEL",
 )
 
 
 def _readers(
     environ: Mapping[str, str],
-) -> tuple[Callable[..., str | None], Callable[[str, bool], bool], Callable[[str, type], Any]]:
+) -> tuple[Callable[..., str | None], Callable[..., bool], Callable[[str, type], Any]]:
     """``_env``, ``_env_bool`` and ``_env_number`` reading ``environ``."""
+
+    def env_bool(field: str, default: bool, *names: str) -> bool:
+        return _env_bool(field, default, *names, environ=environ)
+
     return (
         lambda *names: _env(*names, environ=environ),
-        lambda name, default: _env_bool(name, default, environ=environ),
+        env_bool,
         lambda name, kind: _env_number(name, kind, environ=environ),
     )
 
@@ -99,16 +114,15 @@ def _env(*names: str, environ: Mapping[str, str] = os.environ) -> str | None:
     return None
 
 
-def _env_bool(name: str, default: bool, *, environ: Mapping[str, str] = os.environ) -> bool:
-    raw = environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError(f"{name}={raw!r} is not a boolean: use one of true/false, 1/0, yes/no.")
+def _env_bool(
+    field: str, default: bool, *names: str, environ: Mapping[str, str] = os.environ
+) -> bool:
+    """The first of ``names`` set (and not blank) in ``environ``, parsed strictly for ``field``."""
+    for name in names:
+        raw = environ.get(name)
+        if raw is not None and raw.strip() != "":
+            return parse_bool(field, raw, source=f"environment variable {name}")
+    return default
 
 
 def _env_number(name: str, kind: type, *, environ: Mapping[str, str] = os.environ) -> Any:
@@ -130,9 +144,16 @@ def _in_event_loop() -> bool:
 
 
 def vertex_endpoint_for(location: str) -> str:
-    """Google's public Vertex AI endpoint for ``location``."""
+    """Google's public Vertex AI endpoint for ``location`` (the host google-genai uses).
+
+    ``global`` is aiplatform.googleapis.com, the multi-regions ``us`` and ``eu``
+    aiplatform.us.rep.googleapis.com / aiplatform.eu.rep.googleapis.com, and a
+    region such as ``us-central1`` us-central1-aiplatform.googleapis.com.
+    """
     if location == "global":
         return "https://aiplatform.googleapis.com/"
+    if location in MULTI_REGION_LOCATIONS:
+        return f"https://aiplatform.{location}.rep.googleapis.com/"
     return f"https://{location}-aiplatform.googleapis.com/"
 
 
@@ -184,12 +205,22 @@ class GreyCloudConfig:
     request_timeout: float | None = None
     max_retry_delay: float | None = None
     resolve_project: bool = field(default=True, repr=False)
+    embedding_model: str | None = field(default=None, kw_only=True)
+    """Default model of ``embed_content`` (``GREYCLOUD_EMBEDDING_MODEL``)."""
     environ: Mapping[str, str] | None = field(default=None, repr=False, compare=False, kw_only=True)
     """The environment to read (default ``os.environ``): e.g. one editor session's."""
 
     def __post_init__(self) -> None:
+        self._parse_booleans()
         self._fill_from_environment()
         self._validate()
+
+    def _parse_booleans(self) -> None:
+        """Boolean fields given in code, strictly: ``"false"`` is False, ``"maybe"`` an error."""
+        for name in BOOLEAN_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, parse_bool(name, value))
 
     # -- filling ---------------------------------------------------------
 
@@ -198,11 +229,13 @@ class GreyCloudConfig:
             os.environ if self.environ is None else self.environ
         )
         if self.use_api_key is None:
-            self.use_api_key = _env_bool("GREYCLOUD_USE_API_KEY", False)
+            self.use_api_key = _env_bool(
+                "use_api_key", False, "GREYCLOUD_USE_API_KEY", "USE_API_KEY"
+            )
         if self.api_key is None:
             self.api_key = _env("GREYCLOUD_API_KEY", "GOOGLE_API_KEY")
         if self.api_key_file is None:
-            self.api_key_file = _env("GREYCLOUD_API_KEY_FILE")
+            self.api_key_file = _env("GREYCLOUD_API_KEY_FILE", "API_KEY_FILE")
         if self.project_id is None:
             self.project_id = _env("PROJECT_ID", "GCP_PROJECT", "GOOGLE_CLOUD_PROJECT")
         if self.project_id is None and self.resolve_project and not self.use_api_key:
@@ -214,12 +247,16 @@ class GreyCloudConfig:
             self.endpoint = _env("GREYCLOUD_ENDPOINT", "GOOGLE_VERTEX_BASE_URL")
         if self.model is None:
             self.model = _env("GREYCLOUD_MODEL", "MODEL") or DEFAULT_MODEL
+        if self.embedding_model is None:
+            self.embedding_model = _env("GREYCLOUD_EMBEDDING_MODEL") or DEFAULT_EMBEDDING_MODEL
         if self.sa_email is None:
             self.sa_email = _env("GREYCLOUD_SA_EMAIL", "SA_EMAIL")
         if self.iam_endpoint is None:
             self.iam_endpoint = _env("GREYCLOUD_IAM_ENDPOINT")
         if self.auto_reauth is None:
-            self.auto_reauth = _env_bool("GREYCLOUD_AUTO_REAUTH", True)
+            self.auto_reauth = _env_bool(
+                "auto_reauth", True, "GREYCLOUD_AUTO_REAUTH", "AUTO_REAUTH"
+            )
         if self.temperature is None:
             self.temperature = _env_number("GREYCLOUD_TEMPERATURE", float)
         if self.top_p is None:
@@ -233,7 +270,9 @@ class GreyCloudConfig:
         if self.thinking_level is None:
             self.thinking_level = _env("GREYCLOUD_THINKING_LEVEL")
         if self.use_vertex_ai_search is None:
-            self.use_vertex_ai_search = _env_bool("GREYCLOUD_USE_VERTEX_AI_SEARCH", False)
+            self.use_vertex_ai_search = _env_bool(
+                "use_vertex_ai_search", False, "GREYCLOUD_USE_VERTEX_AI_SEARCH"
+            )
         if self.vertex_ai_search_datastore is None:
             self.vertex_ai_search_datastore = _env("VERTEX_AI_SEARCH_DATASTORE")
         if self.gcs_bucket is None:

@@ -14,7 +14,17 @@ TOKEN_CREATOR_ROLE = "roles/iam.serviceAccountTokenCreator"
 
 
 class GreyCloudError(Exception):
-    """Base class of every error GreyCloud raises on purpose."""
+    """Base class of every error GreyCloud raises on purpose.
+
+    When the failure was an answer of the API, ``code`` is its HTTP status
+    (e.g. 429), ``status`` Google's status name (e.g. ``RESOURCE_EXHAUSTED``),
+    ``message`` Google's own message, and ``__cause__`` the original
+    ``google.genai.errors.APIError``; otherwise all three are None.
+    """
+
+    code: int | None = None
+    status: str | None = None
+    message: str | None = None
 
 
 class AuthenticationError(GreyCloudError):

@@ -397,7 +397,7 @@ class VertexRateLimiter:
                 delay = min(delay, self.shared.retry_in())  # type: ignore[union-attr]
             changed = self._changed
             waker = asyncio.ensure_future(changed.wait())
-            waits = {waker}
+            waits: set[asyncio.Future[Any]] = {waker}
             if delay != float("inf"):
                 waits.add(asyncio.ensure_future(self.clock.sleep(delay)))
             try:

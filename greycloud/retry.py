@@ -25,7 +25,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import google.auth.exceptions
 import tenacity
@@ -47,6 +47,7 @@ from greycloud.quota_errors import QuotaDetails, quota_details
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
+E = TypeVar("E", bound=BaseException)
 
 
 class ErrorKind(enum.Enum):
@@ -206,6 +207,15 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+def with_api_details(error: E, exc: BaseException) -> E:
+    """``error`` with the HTTP code, status and message of ``exc`` when it is an API error."""
+    if isinstance(exc, genai_errors.APIError) and isinstance(error, GreyCloudError):
+        error.code = exc.code
+        error.status = exc.status
+        error.message = exc.message
+    return error
+
+
 def translate(
     exc: BaseException,
     *,
@@ -213,9 +223,19 @@ def translate(
     attempts: int = 1,
     max_retry_delay: float = DEFAULT_MAX_RETRY_DELAY,
 ) -> BaseException:
-    """``exc`` as the `GreyCloudError` a caller should see (GreyCloud errors pass through)."""
+    """``exc`` as the `GreyCloudError` a caller should see (GreyCloud errors pass through).
+
+    An error made from an API answer keeps its ``code``, ``status`` and ``message``
+    (`with_api_details`); callers raise it ``from exc``.
+    """
     if isinstance(exc, (GreyCloudError, ValueError, TypeError)):
         return exc
+    return with_api_details(_translated(exc, sa_email, attempts, max_retry_delay), exc)
+
+
+def _translated(
+    exc: BaseException, sa_email: str | None, attempts: int, max_retry_delay: float
+) -> BaseException:
     exhausted = quota_exhausted(exc, max_retry_delay)
     if exhausted is not None:
         return exhausted

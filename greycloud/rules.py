@@ -61,6 +61,91 @@ class Bound:
         raise ConfigError(message, field=field)
 
 
+# -- booleans ----------------------------------------------------------------------
+
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
+
+
+def parse_bool(field: str, value: Any, *, source: str | None = None) -> bool:
+    """``value`` as a bool: a bool, 1/0, or one of `TRUE_WORDS` / `FALSE_WORDS`.
+
+    Words are case-insensitive and may have surrounding spaces. Anything else
+    (``"maybe"``, ``""``, ``2``, None) raises `ConfigError` naming ``field`` (and
+    ``source``, e.g. the environment variable it came from) and the accepted
+    values. So ``"false"`` is False, never a truthy string.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    where = f" (from {source})" if source else ""
+    raise ConfigError(
+        f"{field}={value!r}{where} is not a boolean: use true/false, 1/0, yes/no or on/off.",
+        field=field,
+    )
+
+
+# -- embeddings --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmbeddingLimits:
+    """What one Vertex AI embedding request may carry.
+
+    ``max_inputs`` texts (instances) per request, ``max_tokens`` input tokens in
+    the whole request (None: no request-wide limit beyond one input's), and
+    ``max_input_tokens`` per input (longer inputs are truncated by the API unless
+    ``auto_truncate=False``, which makes them a 400).
+    """
+
+    max_inputs: int
+    max_tokens: int | None
+    max_input_tokens: int
+
+
+EMBEDDING_LIMITS_URL = (
+    "https://cloud.google.com/vertex-ai/generative-ai/docs/embeddings/get-text-embeddings"
+)
+# Vertex AI "Get text embeddings", section "API limits" (EMBEDDING_LIMITS_URL), and the
+# Vertex AI quotas page ("Text embedding limits"): each request is limited to 250 input
+# texts and 20,000 input tokens (more is a 400); each text to 2,048 tokens (truncated).
+PREDICT_EMBEDDING_LIMITS = EmbeddingLimits(max_inputs=250, max_tokens=20_000, max_input_tokens=2048)
+# The same page: "gemini-embedding-001 supports one instance per request" (its
+# sequence length is 2,048 tokens); google-genai's maintainers say the same of
+# gemini-embedding-2 on Vertex AI (python-genai issue 2165), whose inputs go to 8,192.
+GEMINI_EMBEDDING_LIMITS = EmbeddingLimits(max_inputs=1, max_tokens=None, max_input_tokens=2048)
+GEMINI_EMBEDDING_2_LIMITS = EmbeddingLimits(max_inputs=1, max_tokens=None, max_input_tokens=8192)
+
+# Words of the 400 errors Vertex AI sends for an embedding request over its limits.
+TOO_MANY_INSTANCES = "too many instances"
+TOO_MANY_INPUT_TOKENS = "input token count"
+
+
+def uses_embed_content_api(model: str) -> bool:
+    """Whether Vertex AI embeds with ``model`` through ``:embedContent`` (Gemini and
+    MaaS embedding models) rather than ``:predict`` (``text-embedding-*``,
+    ``text-multilingual-embedding-*``): google-genai 3.x's rule."""
+    model_id = model.rstrip("/").rsplit("/", 1)[-1]
+    return "gemini" in model_id or "maas" in model_id
+
+
+def embedding_limits(model: str) -> EmbeddingLimits:
+    """The per-request limits of embedding model ``model`` (see `EmbeddingLimits`)."""
+    if not uses_embed_content_api(model):
+        return PREDICT_EMBEDDING_LIMITS
+    model_id = model.rstrip("/").rsplit("/", 1)[-1]
+    if model_id.startswith(("gemini-embedding-001", "gemini-embedding-exp")):
+        return GEMINI_EMBEDDING_LIMITS
+    return GEMINI_EMBEDDING_2_LIMITS
+
+
 POSITIVE = Bound(0, exclusive=True)
 NON_NEGATIVE = Bound(0)
 IDLE_TIMEOUT = Bound(0, 7 * 24 * 3600)  # seconds the LSP daemon outlives its last window

@@ -68,7 +68,8 @@ class RedisQuota:
             import redis  # noqa: F401
         except ImportError:
             raise ImportError(
-                "quota_url needs the redis package: pip install 'greycloud[shared-quota]'."
+                "quota_url needs the redis package: pip install redis (GreyCloud's shared-quota "
+                'extra: pip install -e ".[shared-quota]" in a clone).'
             ) from None
         self.url = redact_url(url)
         name = "/".join(str(part) for part in key)

@@ -56,6 +56,12 @@ CLEARED_ENV_VARS = (
     "GOOGLE_API_USE_MTLS_ENDPOINT",
     "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE",
     "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT",
+    # Read after the GREYCLOUD_ names (the PyPI greycloud package's names).
+    "USE_API_KEY",
+    "API_KEY_FILE",
+    "AUTO_REAUTH",
+    "SA_EMAIL",
+    "MODEL",
 )
 GCLOUD_NOT_CONFIGURED = "fake gcloud: not configured"
 

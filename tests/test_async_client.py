@@ -26,6 +26,7 @@ PUBLIC_METHODS = (
     "generate_content_stream",
     "generate_with_retry",
     "count_tokens",
+    "embed_content",
     "reauthenticate",
     "ensure_client",
 )

@@ -85,3 +85,45 @@ def test_batch_without_bucket_says_what_to_set(example_env, monkeypatch, tmp_pat
     done = run_example("batch.py", cwd=tmp_path)
     assert done.returncode == 2
     assert "BATCH_GCS_BUCKET" in done.stderr
+
+
+def test_embeddings(example_env, tmp_path):
+    done = run_example("embeddings.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "3 documents, 768 dimensions, " in done.stdout
+    assert (
+        "Closest to 'How do I reuse a long prompt?': Context caching stores a long prompt"
+        in done.stdout
+    )
+    predicts = example_env.state.requests_for("predict")
+    assert [len(r.body["instances"]) for r in predicts] == [3, 1]
+    assert len(example_env.state.requests_for("countTokens")) == 1
+
+
+def readme_block_after(heading: str) -> str:
+    """The first ```python block after ``heading`` in the README."""
+    text = (EXAMPLES.parent / "README.md").read_text()
+    after = text[text.index(f"\n{heading}\n") :]
+    start = after.index("```python\n") + len("```python\n")
+    return after[start : after.index("```", start)]
+
+
+def test_readme_embeddings_example_runs_as_written(example_env, tmp_path):
+    script = tmp_path / "readme_embeddings.py"
+    script.write_text(readme_block_after("## Embeddings"))
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1] == (
+        "Closest: Context caching stores a long prompt once and reuses it across requests."
+    )
+    assert lines[0].endswith(" tokens in the documents")

@@ -103,3 +103,29 @@ def test_api_client_is_the_vertex_one():
     assert getattr(api_client, "vertexai", None) is True, _moved(
         "google.genai.client", "Client._api_client", "batch request conversion"
     )
+
+
+# -- request URLs ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("module", "path", "purpose"),
+    _genai_compat.URL_PRIVATE_APIS,
+    ids=[f"{m}.{p}" for m, p, _ in _genai_compat.URL_PRIVATE_APIS],
+)
+def test_url_private_names_exist(module, path, purpose):
+    owner: object = importlib.import_module(module)
+    head, _, attribute = path.rpartition(".")
+    owner = getattr(owner, head, None)
+    assert owner is not None, _moved(module, path, purpose)
+    if attribute == "_api_client":  # an instance attribute: look on a client
+        owner = _vertex_client()
+    assert hasattr(owner, attribute), _moved(module, path, purpose)
+
+
+def test_request_url_is_the_clients_regional_url():
+    url = _genai_compat.request_url(_vertex_client(), "publishers/google/models/m:generateContent")
+    assert url == (
+        "https://us-central1-aiplatform.googleapis.com/v1beta1/projects/p/locations/us-central1/"
+        "publishers/google/models/m:generateContent"
+    ), _moved("google.genai._api_client", "BaseApiClient._build_request", "request URLs")

@@ -121,7 +121,7 @@ class GreyCloudBatch:
 
     def upload_file_to_gcs(
         self,
-        local_path: str | os.PathLike,
+        local_path: str | os.PathLike[str],
         *,
         bucket_name: str | None = None,
         blob_name: str | None = None,
@@ -235,6 +235,7 @@ class GreyCloudBatch:
         """
         interval = self.config.batch_poll_interval if poll_interval is None else poll_interval
         NON_NEGATIVE.check("poll_interval", interval)
+        assert interval is not None  # GreyCloudConfig always fills batch_poll_interval
         done = jobs.wait_for_job(
             self._read_job, job, interval, callback=callback, on_poll=on_poll, timeout=timeout
         )
@@ -252,11 +253,13 @@ class GreyCloudBatch:
         return [GcsPath(b.bucket.name, b.name).uri for b in self._prediction_blobs(job)]
 
     def _prediction_blobs(self, job: JobRef) -> list[Any]:
-        fresh = isinstance(job, types.BatchJob) and job.dest and job.state in jobs.RESULT_STATES
-        current = job if fresh else self.get_batch_job(job)
+        if isinstance(job, types.BatchJob) and job.dest and job.state in jobs.RESULT_STATES:
+            current = job
+        else:
+            current = self.get_batch_job(job)
         return results.prediction_blobs(self.storage_client, current)
 
-    def download_batch_results(self, job: JobRef, output_file: str | os.PathLike) -> str:
+    def download_batch_results(self, job: JobRef, output_file: str | os.PathLike[str]) -> str:
         """Stream the job's predictions to ``output_file`` (JSONL); returns its path.
 
         Several prediction files are concatenated. The file is written next to

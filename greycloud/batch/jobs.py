@@ -127,8 +127,7 @@ def wait_for_job(
     after every read; past ``timeout`` seconds `BatchTimeoutError` is raised.
     """
     started = time.monotonic()
-    given = isinstance(job, types.BatchJob) and job.state is not None
-    current = job if given else read(job)
+    current = job if isinstance(job, types.BatchJob) and job.state is not None else read(job)
     previous: types.JobState | None = None
     while True:
         if current.state != previous:

@@ -80,7 +80,7 @@ def prediction_blobs(client: storage.Client, job: types.BatchJob) -> list[Any]:
     )
 
 
-def result_path(output_file: str | os.PathLike) -> Path:
+def result_path(output_file: str | os.PathLike[str]) -> Path:
     """``output_file`` as a `Path`, or ``ValueError`` when it names a directory."""
     target = Path(output_file).expanduser()
     if target.is_dir():

@@ -19,7 +19,7 @@ from greycloud.storage import GcsPath, guess_mime_type, validate_object_name
 if TYPE_CHECKING:
     from google.cloud import storage
 
-FileSpec = str | os.PathLike | Mapping[str, Any]
+FileSpec = str | os.PathLike[str] | Mapping[str, Any]
 
 
 class StorageErrors:
@@ -28,9 +28,9 @@ class StorageErrors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is None:
-            return False
+            return
         from google.api_core import exceptions as gexc
 
         if isinstance(exc, gexc.NotFound):
@@ -42,10 +42,9 @@ class StorageErrors:
             ) from exc
         if isinstance(exc, gexc.GoogleAPICallError):
             raise GreyCloudError(f"Cloud Storage request failed ({exc.message}).") from exc
-        return False
 
 
-def local_file(local_path: str | os.PathLike) -> Path:
+def local_file(local_path: str | os.PathLike[str]) -> Path:
     """``local_path`` as a `Path`, or ``ValueError`` when it is not a file."""
     path = Path(local_path)
     if not path.is_file():
@@ -55,7 +54,7 @@ def local_file(local_path: str | os.PathLike) -> Path:
 
 def upload_file(
     client: storage.Client,
-    local_path: str | os.PathLike,
+    local_path: str | os.PathLike[str],
     bucket: str,
     blob_name: str | None = None,
     content_type: str | None = None,

@@ -114,7 +114,7 @@ async def token_endpoint(request: web.Request) -> web.StreamResponse:
         try:
             principal = _grant_principal(form, state)
         except OAuthError as exc:
-            payload = {"error": exc.error, "error_description": exc.description}
+            payload: dict[str, Any] = {"error": exc.error, "error_description": exc.description}
             response = web.json_response(payload, status=exc.status)
         else:
             record.principal = principal

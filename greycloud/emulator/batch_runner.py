@@ -78,7 +78,7 @@ class _FileChecker:
             for part in (content or {}).get("parts") or []:
                 data = (part or {}).get("fileData") or (part or {}).get("file_data") or {}
                 uri = data.get("fileUri") or data.get("file_uri")
-                if not is_gs_uri(uri):
+                if not is_gs_uri(uri) or not isinstance(uri, str):
                     continue
                 if uri not in self.known:
                     self.known[uri] = self._exists(uri)
@@ -188,6 +188,8 @@ async def advance(store: BatchStore, job: BatchJobEntry, *, polled: bool) -> Non
             return
         job.running = True
     failure = store.take_failure()
+    final: str
+    error: dict[str, Any] | None
     if failure is not None:
         final, error = FAILED, {"code": 13, "message": failure}
     else:

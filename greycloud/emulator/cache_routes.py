@@ -202,7 +202,7 @@ def _create(state: EmulatorState, request: web.Request, body: dict[str, Any]) ->
     store = cache_store(state)
     model = body.get("model")
     match = _MODEL.match(model) if isinstance(model, str) else None
-    if match is None:
+    if match is None or not isinstance(model, str):
         raise ApiError(400, "model must be projects/P/locations/L/publishers/google/models/MODEL.")
     short = match.group(2)
     if short == "missing-model":
@@ -233,7 +233,7 @@ def _create(state: EmulatorState, request: web.Request, body: dict[str, Any]) ->
         name=f"{_parent(request)}/cachedContents/{store.new_id()}",
         model=model,
         display_name=body.get("displayName"),
-        contents=copy.deepcopy(contents),
+        contents=copy.deepcopy(contents or []),
         system_instruction=copy.deepcopy(system) if isinstance(system, dict) else None,
         tools=copy.deepcopy(body.get("tools")),
         tool_config=copy.deepcopy(body.get("toolConfig")),

@@ -1,4 +1,5 @@
-"""``generateContent``, ``streamGenerateContent`` and ``countTokens`` routes."""
+"""``generateContent``, ``streamGenerateContent`` and ``countTokens`` routes (and the
+embedding actions, answered by `greycloud.emulator.embeddings`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aiohttp import web
 from greycloud.emulator.auth_routes import authenticate
 from greycloud.emulator.cache_routes import resolve_cached_content
 from greycloud.emulator.context import get_state
+from greycloud.emulator.embeddings import EMBED_ACTIONS, embed_answer
 from greycloud.emulator.errors import ApiError, error_response, from_exception, quota_error
 from greycloud.emulator.faults import drop_connection, fault_response, stream_error_event
 from greycloud.emulator.recording import begin_record, finish_record
@@ -160,6 +162,9 @@ async def model_action(request: web.Request) -> web.StreamResponse:
         record.principal = authenticate(request, state)
         fault = state.take_fault(call.action)
         response = await fault_response(request, fault, model=call.model)
+        if response is None and call.action in EMBED_ACTIONS:
+            project = call.project or EXPRESS_PROJECT
+            response = await embed_answer(state, call, parse_body(raw), record, project=project)
         if response is None:
             response = await _answer(request, state, call, parse_body(raw), record, fault)
     except ApiError as exc:

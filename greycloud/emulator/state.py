@@ -20,7 +20,16 @@ from greycloud.rules import DEFAULT_TPM_COUNTS, tpm_counts_name
 DEFAULT_API_KEY = "emulator-api-key"
 DEFAULT_TOKEN_LIFETIME = 3600.0
 DEFAULT_STREAM_CHUNK_TOKENS = 8
-MODEL_ACTIONS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
+MODEL_ACTIONS = frozenset(
+    {
+        "generateContent",
+        "streamGenerateContent",
+        "countTokens",
+        "predict",  # embeddings (greycloud.emulator.embeddings)
+        "embedContent",
+        "batchEmbedContents",
+    }
+)
 
 
 @dataclass

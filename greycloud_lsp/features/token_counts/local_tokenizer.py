@@ -33,7 +33,10 @@ from greycloud import _genai_compat as compat
 log = logging.getLogger(__name__)
 
 Counter = Callable[[str], int]
-INSTALL_HINT = "pip install 'greycloud[local-tokenizer]'"
+INSTALL_HINT = (
+    "pip install sentencepiece tokenizers (GreyCloud's local-tokenizer extra: "
+    'pip install -e ".[local-tokenizer]" in a clone)'
+)
 
 
 class LocalTokenizerUnavailable(RuntimeError):

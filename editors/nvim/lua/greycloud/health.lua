@@ -19,7 +19,7 @@ function M.check()
   local exe = vim.fn.exepath(cmd[1])
   if exe == '' then
     health.error('server command not found: ' .. cmd[1], {
-      'pip install greycloud (gives the greycloud-lsp command)',
+      'pip install -e . in a clone of the GreyCloud repository (gives the greycloud-lsp command)',
       "or setup{ cmd = { '/path/to/python', '-m', 'greycloud_lsp' } }",
     })
   else
@@ -38,7 +38,7 @@ function M.check()
   if (client.server_capabilities or {}).codeActionProvider then
     health.ok('code actions: offered (vim.lsp.buf.code_action())')
   else
-    health.warn('code actions: the server does not offer them', { 'Upgrade greycloud (pip install -U greycloud)' })
+    health.warn('code actions: the server does not offer them', { 'Upgrade GreyCloud (git pull, then pip install -e . in its clone)' })
   end
   local t0 = vim.uv.hrtime()
   local res, err = client:request_sync('workspace/executeCommand', {
