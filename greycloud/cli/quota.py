@@ -94,5 +94,5 @@ async def _read(config: GreyCloudConfig) -> list[tuple[QuotaKey, QuotaStatus]]:
         if key == own:
             limits: dict[str, Any] = {"rpm": rpm, "tpm": tpm, "max_concurrency": concurrency}
             status = dataclasses.replace(status, tpm_counts=config.tpm_counts, **limits)
-        rows.append((key, status))  # type: ignore[arg-type]
+        rows.append((key, status))
     return rows
