@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from greycloud_lsp.wire import handshake
-from greycloud_lsp.forwarder.document_mirror import SessionMirror, apply_change
+from greycloud_lsp.common.lsp_text import apply_change
+from greycloud_lsp.forwarder.document_mirror import SessionMirror
 from greycloud_lsp.wire.socket_paths import DaemonUnavailable, daemon_paths
 
 
