@@ -93,6 +93,7 @@ class Daemon:
         self._idle_asked_by_last: float | None = None
         self._lock_fd: int | None = None
         self._socket_inode: int | None = None
+        self._cache_watch: asyncio.Task[Any] | None = None
 
     # -- life cycle -------------------------------------------------------------
 
@@ -100,6 +101,7 @@ class Daemon:
         """Take the lock, bind, serve until stopped or idle, then clean up."""
         ensure_private_directory(self.paths.directory)
         await self._acquire_lock()
+        await self._take_over_caches()
         sock = self._bind()
         self._write_pid_file()
         self._stopping = asyncio.Event()
@@ -119,6 +121,32 @@ class Daemon:
             await self._stopping.wait()
         finally:
             await self._shutdown(listener)
+
+    async def _take_over_caches(self) -> None:
+        """Keep the cache registry in the runtime directory; take over the last daemon's.
+
+        Not for ``--emulator``: its caches live in the embedded emulator, which
+        dies with the daemon.
+        """
+        if self.shared.emulator_url is not None:
+            return
+        from greycloud_lsp.daemon.cache_file import CacheFile
+
+        store = CacheFile(self.paths.cache_registry)
+        records = await asyncio.to_thread(store.load)
+        self.shared.caches.store = store
+        if records:
+            from greycloud_lsp.features.workspace_cache.persistence import (
+                restore,
+                wait_for_windows,
+            )
+
+            restore(self.shared, records)
+            self._cache_watch = asyncio.get_running_loop().create_task(
+                wait_for_windows(self.shared), name="cache-windows"
+            )
+        else:
+            self.shared.caches.changed()  # the file reflects this daemon from the start
 
     def stop(self) -> None:
         """Ask the daemon to end (ends every session first)."""
@@ -172,6 +200,9 @@ class Daemon:
         log.info("daemon stopping: %d session(s) attached", len(self.sessions))
         self._remove_files()  # new forwarders start a fresh daemon from now on
         listener.close()
+        if self._cache_watch is not None:
+            self._cache_watch.cancel()
+        self.shared.caches.hand_over()  # the windows replay: their caches go with them
         for session in list(self.sessions.values()):
             session.end(final=False)  # forwarders replay into a new daemon
         tasks = list(self._tasks.values())
@@ -281,6 +312,7 @@ class Daemon:
             hello.get("environ", {}),
             peer_pid=credentials[0] if credentials else None,
             editor_pid=_int_or_none(hello.get("editor_pid")),
+            window=hello.get("window") if isinstance(hello.get("window"), str) else None,
             log_file=hello.get("log_file") if isinstance(hello.get("log_file"), str) else None,
             log_level=str(hello.get("log_level") or "INFO"),
         )
