@@ -11,6 +11,7 @@ worker thread, newest state last; `CacheFile.flush` waits for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -36,7 +37,14 @@ class CacheFile:
         self._done: asyncio.Event | None = None
 
     def load(self) -> list[dict[str, Any]]:
-        """The records a previous daemon left ([] if none, or unreadable: logged)."""
+        """The records a previous daemon left ([] if none, or unreadable: logged).
+
+        Also removes a temporary file a killed daemon left mid-write (the
+        caller holds the daemon lock: no other daemon is writing).
+        """
+        for leftover in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:

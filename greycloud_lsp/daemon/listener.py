@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from greycloud_lsp import __version__
+from greycloud_lsp.common.processes import pid_alive
 from greycloud_lsp.daemon.attached_session import AttachedSession
 from greycloud_lsp.wire import handshake
 from greycloud_lsp.wire.socket_paths import (
@@ -209,10 +210,17 @@ class Daemon:
         if tasks:
             await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
         try:
-            await asyncio.wait_for(self.shared.aclose(), STOP_GRACE_SECONDS)
+            await asyncio.wait_for(self._close_shared(), STOP_GRACE_SECONDS)
         except (asyncio.TimeoutError, Exception) as exc:
             log.warning("closing shared state incomplete: %s", exc or "timed out")
         log.info("daemon stopped")
+
+    async def _close_shared(self) -> None:
+        """Close the shared state; caches of windows whose forwarder died go too (logout)."""
+        await self.shared.caches.give_up_waiting(
+            lambda _window, pid: pid is not None and not pid_alive(pid)
+        )
+        await self.shared.aclose()
 
     def _remove_files(self) -> None:
         """Unlink our socket and pid file (not a successor's)."""
