@@ -197,3 +197,37 @@ async def test_progress_of_a_dead_daemon_ends_at_the_editor(adc_env, tmp_path):
     finally:
         adc_env.state.configure(latency=0.0)
         await session.close()
+
+
+async def test_the_status_line_stops_saying_fresh_when_nobody_takes_the_cache_over(
+    adc_env, tmp_path
+):
+    """The daemon dies and no daemon can start: the session goes on standalone, which
+    does not hold the cache, so the editor's last word on it must not be "fresh"."""
+    cache_store(adc_env.state).clear()
+    workspace = make_workspace(tmp_path / "ws")
+    async with language_servers(tmp_path, mode="daemon") as start:
+        window = await start(workspace=workspace)
+        name = (await execute(window, "greycloud.cacheWorkspace", {}))["name"]
+        before = await status()
+        paths = daemon_paths()
+        paths.directory.rename(tmp_path / "moved-away")  # no daemon can live here now
+        paths.directory.write_text("")
+        os.kill(before["pid"], signal.SIGKILL)
+
+        async def orphaned() -> bool:
+            return any(
+                s["reason"] == CACHE_ORPHANED for s in window.recorder.of("greycloud/cacheStatus")
+            )
+
+        await wait_until(orphaned, timeout=NO_HANG)
+        state = None
+        for _attempt in range(3):  # sent before the forwarder saw the daemon die, it fails
+            try:
+                state = await execute(window, "greycloud.workspaceCacheState", {})
+                break
+            except Exception:
+                await asyncio.sleep(0.5)
+        assert state is not None and state["state"] == "none"  # the standalone child
+        last = [s for s in window.recorder.of("greycloud/cacheStatus") if s["name"] == name][-1]
+        assert last["stale"] and last["reason"] == CACHE_ORPHANED and not last["deleted"]
