@@ -21,7 +21,7 @@ from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import PositionCodec
 
 from greycloud_lsp.common.documents import LspWorkspace
-from greycloud_lsp.common.lsp_text import LineIndex, lsp_lines
+from greycloud_lsp.common.lsp_text import LineIndex, lsp_lines, split_lines
 from greycloud_lsp.forwarder.document_mirror import SessionMirror
 
 URI = "file:///doc.txt"
@@ -81,7 +81,7 @@ def valid_change(draw: st.DrawFn, text: str, encoding: str, extra: bool) -> dict
     """A change whose positions are inside the document (what editors send)."""
     if draw(st.integers(0, 19)) == 0:
         return {"text": draw(texts(extra))}
-    lines = LineIndex(text)._lines  # every line, the empty last one included
+    lines = split_lines(text)  # every line, the empty last one included
 
     def position() -> tuple[int, int]:
         line = draw(st.integers(0, len(lines) - 1))
