@@ -157,3 +157,25 @@ async def test_windows_that_do_not_come_back_are_given_up(tmp_path: Path):
     assert deleted == [NAME]  # the dead forwarder's window is not waited for
     await wait_for_windows(shared, grace=0.0, alive=alive)
     assert deleted == [NAME, second]  # the live one only until the grace period ends
+
+
+def test_the_recorded_connection_holds_no_secret():
+    from types import SimpleNamespace
+
+    from greycloud.config import GreyCloudConfig
+    from greycloud_lsp.features.workspace_cache.persistence import connection_of
+
+    environ = {
+        "GREYCLOUD_API_KEY": "AIza" + "Sy0123456789abcdefghijklmnopqrstu",
+        "GOOGLE_API_KEY": "AIza" + "Sy9999999999abcdefghijklmnopqrstu",
+        "GREYCLOUD_QUOTA_URL": "redis://:hunter2@127.0.0.1:6379/0",
+        "GOOGLE_APPLICATION_CREDENTIALS": "/home/me/key.json",
+        "PROJECT_ID": "p",
+        "UNRELATED": "x",
+    }
+    config = GreyCloudConfig(location="l", resolve_project=False, environ=environ)
+    connection = connection_of(SimpleNamespace(config=config, environ=environ))  # type: ignore[arg-type]
+    written = json.dumps(connection)
+    assert "AIza" not in written and "hunter2" not in written and "UNRELATED" not in written
+    assert connection["environ"]["GOOGLE_APPLICATION_CREDENTIALS"] == "/home/me/key.json"
+    assert connection["config"]["project_id"] == "p" and connection["config"]["location"] == "l"
