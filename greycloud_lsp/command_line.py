@@ -220,7 +220,9 @@ def format_status(status: dict[str, Any]) -> str:
     caches = status.get("caches", [])
     lines.append(f"caches held: {len(caches)}")
     for c in caches:
-        lines.append(f"  {c['name']}: {c['sessions']} session(s)")
+        waiting = c.get("waitingWindows")
+        back = f", {waiting} window(s) to come back" if waiting else ""
+        lines.append(f"  {c['name']}: {c['sessions']} session(s){back}")
     return "\n".join(lines)
 
 

@@ -119,6 +119,8 @@ class GreyCloudLanguageServer(LanguageServer):
         self._pulled: asyncio.Event | None = None
         self._resolved: asyncio.Event | None = None
         self._reload_lock: asyncio.Lock | None = None
+        self.window: tuple[str, int | None] | None = None
+        """(window id, forwarder pid) when attached to a daemon: who holds caches across daemons."""
         self.exit_hook: Callable[[int], None] | None = None
         """Run instead of ending the process on ``exit`` or when the editor is gone
         (e.g. a daemon ends just this session); gets the exit code."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-from greycloud_lsp.common.documents import lsp_lines
+from greycloud_lsp.common.lsp_text import LineIndex
 
 if TYPE_CHECKING:
     from greycloud_lsp.common.payloads import GenerateArgs
@@ -24,21 +24,10 @@ log = logging.getLogger(__name__)
 
 def text_in_range(text: str, rng: types.Range) -> str:
     """The text inside ``rng`` (UTF-16 columns, like the client counts them)."""
-    lines = lsp_lines(text)  # the lines LSP positions count, not str.splitlines
-    return text[_offset(lines, rng.start) : _offset(lines, rng.end)]
-
-
-def _offset(lines: list[str], pos: types.Position) -> int:
-    if pos.line >= len(lines):
-        return sum(len(line) for line in lines)
-    before = sum(len(line) for line in lines[: pos.line])
-    line = lines[pos.line]
-    units = 0
-    for index, char in enumerate(line):
-        if units >= pos.character or char in "\r\n":
-            return before + index
-        units += 2 if ord(char) > 0xFFFF else 1
-    return before + len(line)
+    index = LineIndex(text)
+    begin = index.offset(rng.start.line, rng.start.character)
+    end = index.offset(rng.end.line, rng.end.character)
+    return text[begin:end]
 
 
 def to_range(arg: Any) -> types.Range:
@@ -51,9 +40,8 @@ def to_range(arg: Any) -> types.Range:
 
 def document_end(text: str) -> types.Position:
     """The position after the last character (UTF-16 columns)."""
-    lines = text.split("\n")
-    last = lines[-1]
-    return types.Position(line=len(lines) - 1, character=len(last.encode("utf-16-le")) // 2)
+    line, character = LineIndex(text).end()
+    return types.Position(line=line, character=character)
 
 
 def read_document(ls: GreyCloudLanguageServer, uri: str, command: str) -> str:

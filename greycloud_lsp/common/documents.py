@@ -1,48 +1,65 @@
-"""Open documents whose lines break where LSP says they do.
+"""Open documents whose lines break, and columns count, where LSP says they do.
 
 pygls' ``TextDocument.lines`` uses ``str.splitlines``, which also breaks at
-``\\x0b \\x0c \\x1c-\\x1e \\x85 \\u2028 \\u2029``. LSP positions only count
-``\\n``, ``\\r\\n`` and ``\\r``, so an incremental edit after a form feed (or a
-Unicode line separator) would land on the wrong line. These classes split the
-LSP way, keeping the fast ``splitlines`` path for the usual text.
+``\\x0b \\x0c \\x1c-\\x1e \\x85 \\u2028 \\u2029``, and its incremental change
+rewrites the whole document and lets a column past a line's end eat the line
+break. `LspTextDocument` keeps its text in a `LineIndex` and applies changes
+with the rules of ``common/lsp_text.py``, the same code the forwarder's
+document mirror uses, so the daemon and the forwarder always agree.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.workspace import TextDocument
 
 from greycloud_lsp._pygls_compat import DocumentClassWorkspace, replace_workspace
+from greycloud_lsp.common.lsp_text import LineIndex, has_extra_breaks, lsp_lines
 
-_LSP_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
-_ASCII_EXTRA_BREAKS = "\x0b\x0c\x1c\x1d\x1e"
-_OTHER_EXTRA_BREAKS = "\x85\u2028\u2029"
-
-
-def has_extra_breaks(text: str) -> bool:
-    """True if ``splitlines`` would break ``text`` somewhere LSP does not."""
-    if any(char in text for char in _ASCII_EXTRA_BREAKS):
-        return True
-    return not text.isascii() and any(char in text for char in _OTHER_EXTRA_BREAKS)
-
-
-def lsp_lines(text: str) -> list[str]:
-    """``text`` split after ``\\n``, ``\\r\\n`` and ``\\r`` only, ends kept."""
-    if not has_extra_breaks(text):
-        return text.splitlines(True)
-    return _LSP_LINE.findall(text)
+__all__ = ["LspTextDocument", "LspWorkspace", "has_extra_breaks", "install", "lsp_lines"]
 
 
 class LspTextDocument(TextDocument):
-    """A pygls document with LSP line semantics."""
+    """A pygls document with LSP line semantics and incremental changes in `LineIndex`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._index: LineIndex | None = None  # built at the first change
+
+    @property
+    def source(self) -> str:
+        if self._index is not None:
+            return self._index.text
+        return super().source
 
     @property
     def lines(self) -> Sequence[str]:
+        if self._index is not None:
+            return tuple(self._index.lines)
         return tuple(lsp_lines(self.source))
+
+    def apply_change(self, change: types.TextDocumentContentChangeEvent) -> None:
+        if self._index is None:
+            self._index = LineIndex(super().source)
+        if isinstance(change, types.TextDocumentContentChangePartial):
+            start, end = change.range.start, change.range.end
+            self._index.replace(
+                (start.line, start.character),
+                (end.line, end.character),
+                change.text,
+                _encoding(self.position_codec.encoding),
+            )
+        else:
+            self._index.set_text(change.text)
+
+
+def _encoding(kind: Any) -> str:
+    """``"utf-16"`` etc. from a ``PositionEncodingKind`` (or a plain string, or None)."""
+    return str(getattr(kind, "value", kind) or "utf-16")
 
 
 class LspWorkspace(DocumentClassWorkspace):

@@ -45,10 +45,13 @@ class AttachedSession:
         *,
         peer_pid: int | None = None,
         editor_pid: int | None = None,
+        window: str | None = None,
         log_file: str | None = None,
         log_level: str = "INFO",
     ) -> None:
         self.number = number
+        self.window = window
+        """The forwarder's window id: the same across daemons (it replays under it)."""
         self.shared = shared
         self.environ = dict(environ)
         self.peer_pid = peer_pid
@@ -73,6 +76,8 @@ class AttachedSession:
         self._writer = writer
         server = self.server = create_server(self.shared, environ=self.environ)
         server.exit_hook = self.end
+        if self.window is not None:
+            server.window = (self.window, self.peer_pid)
         self._add_log_handlers(server)
         log.info("session %s: connected (forwarder pid %s)", self.number, self.peer_pid)
         if self.shared.emulator_url:  # as the standalone server logs it at start
@@ -149,6 +154,7 @@ class AttachedSession:
             generations = len(server.get_feature(Generations).runs)
         return {
             "id": self.number,
+            "window": self.window,
             "forwarderPid": self.peer_pid,
             "editorPid": self.editor_pid,
             "connectedSeconds": round(time.time() - self.started, 1),

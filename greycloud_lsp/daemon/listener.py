@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from greycloud_lsp import __version__
+from greycloud_lsp.common.processes import pid_alive
 from greycloud_lsp.daemon.attached_session import AttachedSession
 from greycloud_lsp.wire import handshake
 from greycloud_lsp.wire.socket_paths import (
@@ -93,6 +94,7 @@ class Daemon:
         self._idle_asked_by_last: float | None = None
         self._lock_fd: int | None = None
         self._socket_inode: int | None = None
+        self._cache_watch: asyncio.Task[Any] | None = None
 
     # -- life cycle -------------------------------------------------------------
 
@@ -100,6 +102,7 @@ class Daemon:
         """Take the lock, bind, serve until stopped or idle, then clean up."""
         ensure_private_directory(self.paths.directory)
         await self._acquire_lock()
+        await self._take_over_caches()
         sock = self._bind()
         self._write_pid_file()
         self._stopping = asyncio.Event()
@@ -119,6 +122,32 @@ class Daemon:
             await self._stopping.wait()
         finally:
             await self._shutdown(listener)
+
+    async def _take_over_caches(self) -> None:
+        """Keep the cache registry in the runtime directory; take over the last daemon's.
+
+        Not for ``--emulator``: its caches live in the embedded emulator, which
+        dies with the daemon.
+        """
+        if self.shared.emulator_url is not None:
+            return
+        from greycloud_lsp.daemon.cache_file import CacheFile
+
+        store = CacheFile(self.paths.cache_registry)
+        records = await asyncio.to_thread(store.load)
+        self.shared.caches.store = store
+        if records:
+            from greycloud_lsp.features.workspace_cache.persistence import (
+                restore,
+                wait_for_windows,
+            )
+
+            restore(self.shared, records)
+            self._cache_watch = asyncio.get_running_loop().create_task(
+                wait_for_windows(self.shared), name="cache-windows"
+            )
+        else:
+            self.shared.caches.changed()  # the file reflects this daemon from the start
 
     def stop(self) -> None:
         """Ask the daemon to end (ends every session first)."""
@@ -172,16 +201,26 @@ class Daemon:
         log.info("daemon stopping: %d session(s) attached", len(self.sessions))
         self._remove_files()  # new forwarders start a fresh daemon from now on
         listener.close()
+        if self._cache_watch is not None:
+            self._cache_watch.cancel()
+        self.shared.caches.hand_over()  # the windows replay: their caches go with them
         for session in list(self.sessions.values()):
             session.end(final=False)  # forwarders replay into a new daemon
         tasks = list(self._tasks.values())
         if tasks:
             await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
         try:
-            await asyncio.wait_for(self.shared.aclose(), STOP_GRACE_SECONDS)
+            await asyncio.wait_for(self._close_shared(), STOP_GRACE_SECONDS)
         except (asyncio.TimeoutError, Exception) as exc:
             log.warning("closing shared state incomplete: %s", exc or "timed out")
         log.info("daemon stopped")
+
+    async def _close_shared(self) -> None:
+        """Close the shared state; caches of windows whose forwarder died go too (logout)."""
+        await self.shared.caches.give_up_waiting(
+            lambda _window, pid: pid is not None and not pid_alive(pid)
+        )
+        await self.shared.aclose()
 
     def _remove_files(self) -> None:
         """Unlink our socket and pid file (not a successor's)."""
@@ -281,6 +320,7 @@ class Daemon:
             hello.get("environ", {}),
             peer_pid=credentials[0] if credentials else None,
             editor_pid=_int_or_none(hello.get("editor_pid")),
+            window=hello.get("window") if isinstance(hello.get("window"), str) else None,
             log_file=hello.get("log_file") if isinstance(hello.get("log_file"), str) else None,
             log_level=str(hello.get("log_level") or "INFO"),
         )

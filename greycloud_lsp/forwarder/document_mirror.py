@@ -4,59 +4,31 @@ The editor never learns that the daemon changed: the forwarder keeps the
 ``initialize`` request, whether ``initialized`` was sent, workspace-folder
 changes, the last pushed configuration and every open document with its
 current text (``didChange`` applied, full or incremental, in the negotiated
-position encoding).
+position encoding, by the same rules as the daemon's documents:
+``common/lsp_text.py``). A change costs the lines it touches, not the document.
 """
 
 from __future__ import annotations
 
 import copy
-import re
-from dataclasses import dataclass
 from typing import Any
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+from greycloud_lsp.common.lsp_text import LineIndex
 
 
-@dataclass
 class Document:
-    language_id: str
-    version: int
-    text: str
+    """An open document: its language, version and text (kept as lines, see `LineIndex`)."""
 
+    __slots__ = ("index", "language_id", "version")
 
-def offset_at(text: str, line: int, character: int, encoding: str = "utf-16") -> int:
-    """Index into ``text`` of an LSP position (clamped to the line's end)."""
-    start = 0
-    for _ in range(max(line, 0)):
-        found = _LINE_BREAK.search(text, start)
-        if found is None:
-            return len(text)
-        start = found.end()
-    found = _LINE_BREAK.search(text, start)
-    end = found.start() if found else len(text)
-    if encoding == "utf-32":
-        return min(start + max(character, 0), end)
-    units = 0
-    index = start
-    while index < end and units < character:
-        char = text[index]
-        if encoding == "utf-8":
-            units += len(char.encode("utf-8", "surrogatepass"))
-        else:
-            units += 2 if ord(char) > 0xFFFF else 1
-        index += 1
-    return index
+    def __init__(self, language_id: str, version: int, text: str) -> None:
+        self.language_id = language_id
+        self.version = version
+        self.index = LineIndex(text)
 
-
-def apply_change(text: str, change: dict[str, Any], encoding: str = "utf-16") -> str:
-    """``text`` after one ``TextDocumentContentChangeEvent``."""
-    new_text = change.get("text", "")
-    span = change.get("range")
-    if not span:
-        return new_text
-    begin = offset_at(text, span["start"]["line"], span["start"]["character"], encoding)
-    end = offset_at(text, span["end"]["line"], span["end"]["character"], encoding)
-    return text[:begin] + new_text + text[max(begin, end) :]
+    @property
+    def text(self) -> str:
+        return self.index.text
 
 
 class SessionMirror:
@@ -91,7 +63,7 @@ class SessionMirror:
             document = self.documents.get(params["textDocument"]["uri"])
             if document is not None:
                 for change in params.get("contentChanges", []):
-                    document.text = apply_change(document.text, change, self.encoding)
+                    document.index.apply_change(change, self.encoding)
                 document.version = params["textDocument"].get("version", document.version)
         elif method == "textDocument/didClose":
             self.documents.pop(params["textDocument"]["uri"], None)

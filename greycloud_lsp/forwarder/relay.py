@@ -39,6 +39,11 @@ DAEMON_GONE = (
     "a new daemon took over the session, please try again."
 )
 REPLAY_PREFIX = "greycloud-replay-"
+PROGRESS_ENDED = "GreyCloud: the language server daemon restarted; this task stopped."
+CACHE_STATUS = "greycloud/cacheStatus"
+CACHE_ORPHANED = (
+    "the greycloud-lsp daemon holding it stopped; the next daemon takes it over if it can"
+)
 
 
 class Forwarder:
@@ -68,6 +73,8 @@ class Forwarder:
         self._ended: int | None = None
         self._editor_gone = False
         self._stdout: StdoutWriter | None = None
+        self._progress: dict[str, Any] = {}  # begun, not ended: key -> token
+        self._caches: dict[str, dict[str, Any]] = {}  # last live greycloud/cacheStatus by name
 
     async def connect(self) -> None:
         """Reach (or start) the daemon and open a session; raises if impossible.
@@ -169,7 +176,10 @@ class Forwarder:
             self._write_editor(frame(body))
 
     def _from_daemon(self, message: dict[str, Any]) -> bool:
-        if message.get("method") == SESSION_ENDED:
+        method = message.get("method")
+        if method == "$/progress" or method == CACHE_STATUS:
+            self._track(method, message.get("params"))
+        if method == SESSION_ENDED:
             code = (message.get("params") or {}).get("code")
             self._ended = code if isinstance(code, int) else 0
             return False
@@ -184,6 +194,45 @@ class Forwarder:
         elif "id" in message:
             self._daemon_requests.add(_key(message["id"]))
         return True
+
+    def _track(self, method: str, params: Any) -> None:
+        """Progress begun and not ended, and the caches the editor believes live."""
+        if not isinstance(params, dict):
+            return
+        if method == CACHE_STATUS:
+            name = params.get("name")
+            if isinstance(name, str):
+                if params.get("deleted"):
+                    self._caches.pop(name, None)
+                else:
+                    self._caches[name] = params
+            return
+        value = params.get("value")
+        kind = value.get("kind") if isinstance(value, dict) else None
+        if kind == "begin":
+            self._progress[_key(params.get("token"))] = params.get("token")
+        elif kind == "end":
+            self._progress.pop(_key(params.get("token")), None)
+
+    def _daemon_died(self) -> None:
+        """Tell the editor what the dead daemon cannot: its progress ended, its caches are unsure.
+
+        A cache the next daemon takes back is announced again by it.
+        """
+        for token in self._progress.values():
+            self._write_editor(
+                encode(
+                    _notification(
+                        "$/progress",
+                        {"token": token, "value": {"kind": "end", "message": PROGRESS_ENDED}},
+                    )
+                )
+            )
+        self._progress.clear()
+        for status in self._caches.values():
+            orphaned = {**status, "stale": True, "reason": CACHE_ORPHANED, "deleted": False}
+            self._write_editor(encode(_notification(CACHE_STATUS, orphaned)))
+        self._caches.clear()
 
     def _initialize_key(self) -> str | None:
         initialize = self.mirror.initialize
@@ -237,6 +286,7 @@ class Forwarder:
             )
         self._pending.clear()
         self._daemon_requests.clear()
+        self._daemon_died()
         for attempt in range(3):
             try:
                 await self.connect()
@@ -277,12 +327,17 @@ def _key(request_id: Any) -> str:
     return json.dumps(request_id)
 
 
+def _notification(method: str, params: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": method, "params": params}
+
+
 def session_hello(log_file: str | None, log_level: str) -> dict[str, Any]:
     """The handshake that opens this process's session."""
     return handshake.hello(
         "session",
         environ=handshake.session_environment(),
         editor_pid=os.getppid(),
+        window=handshake.new_window_id(),
         log_file=os.path.abspath(log_file) if log_file else None,
         log_level=log_level,
     )

@@ -6,7 +6,9 @@ The client (forwarder or ``daemon status``/``stop``) writes ONE line of JSON::
      "request": "session" | "status" | "stop", ...}
 
 ``session`` adds ``environ`` (the variables ``GreyCloudConfig`` reads),
-``log_file``/``log_level`` and the ``editor_pid``. The daemon answers one line::
+``log_file``/``log_level``, the ``editor_pid`` and ``window``: an id the
+forwarder makes once and sends to every daemon it replays into, so a new
+daemon gives the window back the caches it held. The daemon answers one line::
 
     {"greycloud-daemon": PROTOCOL, "version": ..., "ok": true, "pid": ...}
     {"greycloud-daemon": PROTOCOL, "version": ..., "ok": false, "reason": ..., "message": ...}
@@ -21,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +37,14 @@ REQUESTS = ("session", "status", "stop")
 SESSION_ENDED = "$/greycloud/sessionEnded"
 """Daemon -> forwarder only, last on a session: it ended on purpose (``exit``, editor
 gone); the forwarder exits with ``params.code`` instead of replaying."""
+
+
+_WINDOW_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def new_window_id() -> str:
+    """A window id: made once per forwarder, kept across daemons."""
+    return uuid.uuid4().hex
 
 
 class HandshakeError(RuntimeError):
@@ -103,6 +115,9 @@ def check_hello(message: Mapping[str, Any]) -> str:
             isinstance(k, str) and isinstance(v, str) for k, v in environ.items()
         ):
             raise HandshakeError("malformed", "environ must map strings to strings")
+        window = message.get("window")
+        if window is not None and not (isinstance(window, str) and _WINDOW_ID.fullmatch(window)):
+            raise HandshakeError("malformed", "window must be 1-64 letters, digits, - or _")
     return request
 
 

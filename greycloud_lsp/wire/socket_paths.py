@@ -53,6 +53,11 @@ class DaemonPaths:
     def log_file(self) -> Path:
         return self.directory / f"{self.kind}.log"
 
+    @property
+    def cache_registry(self) -> Path:
+        """The caches the daemon holds, for the next daemon (``daemon/cache_file.py``)."""
+        return self.directory / f"{self.kind}.caches.json"
+
 
 def runtime_directory(environ: Mapping[str, str] | None = None) -> Path:
     """The per-user directory (not created)."""

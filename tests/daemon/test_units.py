@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from greycloud_lsp.forwarder.document_mirror import SessionMirror, apply_change
+from greycloud_lsp.common.lsp_text import apply_change
+from greycloud_lsp.forwarder.document_mirror import SessionMirror
 from greycloud_lsp.wire import handshake
 from greycloud_lsp.wire.socket_paths import DaemonUnavailable, daemon_paths
 
@@ -114,6 +115,17 @@ def test_handshake_checks_version_and_request():
     with pytest.raises(handshake.HandshakeError) as info:
         handshake.check_answer(handshake.answer(False, reason="permission", message="no"))
     assert info.value.reason == "permission"
+
+
+def test_a_window_id_is_checked_and_made_once_per_forwarder():
+    window = handshake.new_window_id()
+    assert handshake.check_hello(handshake.hello("session", window=window)) == "session"
+    for bad in ("", "a/b", "x" * 65, 7):
+        with pytest.raises(handshake.HandshakeError, match="window"):
+            handshake.check_hello(handshake.hello("session", window=bad))
+    from greycloud_lsp.forwarder.relay import session_hello
+
+    assert session_hello(None, "INFO")["window"] != session_hello(None, "INFO")["window"]
 
 
 def test_socket_paths():

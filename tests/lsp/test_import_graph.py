@@ -137,10 +137,24 @@ def test_the_forwarder_side_imports_nothing_of_the_daemon_side():
     """The editor's side (forwarder, wire) must start fast and stand alone."""
     graph = import_graph()
     daemon_side = {m for m in graph if not m.startswith((f"{NAME}.forwarder", f"{NAME}.wire"))}
-    daemon_side -= {f"{NAME}.common", f"{NAME}.common.log_files", f"{NAME}.common.processes"}
+    # Light helpers of the standard library only: log files, process checks, LSP text rules.
+    light = ("log_files", "processes", "lsp_text")
+    daemon_side -= {f"{NAME}.common", *(f"{NAME}.common.{name}" for name in light)}
     for module in (m for m in graph if m.startswith((f"{NAME}.forwarder", f"{NAME}.wire"))):
         imported = graph[module] & daemon_side
         assert not imported, f"{module} imports {sorted(imported)}"
+    for name in light:  # and they stay light: nothing of the package, no pygls
+        assert not graph[f"{NAME}.common.{name}"], f"common.{name} imports the package"
+
+
+def test_the_forwarder_starts_without_pygls_or_the_gemini_stack():
+    code = (
+        "import sys, greycloud_lsp.forwarder.relay, greycloud_lsp.command_line;"
+        "heavy = [m for m in ('pygls', 'lsprotocol', 'google.genai') if m in sys.modules];"
+        "assert not heavy, heavy"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
 
 
 def test_server_side_modules_import_first_in_a_fresh_interpreter():

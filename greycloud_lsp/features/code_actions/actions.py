@@ -21,6 +21,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from greycloud_lsp.common.document_edits import apply_edit, read_document, text_in_range, to_range
+from greycloud_lsp.common.lsp_text import column_in_line
 from greycloud_lsp.common.payload_conversion import dump, parse
 from greycloud_lsp.common.payloads import GenerateArgs, RangeArg, TextDocumentRef
 from greycloud_lsp.features.generation.generate_command import run_generation
@@ -137,7 +138,7 @@ def _line_range(ls: GreyCloudLanguageServer, uri: str, rng: types.Range) -> type
     except Exception:
         lines = []
     line = lines[rng.start.line] if rng.start.line < len(lines) else ""
-    width = len(line.rstrip("\r\n").encode("utf-16-le")) // 2
+    width = column_in_line(line, len(line))  # UTF-16 units of the line's content
     return types.Range(
         start=types.Position(line=rng.start.line, character=0),
         end=types.Position(line=rng.start.line, character=width),

@@ -21,6 +21,7 @@ from greycloud_lsp.common.payloads import (
 from greycloud_lsp.common.text_metrics import digest
 from greycloud_lsp.features.progress.reporter import ProgressReporter
 from greycloud_lsp.features.workspace_cache.folders import choose_folder
+from greycloud_lsp.features.workspace_cache.persistence import connection_of
 from greycloud_lsp.features.workspace_cache.plan import collect_contents, plan_cache
 from greycloud_lsp.features.workspace_cache.registry import (
     CacheRegistry,
@@ -131,9 +132,13 @@ async def _create_cache(
         mtimes=mtimes,
         folder=str(root),
         tokens=tokens_of(cached),
+        project=ls.config.project_id,
+        location=ls.config.location,
+        connection=connection_of(ls),
     )
     caches = ls.get_feature(CacheRegistry)
     caches.add(owned)
+    await ls.shared.caches.saved()  # on disk before the editor hears of it (daemon mode)
     caches.announce(owned)
     log.info("created cache %s with %d files", owned.name, len(files))
     return CacheWorkspaceResult(

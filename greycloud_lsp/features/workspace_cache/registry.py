@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from pygls.uris import to_fs_path
 from greycloud_lsp.common.payloads import CacheStatus
 from greycloud_lsp.common.text_metrics import digest
 from greycloud_lsp.language_server import Feature, GreyCloudLanguageServer
+from greycloud_lsp.shared_state import window_of
 
 if TYPE_CHECKING:
     from greycloud.async_cache import GreyCloudAsyncCache
@@ -48,6 +50,54 @@ class OwnedCache:
     folder: str | None = None
     """The folder whose files were cached."""
     tokens: int | None = None
+    project: str | None = None
+    location: str | None = None
+    connection: dict[str, Any] | None = None
+    """How to reach it without its session (``persistence.connection_of``): no secrets."""
+
+    def to_record(self) -> dict[str, Any]:
+        """What the next daemon needs to know of it (JSON; see ``persistence.py``)."""
+        return {
+            "name": self.name,
+            "project": self.project,
+            "location": self.location,
+            "model": self.model,
+            "folder": self.folder,
+            "displayName": self.display_name,
+            "tokens": self.tokens,
+            "ttlSeconds": self.ttl_seconds,
+            "expireTime": iso_time(self.expire_time),
+            "stale": self.stale,
+            "staleReason": self.stale_reason,
+            "files": self.files,
+            "mtimes": self.mtimes,
+            "connection": self.connection,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> OwnedCache:
+        """The cache `to_record` wrote (raises ``KeyError``/``TypeError``/``ValueError`` if bad)."""
+        expire = record.get("expireTime")
+        files = record.get("files") or {}
+        mtimes = record.get("mtimes") or {}
+        if not isinstance(files, dict) or not isinstance(mtimes, dict):
+            raise TypeError("files and mtimes must be objects")
+        return cls(
+            name=str(record["name"]),
+            display_name=record.get("displayName"),
+            model=str(record["model"]),
+            ttl_seconds=int(record["ttlSeconds"]),
+            expire_time=dt.datetime.fromisoformat(expire) if expire else None,
+            files={str(k): str(v) for k, v in files.items()},
+            mtimes={str(k): float(v) for k, v in mtimes.items()},
+            stale=bool(record.get("stale")),
+            stale_reason=str(record.get("staleReason") or ""),
+            folder=record.get("folder"),
+            tokens=record.get("tokens"),
+            project=record.get("project"),
+            location=record.get("location"),
+            connection=record.get("connection"),
+        )
 
     def seconds_left(self, now: dt.datetime | None = None) -> int | None:
         """Whole seconds until it expires (None: no expiry known)."""
@@ -101,7 +151,21 @@ class CacheRegistry(Feature):
 
     async def initialized(self) -> None:
         self.start()
+        self.adopt()
         await self.register_file_watchers()
+
+    def adopt(self) -> None:
+        """After a daemon restart: hold again the caches this window held, and say so."""
+        window = window_of(self.ls)
+        if window is None:
+            return
+
+        def delete_for(name: str) -> Callable[[], Awaitable[None]]:
+            return lambda: self.delete(name)
+
+        for cache in self.ls.shared.caches.adopt(window[0], self.ls, delete_for):
+            log.info("took back cache %s after a daemon restart", cache.name)
+            self.announce(cache)
 
     async def close(self) -> None:
         await self.on_exit()
@@ -157,6 +221,7 @@ class CacheRegistry(Feature):
         cache.stale = True
         cache.stale_reason = reason
         log.info("cache %s is stale (%s)", cache.name, reason)
+        self.ls.shared.caches.changed()
         self.announce(cache)
 
     def announce(self, cache: OwnedCache, *, deleted: bool = False) -> None:
@@ -269,6 +334,7 @@ class CacheRegistry(Feature):
         if held is not None:
             held.expire_time = updated.expire_time
             held.ttl_seconds = ttl_seconds
+            self.ls.shared.caches.changed()
             self.announce(held)
         return updated
 
