@@ -57,8 +57,10 @@ async def command_of(client, action: types.CodeAction) -> types.Command:
 
 
 async def run(client, action) -> dict:
+    """Run the action and wait for its result (``wait``: this client chose no progress token)."""
     command = await command_of(client, action)
-    return await execute(client, command.command, *command.arguments)
+    (data,) = command.arguments
+    return await execute(client, command.command, {**data, "wait": True})
 
 
 async def test_listing_and_resolving_cost_no_api_call(start_session, adc_env, tmp_path):
@@ -190,7 +192,13 @@ async def test_a_client_without_resolve_support_gets_commands_at_once(adc_env, t
         assert all(a["command"]["command"] == "greycloud.runCodeAction" for a in actions)
         (explain,) = [a for a in actions if a["title"] == "Gemini: Explain"]
         answer = await session.request("workspace/executeCommand", explain["command"])
-        assert answer["result"]["text"] and answer["result"]["applied"] is None
+        # no progress token chosen: the answer comes at once, the prose as a message
+        started = answer["result"]
+        assert started["started"] is True and started["id"] == "explain", started
+        shown = await session.wait_for(
+            lambda m: m.get("method") == "window/showMessage" and m["params"]["type"] == 3
+        )
+        assert shown["params"]["message"]
         sent = adc_env.state.requests_for("streamGenerateContent")[-1].body["contents"][0]
         assert "return a - b" in sent["parts"][0]["text"]
     finally:
