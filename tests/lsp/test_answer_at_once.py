@@ -19,7 +19,7 @@ SLOW_CHUNKS = 0.1  # 40 words in about a dozen chunks: over a second of streamin
 
 async def _until(predicate, timeout=NO_HANG):
     deadline = time.monotonic() + timeout
-    while not predicate():  # noqa: ASYNC110
+    while not predicate():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.02)
 
