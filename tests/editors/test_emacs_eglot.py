@@ -4,7 +4,8 @@
 from the README, so the docs cannot drift), connects eglot to ``greycloud-lsp
 --emulator``, waits for the token count in the mode line, lists the code actions of a
 selection, runs *Gemini: Add documentation* the way eglot does (its edit lands in the
-buffer), then runs the snippet's ``greycloud-generate``. tests/editors/emacs/eglot_driver.el
+buffer), runs *Gemini: Explain* (its answer in the echo area), then the snippet's
+``greycloud-generate``. tests/editors/emacs/eglot_driver.el
 does the steps and writes a JSON report.
 """
 
@@ -126,4 +127,7 @@ def test_readme_eglot_snippet_in_emacs(
     after = report["after_action"]
     assert after != SOURCE and "return a - b" not in after, diag
     assert after.endswith("\nprint(add(1, 2))\n") and report["still_there"] is True, diag
+    # a prose action answers in the echo area and leaves the buffer alone
+    assert report["explain_answer"]["started"] is True, diag
+    assert report["explained"] and report["explain_left_buffer_alone"] is True, diag
     assert report["generated"].strip(), diag

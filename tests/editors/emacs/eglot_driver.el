@@ -103,6 +103,24 @@
         (greycloud-test-note 'after_action (buffer-string))
         (greycloud-test-note 'still_there (and (string-search "print(add(1, 2))" (buffer-string)) t)))
 
+      ;; A prose action: the answer comes as window/showMessage (echo area, *Messages*).
+      (let* ((actions (eglot-code-actions (point-min) (point-max) nil nil))
+             (explain (cl-find "Gemini: Explain" actions
+                               :key (lambda (a) (plist-get a :title)) :test #'equal))
+             (command (plist-get explain :command))
+             (before (buffer-string)))
+        (greycloud-test-note 'explain_answer
+                             (eglot-execute-command (eglot-current-server)
+                                                    (intern (plist-get command :command))
+                                                    (plist-get command :arguments)))
+        (greycloud-test-note
+         'explained
+         (greycloud-test-wait "Explain's answer in the echo area"
+                              (lambda () (cl-find-if (lambda (m) (string-match-p "Server reports (type=3): Echo:" m))
+                                                     greycloud-test-messages))
+                              90))
+        (greycloud-test-note 'explain_left_buffer_alone (equal before (buffer-string))))
+
       ;; The snippet's own command: the answer is inserted after point.
       (goto-char (point-max))
       (let ((before (buffer-string)))
