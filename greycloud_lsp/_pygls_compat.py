@@ -13,6 +13,12 @@ attributes.
   workspace with LSP line semantics.
 * ``Workspace._create_text_document``: overridden so that workspace creates
   our document class.
+* ``JsonRPCProtocol._send_handler_result`` (and ``_request_futures``,
+  ``_send_response``): overridden so that an expected error (a
+  ``JsonRpcException`` a handler raised: invalid params, a refused cache) is
+  answered with one log line, its traceback at debug level only; pygls logs
+  every such error with ``logger.exception``, which reached the editor as an
+  Error ``window/logMessage`` with a full traceback.
 * ``JsonRPCProtocol._shutdown``: whether ``shutdown`` came before ``exit``.
 * ``Server._stop_event``: what ``run_async`` watches; set by pygls' own
   ``shutdown``/``exit`` handling, and by `request_stop` (the daemon).
@@ -30,10 +36,13 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 from pygls.workspace import TextDocument, Workspace
+
+from greycloud_lsp.common.log_files import FILE_ONLY
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +54,9 @@ WORK_DONE_TOKEN: contextvars.ContextVar[str | int | None] = contextvars.ContextV
 
 
 class GreyCloudProtocol(LanguageServerProtocol):
-    """pygls' protocol that also tells ``cancel_listener`` about ``$/cancelRequest``
-    and sets `WORK_DONE_TOKEN` for each ``workspace/executeCommand``."""
+    """pygls' protocol that also tells ``cancel_listener`` about ``$/cancelRequest``,
+    sets `WORK_DONE_TOKEN` for each ``workspace/executeCommand`` and answers an
+    expected error with one log line (its traceback goes to log files at debug)."""
 
     cancel_listener: Callable[[Any], None] | None = None
     ends_session_only: Callable[[], bool] = staticmethod(lambda: False)  # type: ignore[assignment]
@@ -58,6 +68,16 @@ class GreyCloudProtocol(LanguageServerProtocol):
             return (yield from super().lsp_exit(*args))
         if (user_handler := self.fm.features.get(types.EXIT)) is not None:
             yield user_handler, args, None
+
+    def _send_handler_result(self, future: Any, *, msg_id: Any) -> None:
+        error = None if future.cancelled() else future.exception()
+        if not isinstance(error, JsonRpcException) or isinstance(error, JsonRpcInternalError):
+            super()._send_handler_result(future, msg_id=msg_id)  # a bug: pygls' traceback
+            return
+        self._request_futures.pop(msg_id, None)
+        log.warning("request %s failed: %s", msg_id, error)
+        log.debug("request %s failed here:", msg_id, exc_info=error, extra=FILE_ONLY)
+        self._send_response(msg_id, error=error.to_response_error())
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         if self.cancel_listener is not None:

@@ -116,13 +116,29 @@ def _forwarder_logging(log_file: str | None, level: str) -> None:
 
 
 def daemon_main(argv: list[str]) -> None:
-    """``greycloud-lsp daemon {status,stop,run}``."""
+    """``greycloud-lsp daemon {status,stop,run}``.
+
+    ``status`` and ``stop`` act on both daemons (the Vertex AI one and the one of
+    ``--emulator`` sessions) unless ``--vertex`` or ``--emulator`` picks one.
+    """
     parser = argparse.ArgumentParser(
-        prog="greycloud-lsp daemon", description="The per-user greycloud-lsp daemon."
+        prog="greycloud-lsp daemon", description="The per-user greycloud-lsp daemons."
     )
     parser.add_argument("action", choices=["status", "stop", "run"])
-    parser.add_argument("--emulator", action="store_true", help="the daemon of --emulator sessions")
-    parser.add_argument("--json", action="store_true", help="status as JSON")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--emulator", action="store_true", help="only the daemon of --emulator sessions"
+    )
+    which.add_argument(
+        "--vertex",
+        action="store_true",
+        help="only the Vertex AI daemon (status/stop act on both by default; run starts it)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="status as JSON: a list of the running daemons (one object with a kind flag)",
+    )
     parser.add_argument(
         "--idle-timeout",
         metavar="SECONDS",
@@ -130,33 +146,57 @@ def daemon_main(argv: list[str]) -> None:
     )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
+    if args.action == "run" or args.emulator or args.vertex:
+        kinds = [_kind(args.emulator)]
+    else:
+        kinds = ["daemon", "emulator"]
     try:
-        paths = daemon_paths(_kind(args.emulator))
+        all_paths = [daemon_paths(kind) for kind in kinds]
     except DaemonUnavailable as exc:
         raise SystemExit(f"greycloud-lsp daemon: {exc}") from None
     if args.action == "run":
-        run_daemon(paths, idle_timeout(args.idle_timeout), args.log_level)
+        run_daemon(all_paths[0], idle_timeout(args.idle_timeout), args.log_level)
         return
+    answers = [(paths, _control(paths, args.action)) for paths in all_paths]
+    running = [(paths, answer) for paths, answer in answers if answer is not None]
+    statuses = [answer.get("status") for _paths, answer in running]
+    if args.action == "status" and args.json and (running or len(kinds) > 1):
+        # One daemon asked for: its object, as before; both: a list of the running ones.
+        print(json.dumps(statuses[0] if len(kinds) == 1 else statuses, indent=2))
+    elif not running:
+        sockets = ", ".join(str(paths.socket) for paths in all_paths)
+        print(
+            f"no greycloud-lsp {' or '.join(_label(p.kind) for p in all_paths)} is running "
+            f"({sockets})"
+        )
+    elif args.action == "status":
+        print("\n\n".join(format_status(status) for status in statuses))
+    for paths, answer in running if args.action == "stop" else []:
+        if not _wait_released(paths.lock, STOP_WAIT_SECONDS):
+            raise SystemExit(
+                f"greycloud-lsp {_label(paths.kind)} {answer.get('pid')} is still stopping"
+            )
+        print(f"stopped greycloud-lsp {_label(paths.kind)} {answer.get('pid')}")
+    if args.action == "status" and not running:
+        raise SystemExit(3)
+
+
+def _label(kind: str) -> str:
+    """``daemon`` (the Vertex AI one) or ``emulator daemon``."""
+    return "daemon" if kind == "daemon" else f"{kind} daemon"
+
+
+def _control(paths: Any, action: str) -> dict[str, Any] | None:
+    """Ask one daemon for ``status`` or to ``stop``; None when it does not run."""
     from greycloud_lsp.forwarder.autostart import control
     from greycloud_lsp.wire.handshake import HandshakeError
 
     try:
-        answer = asyncio.run(control(paths, args.action))
+        return asyncio.run(control(paths, action))
     except HandshakeError as exc:
-        if not (args.action == "stop" and exc.reason == "version"):
-            raise SystemExit(f"greycloud-lsp daemon {args.action}: {exc}") from None
-        answer = _terminate_other_version(paths)
-    if answer is None:
-        print(f"no greycloud-lsp {paths.kind} is running ({paths.socket})")
-        raise SystemExit(3 if args.action == "status" else 0)
-    if args.action == "stop":
-        if not _wait_released(paths.lock, STOP_WAIT_SECONDS):
-            raise SystemExit(f"greycloud-lsp {paths.kind} {answer.get('pid')} is still stopping")
-        print(f"stopped greycloud-lsp {paths.kind} {answer.get('pid')}")
-    elif args.json:
-        print(json.dumps(answer["status"], indent=2))
-    else:
-        print(format_status(answer["status"]))
+        if not (action == "stop" and exc.reason == "version"):
+            raise SystemExit(f"greycloud-lsp daemon {action}: {exc}") from None
+        return _terminate_other_version(paths)
 
 
 def _terminate_other_version(paths: Any) -> dict[str, Any]:

@@ -12,6 +12,14 @@ from greycloud.redaction import RedactingFilter
 
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
+FILE_ONLY = {"file_only": True}
+"""``extra=`` for a record that goes to log files but never to the editor (a traceback)."""
+
+
+def is_file_only(record: logging.LogRecord) -> bool:
+    """True for a record logged with ``extra=FILE_ONLY``."""
+    return bool(getattr(record, "file_only", False))
+
 
 def level_number(name: str) -> int:
     """``--log-level`` as a number (``INFO`` for a name logging does not know)."""

@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from greycloud.redaction import RedactingFilter
-from greycloud_lsp.common.log_files import level_number, log_file_handler, logger_level
+from greycloud_lsp.common.log_files import (
+    is_file_only,
+    level_number,
+    log_file_handler,
+    logger_level,
+)
 
 if TYPE_CHECKING:
     from greycloud_lsp.language_server import GreyCloudLanguageServer
@@ -36,6 +41,8 @@ class LspLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(self._busy, "on", False) or self.ls.protocol.writer is None:
+            return
+        if is_file_only(record):  # e.g. the traceback of an expected error
             return
         # pygls' own debug chatter about sending messages would loop forever.
         if record.name.startswith("pygls") and record.levelno < logging.WARNING:

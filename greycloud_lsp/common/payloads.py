@@ -84,6 +84,9 @@ class GenerateArgs:
     insert: str = attrs.field(default="none", validator=one_of("insert", INSERT_MODES))
     work_done_token: Any = attrs.field(default=None, validator=_progress_token)
     """Fallback for clients that cannot set ``workDoneToken`` on ExecuteCommandParams."""
+    wait: bool | None = None
+    """With an ``insert`` mode: answer only when done (default: when a progress token was
+    chosen) or at once, the edit following as ``workspace/applyEdit``."""
 
     def __attrs_post_init__(self) -> None:
         if (self.range is not None or self.include_document) and self.text_document is None:

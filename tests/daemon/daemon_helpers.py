@@ -94,6 +94,26 @@ class RawSession:
             elif message.get("id") == request_id and "method" not in message:
                 return message
 
+    async def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20.0
+    ) -> dict[str, Any]:
+        """Read (answering server requests with null) until a message matches ``predicate``."""
+
+        async def read() -> dict[str, Any]:
+            for message in self.messages:
+                if predicate(message):
+                    return message
+            assert self.process.stdout is not None
+            while True:
+                message = await read_frame(self.process.stdout)
+                self.messages.append(message)
+                if "method" in message and "id" in message:
+                    self.send({"id": message["id"], "result": None})
+                if predicate(message):
+                    return message
+
+        return await asyncio.wait_for(read(), timeout)
+
     async def initialize(self, root: str | None = None, process_id: int | None = None) -> Any:
         answer = await self.request(
             "initialize", {"processId": process_id, "rootUri": root, "capabilities": {}}

@@ -71,7 +71,7 @@ def elisp_forms_balanced(src: str) -> int:
 
 def test_emacs_eglot_snippet():
     (snippet,) = blocks("elisp")
-    assert elisp_forms_balanced(snippet) == 4
+    assert elisp_forms_balanced(snippet) == 6
     emacs = shutil.which("emacs")
     if emacs:  # read every form when Emacs is there
         subprocess.run(

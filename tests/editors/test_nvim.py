@@ -161,3 +161,16 @@ def test_nvim_minimal_setup_ask_workspace_and_code_actions(
     assert report["cache_statusline_fresh"].startswith("cache fresh ")
     assert report["cache_statusline_stale"].startswith("cache stale")
     assert "Gemini: Improve / rewrite" in report["code_action_titles"]
+
+
+@pytest.mark.timeout(180)
+def test_nvim_cache_statusline_resets_when_the_server_goes(
+    tmp_path, editor_workspace, greycloud_server_cmd, nvim, artifacts_dir
+):
+    """A dropped connection (the server process ends) leaves no "cache fresh" behind."""
+    proc, report, diag = run_nvim(
+        nvim, tmp_path, editor_workspace, greycloud_server_cmd, script="run_cache_reset.lua"
+    )
+    keep_artifacts(artifacts_dir, tmp_path, "nvim-cache-reset", report)
+    assert report and not report["failures"] and proc.returncode == 0, diag
+    assert report["before"].startswith("cache fresh") and report["after"] == ""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 
 from tests.daemon.daemon_helpers import RawSession
 from tests.helpers import cache_creations
@@ -57,8 +59,10 @@ async def command_of(client, action: types.CodeAction) -> types.Command:
 
 
 async def run(client, action) -> dict:
+    """Run the action and wait for its result (``wait``: this client chose no progress token)."""
     command = await command_of(client, action)
-    return await execute(client, command.command, *command.arguments)
+    (data,) = command.arguments
+    return await execute(client, command.command, {**data, "wait": True})
 
 
 async def test_listing_and_resolving_cost_no_api_call(start_session, adc_env, tmp_path):
@@ -190,8 +194,51 @@ async def test_a_client_without_resolve_support_gets_commands_at_once(adc_env, t
         assert all(a["command"]["command"] == "greycloud.runCodeAction" for a in actions)
         (explain,) = [a for a in actions if a["title"] == "Gemini: Explain"]
         answer = await session.request("workspace/executeCommand", explain["command"])
-        assert answer["result"]["text"] and answer["result"]["applied"] is None
+        # no progress token chosen: the answer comes at once, the prose as a message
+        started = answer["result"]
+        assert started["started"] is True and started["id"] == "explain", started
+        shown = await session.wait_for(
+            lambda m: m.get("method") == "window/showMessage" and m["params"]["type"] == 3
+        )
+        assert shown["params"]["message"]
         sent = adc_env.state.requests_for("streamGenerateContent")[-1].body["contents"][0]
         assert "return a - b" in sent["parts"][0]["text"]
     finally:
         await session.close()
+
+
+async def test_ask_a_workspace_below_the_cache_minimum_offers_the_files_inline(
+    start_session, adc_env, tmp_path
+):
+    """The plan knows the folder is too small to cache: say so and ask without a cache."""
+    client = await start_session(workspace=tmp_path)
+    offers: list[types.ShowMessageRequestParams] = []
+    accept = True
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def answer(ls, params: types.ShowMessageRequestParams):
+        offers.append(params)
+        return params.actions[0] if accept else params.actions[1]
+
+    (tmp_path / "helper.py").write_text("def helper():\n    return add(2, 3)\n")
+    uri = open_python(client, tmp_path)
+    actions = await list_actions(client, uri, rng(0, 0, 2, 0))
+    (ask,) = [a for a in actions if a.data["id"] == "ask"]
+    result = await run(client, ask)
+    (offer,) = offers
+    assert [a.title for a in offer.actions] == ["Ask with the files inline", "Cancel"]
+    assert "below the 1024 tokens" in offer.message and "more needed" in offer.message
+    assert cache_creations(adc_env) == []
+    assert result["text"] and result["cachedContent"] is None and result["applied"] is None
+    sent = adc_env.state.requests_for("streamGenerateContent")[-1].body
+    assert "cachedContent" not in sent
+    texts = [part["text"] for part in sent["contents"][0]["parts"]]
+    assert any("File: helper.py" in t and "return add(2, 3)" in t for t in texts)
+    assert "the workspace files above" in texts[-1]
+
+    accept = False
+    command = await command_of(client, ask)
+    with pytest.raises(JsonRpcException) as info:
+        await execute(client, command.command, {**command.arguments[0], "wait": True})
+    assert "more needed" in str(info.value) and "cache.include" in str(info.value)
+    assert cache_creations(adc_env) == []

@@ -138,6 +138,7 @@ async def test_insert_applies_one_edit(start_session, adc_env, tmp_path):
             "textDocument": {"uri": uri},
             "range": selection,
             "insert": "replace",
+            "wait": True,
         },
     )
     assert len(edits) == 1
@@ -163,6 +164,7 @@ async def test_include_document_and_insert_after(start_session, adc_env, tmp_pat
             "textDocument": {"uri": uri},
             "includeDocument": True,
             "insert": "after",
+            "wait": True,
         },
     )
     body = str(adc_env.state.requests_for("streamGenerateContent")[-1].body)

@@ -141,3 +141,37 @@ async def test_execute_command_notes_the_work_done_token():
     assert writer.messages == [{"jsonrpc": "2.0", "id": 3, "result": "tok-1"}], (
         f"{FIX}: lsp_workspace__execute_command / lsp_method no longer run our override"
     )
+
+
+async def test_an_expected_error_is_answered_without_a_traceback(caplog):
+    assert hasattr(JsonRPCProtocol, "_send_handler_result"), (
+        f"{FIX}: JsonRPCProtocol._send_handler_result is gone"
+    )
+    params = list(inspect.signature(JsonRPCProtocol._send_handler_result).parameters)
+    assert params == ["self", "future", "msg_id"], f"{FIX}: _send_handler_result{params}"
+    from pygls.exceptions import JsonRpcInvalidParams
+
+    server = _server()
+
+    @server.command("compat.refuse")
+    async def refuse(ls: Any, *args: Any) -> Any:
+        raise JsonRpcInvalidParams("compat.refuse: name: required")
+
+    caplog.set_level("DEBUG")
+    _receive(
+        server,
+        {"id": 4, "method": "workspace/executeCommand", "params": {"command": "compat.refuse"}},
+    )
+    writer = server.protocol.writer
+    for _ in range(100):
+        if writer.messages:
+            break
+        await asyncio.sleep(0.01)
+    assert writer.messages[0]["error"]["code"] == -32602, f"{FIX}: no error response"
+    warnings = [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+    assert [r.getMessage() for r in warnings] == [
+        "request 4 failed: compat.refuse: name: required"
+    ], f"{FIX}: _send_handler_result no longer runs our override"
+    assert all(r.exc_info is None for r in warnings)
+    (debug,) = [r for r in caplog.records if r.levelname == "DEBUG" and r.exc_info]
+    assert debug.file_only is True

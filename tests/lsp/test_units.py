@@ -119,7 +119,7 @@ def test_generate_arguments_name_the_field(argument, field):
 
 
 def test_code_action_placeholders_and_fences():
-    from greycloud_lsp.features.code_actions.actions import fill, strip_fences
+    from greycloud_lsp.features.code_actions.running import fill, strip_fences
 
     filled = fill(
         "Fix {file} ({language}):\n{diagnostics}\n{selection}",

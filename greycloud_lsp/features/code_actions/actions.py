@@ -1,32 +1,22 @@
 """Code actions: Gemini on the selection (or the line) from any LSP editor, no plugin needed.
 
 Listing (``textDocument/codeAction``) and resolving (``codeAction/resolve``) make no API
-call: an action only carries the command ``greycloud.runCodeAction``. Running it streams
-like ``greycloud.generate`` (the same machinery, :func:`generation.run_generation`) and then
-applies ONE ``workspace/applyEdit`` (edit actions) or returns the answer (prose actions:
-Explain, Ask the workspace, templates with ``insert: "none"``), also shown with
-``window/showMessage`` unless the client chose the ``workDoneToken`` (then it streams it).
+call: an action only carries the command ``greycloud.runCodeAction``, which
+:mod:`.running` runs.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import re
-from pathlib import PurePath
 from typing import Any
 
 import attrs
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
 
-from greycloud_lsp.common.document_edits import apply_edit, read_document, text_in_range, to_range
 from greycloud_lsp.common.lsp_text import column_in_line
-from greycloud_lsp.common.payload_conversion import dump, parse
-from greycloud_lsp.common.payloads import GenerateArgs, RangeArg, TextDocumentRef
-from greycloud_lsp.features.generation.generate_command import run_generation
-from greycloud_lsp.language_server import WORK_DONE_TOKEN, GreyCloudLanguageServer
-from greycloud_lsp.settings import CodeActionTemplate
+from greycloud_lsp.common.payloads import RangeArg, TextDocumentRef
+from greycloud_lsp.language_server import GreyCloudLanguageServer
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +101,8 @@ class RunCodeActionArgs:
     text_document: TextDocumentRef
     range: RangeArg
     diagnostics: list[DiagnosticArg] = attrs.field(factory=list)
+    wait: bool | None = None
+    """Answer only when done (default: when the client chose a progress token) or at once."""
 
 
 def setup(server: GreyCloudLanguageServer) -> None:
@@ -123,7 +115,6 @@ def setup(server: GreyCloudLanguageServer) -> None:
     )
     server.feature(types.TEXT_DOCUMENT_CODE_ACTION, options)(list_code_actions)
     server.feature(types.CODE_ACTION_RESOLVE)(resolve_code_action)
-    server.command(RUN_COMMAND)(run_code_action_command)
 
 
 # -- listing and resolving (no API call) -------------------------------------------------
@@ -213,132 +204,3 @@ def resolve_code_action(ls: GreyCloudLanguageServer, action: types.CodeAction) -
     if action.command is None and action.data is not None:
         action.command = _command(action.title, plain(action.data))
     return action
-
-
-# -- running ---------------------------------------------------------------------------------
-
-
-def _template(ls: GreyCloudLanguageServer, action_id: str) -> BuiltIn | CodeActionTemplate:
-    if action_id in BY_ID:
-        return BY_ID[action_id]
-    match = re.fullmatch(r"user:(\d+)", action_id)
-    templates = ls.settings.code_actions
-    if match and int(match.group(1)) < len(templates):
-        return templates[int(match.group(1))]
-    raise JsonRpcInvalidParams(
-        f"{RUN_COMMAND}: id: unknown action {action_id!r}; list the code actions again "
-        "(the codeActions setting may have changed)"
-    )
-
-
-def fill(template: str, *, selection: str, language: str, file: str, diagnostics: str) -> str:
-    """Substitute the placeholders; the selection follows a prompt that does not place it."""
-    text = (
-        template.replace("{language}", language)
-        .replace("{file}", file)
-        .replace("{diagnostics}", diagnostics)
-    )
-    if "{selection}" in text:
-        return text.replace("{selection}", selection)
-    return f"{text}\n\n{selection}" if selection else text
-
-
-def strip_fences(text: str) -> str:
-    """Drop one Markdown fence around the whole answer (models add them despite being asked)."""
-    match = re.fullmatch(r"\s*```[\w+-]*\n(.*?)\n?```\s*", text, flags=re.S)
-    return match.group(1) if match else text
-
-
-async def run_code_action_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
-    """``greycloud.runCodeAction``: stream, then one edit (or show the prose answer)."""
-    request = parse(RunCodeActionArgs, list(args), RUN_COMMAND)
-    # A client that chose a progress token follows the stream: it shows prose answers itself.
-    client_streams = WORK_DONE_TOKEN.get() is not None
-    template = _template(ls, request.id)
-    uri = request.text_document.uri
-    source = read_document(ls, uri, RUN_COMMAND)
-    rng = request.range
-    selection = text_in_range(source, to_range(rng))
-    try:
-        language = ls.workspace.get_text_document(uri).language_id or ""
-    except Exception:
-        language = ""
-    file = PurePath(uri).name
-    problems = "\n".join(
-        f"- line {d.range.start.line + 1 if d.range else '?'}: {d.message}"
-        for d in request.diagnostics
-    )
-    prompt = fill(
-        template.prompt,
-        selection=selection,
-        language=language or "source",
-        file=file,
-        diagnostics=problems or "- (none given)",
-    )
-    workspace = isinstance(template, BuiltIn) and template.workspace
-    if workspace:
-        await _ensure_workspace_cache(ls, uri)
-    generate = GenerateArgs(
-        prompt=prompt,
-        text_document=request.text_document,
-        range=request.range,
-        insert="none",
-        cached_content="workspace" if workspace else None,
-    )
-    from google.genai import types as gtypes
-
-    contents = [gtypes.Content(role="user", parts=[gtypes.Part.from_text(text=prompt)])]
-    title = template.title.removeprefix("Gemini: ")
-    result, _ = await run_generation(
-        ls, generate, contents=contents, command=RUN_COMMAND, label=f"Gemini: {title}"
-    )
-    applied = None
-    if not result.cancelled and template.insert != "none":
-        result.text = strip_fences(result.text)
-        edit = attrs.evolve(generate, insert=template.insert)
-        applied = await apply_edit(ls, edit, result.text, f"Gemini: {title}", command=RUN_COMMAND)
-    elif not result.cancelled and not client_streams:
-        ls.window_show_message(
-            types.ShowMessageParams(type=types.MessageType.Info, message=result.text)
-        )
-    return {**dump(result), "applied": applied, "id": request.id}
-
-
-async def _ensure_workspace_cache(ls: GreyCloudLanguageServer, uri: str) -> None:
-    """No live cache of this folder: offer to create one (``window/showMessageRequest``)."""
-    from greycloud_lsp.features.workspace_ask.ask import newest
-    from greycloud_lsp.features.workspace_cache.commands import cache_workspace_command
-    from greycloud_lsp.features.workspace_cache.folders import folder_for
-    from greycloud_lsp.features.workspace_cache.plan import plan_cache
-
-    folder = folder_for(ls, uri)
-    if folder is None or newest(ls, folder) is not None:
-        return
-    from pathlib import Path
-
-    from greycloud_lsp.common.payloads import CacheWorkspaceArgs
-
-    plan = await plan_cache(ls, CacheWorkspaceArgs(), Path(folder))
-    create = f"Cache {len(plan.files)} files"
-    message = (
-        f"GreyCloud: no workspace cache of {Path(folder).name} yet. Caching {len(plan.files)} "
-        f"files ({plan.tokens} tokens) costs about ${plan.storage_cost_per_hour:.4f}/hour of "
-        f"storage ({plan.model}). Create it?"
-    )
-    try:
-        answer = await ls.window_show_message_request_async(
-            types.ShowMessageRequestParams(
-                type=types.MessageType.Info,
-                message=message,
-                actions=[types.MessageActionItem(title=create), types.MessageActionItem("Cancel")],
-            )
-        )
-    except Exception as exc:
-        log.debug("showMessageRequest failed: %s", exc)
-        answer = None
-    if answer is None or answer.title != create:
-        raise JsonRpcInvalidParams(
-            f"{RUN_COMMAND}: no workspace cache of {folder}: accept the offer to create one, or "
-            "run the command greycloud.cacheWorkspace first"
-        )
-    await cache_workspace_command(ls, {"folder": folder})

@@ -11,9 +11,16 @@ from greycloud_lsp.common.errors import backend_error
 from greycloud_lsp.common.payload_conversion import dump, parse
 from greycloud_lsp.common.payloads import GenerateArgs, GenerateResult, GenerationChunk, Usage
 from greycloud_lsp.common.text_metrics import estimate
+from greycloud_lsp.features.generation.background import (
+    answers_at_once,
+    client_token,
+    edit_not_applied,
+    new_token,
+    start,
+)
 from greycloud_lsp.features.progress.reporter import ProgressReporter
 from greycloud_lsp.features.workspace_cache.registry import CacheRegistry
-from greycloud_lsp.language_server import WORK_DONE_TOKEN, Feature, GreyCloudLanguageServer
+from greycloud_lsp.language_server import Feature, GreyCloudLanguageServer
 
 if TYPE_CHECKING:
     from greycloud.streaming import AsyncTextStream
@@ -88,10 +95,38 @@ def _usage(stream: Any) -> Usage:
 
 
 async def generate_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
-    """Stream a generation to the client (wire contract: docs/protocol.md, section 7.1)."""
+    """Stream a generation to the client (wire contract: docs/protocol.md, section 7.1).
+
+    With an ``insert`` mode and no client-chosen progress token it answers at once and
+    the edit follows as ``workspace/applyEdit`` (see :mod:`.background`).
+    """
     request = parse(GenerateArgs, list(args), COMMAND)
+    if request.insert != "none" and answers_at_once(request.wait, request.work_done_token):
+        await check_request(ls, request, COMMAND)  # a bad request still fails the request
+        token = client_token(request.work_done_token)
+        token = new_token() if token is None else token
+        return start(ls, COMMAND, _generate_later(ls, request, token), token)
     result, _applied = await run_generation(ls, request)
     return dump(result)
+
+
+async def _generate_later(ls: GreyCloudLanguageServer, request: GenerateArgs, token: Any) -> None:
+    result, applied = await run_generation(ls, request, server_token=token)
+    if applied is False and not result.cancelled:
+        edit_not_applied(ls, "Gemini")
+
+
+async def check_request(ls: GreyCloudLanguageServer, request: GenerateArgs, command: str) -> None:
+    """Fail now (InvalidParams) on what `run_generation` would refuse: a document that cannot
+    be read, ``cachedContent: "workspace"`` without a cache."""
+    await ls.settings_ready()
+    if request.text_document is not None:
+        read_document(ls, request.text_document.uri, command)
+    if request.cached_content == "workspace":
+        from greycloud_lsp.features.workspace_ask.ask import resolve_workspace_cache
+
+        uri = request.text_document.uri if request.text_document else None
+        resolve_workspace_cache(ls, uri, command)
 
 
 async def run_generation(
@@ -101,15 +136,19 @@ async def run_generation(
     contents: list[Any] | None = None,
     command: str = COMMAND,
     label: str = "Gemini",
+    server_token: str | int | None = None,
 ) -> tuple[GenerateResult, bool | None]:
     """Run one streamed generation; apply its edit if ``request.insert`` asks for one.
 
     ``contents`` replaces the user turn built from the request (code actions build
-    their own). Returns the result and whether the edit was applied (None: no edit).
+    their own). ``server_token``: the progress token when the client chose none (the
+    command already answered with it). Returns the result and whether the edit was
+    applied (None: no edit).
     """
-    token = WORK_DONE_TOKEN.get()  # before any await: it belongs to this request
+    token = client_token(request.work_done_token)  # before any await
+    chosen_by_client = token is not None
     if token is None:
-        token = request.work_done_token
+        token = server_token
     await ls.settings_ready()
     if request.insert != "none" and request.text_document is not None:
         read_document(ls, request.text_document.uri, command)  # fail early on a bad uri
@@ -136,7 +175,11 @@ async def run_generation(
 
     runs = ls.get_feature(Generations).runs
     progress = ProgressReporter(
-        ls, label, on_cancel=lambda: run.cancel(by_progress=True), token=token
+        ls,
+        label,
+        on_cancel=lambda: run.cancel(by_progress=True),
+        token=token,
+        chosen_by_client=chosen_by_client,
     )
     run = GenerationRun(str(progress.token))
     runs[run.token] = run

@@ -40,15 +40,17 @@ class ProgressReporter:
         *,
         on_cancel: Callable[[], None] | None = None,
         token: str | int | None = None,
+        chosen_by_client: bool | None = None,
     ):
         """``on_cancel``: run on ``window/workDoneProgress/cancel`` (makes it cancellable).
 
-        ``token``: a ``workDoneToken`` the client chose (no ``create`` request is sent).
+        ``token``: a ``workDoneToken`` the client chose (no ``create`` request is sent),
+        or, with ``chosen_by_client=False``, one the server chose and still creates.
         """
         self.ls = ls
         self.title = title
         self.cancellable = on_cancel is not None
-        self.client_token = token is not None
+        self.client_token = token is not None if chosen_by_client is None else chosen_by_client
         self.token: str | int = token if token is not None else f"greycloud-{uuid.uuid4().hex[:12]}"
         self.active = False
         self._ended = False

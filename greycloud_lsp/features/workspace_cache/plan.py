@@ -68,6 +68,14 @@ async def plan_cache(
     ls: GreyCloudLanguageServer, request: CacheWorkspaceArgs, root: Path
 ) -> CachePlan:
     """What ``greycloud.cacheWorkspace`` would upload, and its estimated storage cost."""
+    plan, _contents = await plan_with_contents(ls, request, root)
+    return plan
+
+
+async def plan_with_contents(
+    ls: GreyCloudLanguageServer, request: CacheWorkspaceArgs, root: Path
+) -> tuple[CachePlan, list[Any]]:
+    """`plan_cache` and the contents it counted (to send them without a cache)."""
     from greycloud.cache import effective_min_tokens
     from greycloud.pricing import price_for
 
@@ -78,7 +86,7 @@ async def plan_cache(
     minimum = effective_min_tokens(model, settings.min_tokens)  # 0: the API decides
     ttl = request.ttl_seconds or settings.ttl_seconds
     per_hour = tokens / 1_000_000 * price_for(model).storage_per_million_per_hour
-    return CachePlan(
+    plan = CachePlan(
         folder=str(root),
         model=model,
         files=[rel for rel, _p, _t in collected.files],
@@ -91,3 +99,4 @@ async def plan_cache(
         storage_cost_per_hour=per_hour,
         storage_cost_for_ttl=per_hour * ttl / 3600,
     )
+    return plan, contents

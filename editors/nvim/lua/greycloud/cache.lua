@@ -68,6 +68,20 @@ function M.on_cache_status(_, params)
   pcall(vim.api.nvim_exec_autocmds, 'User', { pattern = 'GreyCloudCacheStatus', modeline = false, data = params })
 end
 
+--- The server is gone (stopped, restarted, its connection dropped): forget every cache
+--- state, so no statusline keeps saying "cache fresh" for a cache the server held; a new
+--- server reports its own caches with greycloud/cacheStatus. Fires User
+--- GreyCloudCacheStatus with data `{ reset = true }`.
+function M.reset()
+  for name in pairs(M.statuses) do
+    M.statuses[name] = nil
+  end
+  vim.schedule(function() -- on_exit may run in a fast event
+    vim.cmd('redrawstatus')
+    pcall(vim.api.nvim_exec_autocmds, 'User', { pattern = 'GreyCloudCacheStatus', modeline = false, data = { reset = true } })
+  end)
+end
+
 --- The newest known cache of `folder` (a path), fresh ones first.
 ---@param folder? string
 ---@return greycloud.CacheStatus?

@@ -27,11 +27,12 @@ function M.config()
       ['greycloud/generationChunk'] = generate.on_chunk,
       ['greycloud/cacheStatus'] = cache.on_cache_status,
     },
+    on_init = function()
+      cache.reset() -- a restarted server holds none of the previous one's caches yet
+    end,
     on_exit = function()
       generate.reset()
-      for name in pairs(cache.statuses) do
-        cache.statuses[name] = nil
-      end
+      cache.reset()
     end,
   }
 end
