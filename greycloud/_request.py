@@ -11,11 +11,19 @@ import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, NamedTuple
 
 from google.genai import types
 from pydantic import ValidationError
 
+from greycloud._options import (
+    DISABLED_ON_THE_WIRE,
+    NO_FUNCTIONS,
+    FunctionCalling,
+    function_calling,
+    thinking_config,
+    validated_config,
+)
 from greycloud.config import GreyCloudConfig
 from greycloud.rules import MAX_OUTPUT_TOKENS, TEMPERATURE, TOP_P, thinking_level_name
 from greycloud.tokens import estimate_parts
@@ -33,23 +41,6 @@ _THRESHOLDS = frozenset(t.value for t in types.HarmBlockThreshold) - {
 }
 
 
-class GenerationOptions(TypedDict, total=False):
-    """Per-request overrides accepted by every generate method (keyword-only).
-
-    Each one left out (or None) falls back to the `GreyCloudConfig` value.
-    """
-
-    model: str | None
-    system_instruction: str | None
-    temperature: float | None
-    top_p: float | None
-    max_output_tokens: int | None
-    seed: int | None
-    safety_settings: SafetySettingsInput | None
-    thinking_level: str | None
-    cached_content: str | None
-
-
 @dataclass(frozen=True)
 class PreparedRequest:
     """Everything a generate or count call sends, built once."""
@@ -59,6 +50,8 @@ class PreparedRequest:
     config: types.GenerateContentConfig | None
     """None when no option is set (google-genai then skips all config handling)."""
     estimated_tokens: int
+    calling: FunctionCalling = NO_FUNCTIONS
+    """The Python functions in ``tools`` and how automatic function calling runs."""
 
     @property
     def sdk_contents(self) -> types.Content | list[types.Content]:
@@ -230,6 +223,14 @@ def _build_config(
     An empty config would still cost google-genai a deep copy and a conversion
     on every call, for nothing on the wire.
     """
+    given = _given(options, safety_settings)
+    return types.GenerateContentConfig(**given) if given else None
+
+
+def _given(
+    options: _ConfigKey, safety_settings: list[types.SafetySetting] | None
+) -> dict[str, Any]:
+    """The config fields ``options`` set (None left out)."""
     given: dict[str, Any] = {
         "temperature": options.temperature,
         "top_p": options.top_p,
@@ -241,8 +242,7 @@ def _build_config(
         "tools": _search_tools(options.datastore),
         "cached_content": options.cached_content,
     }
-    given = {name: value for name, value in given.items() if value is not None}
-    return types.GenerateContentConfig(**given) if given else None
+    return {name: value for name, value in given.items() if value is not None}
 
 
 @functools.lru_cache(maxsize=256)
@@ -254,62 +254,108 @@ def _shared_config(options: _ConfigKey) -> types.GenerateContentConfig | None:
     return _build_config(options)
 
 
+_BASIC_OPTIONS = frozenset(_ConfigKey._fields) | {"model", "safety_settings"}
+"""Options a config is cached for (`_shared_config`); any other builds one per call."""
+
+
 def prepare_request(
     config: GreyCloudConfig,
     contents: ContentsInput,
-    *,
-    model: str | None = None,
-    system_instruction: str | None = None,
-    temperature: float | None = None,
-    top_p: float | None = None,
-    max_output_tokens: int | None = None,
-    seed: int | None = None,
-    safety_settings: SafetySettingsInput | None = None,
-    thinking_level: str | None = None,
-    cached_content: str | None = None,
+    **options: Any,
 ) -> PreparedRequest:
     """Build the request for ``contents`` with per-request overrides over ``config``.
 
+    ``options`` are those of `GenerationOptions` (names checked by the caller).
     With ``cached_content`` the cache already carries its system instruction
     and tools: the config's defaults for those are left out, and passing
-    ``system_instruction`` explicitly is an error (the API would reject it).
+    ``system_instruction``, ``tools`` or ``tool_config`` explicitly is an error
+    (the API would reject it).
     """
-    if cached_content and system_instruction:
-        raise ValueError(
-            "system_instruction cannot be combined with cached_content: the cache already "
-            "holds its system instruction. Put it in the cache when you create it, or drop "
-            "cached_content."
-        )
-    TEMPERATURE.check("temperature", temperature)
-    TOP_P.check("top_p", top_p)
-    MAX_OUTPUT_TOKENS.check("max_output_tokens", max_output_tokens)
+    get = options.get
+    cached_content = get("cached_content")
+    system_instruction = get("system_instruction")
+    if cached_content:
+        given = [n for n in ("system_instruction", "tools", "tool_config") if get(n)]
+        if given:
+            raise ValueError(
+                f"{given[0]} cannot be combined with cached_content: the cache already holds "
+                "its system instruction and tools. Put it in the cache when you create it, "
+                "or drop cached_content."
+            )
+    TEMPERATURE.check("temperature", get("temperature"))
+    TOP_P.check("top_p", get("top_p"))
+    MAX_OUTPUT_TOKENS.check("max_output_tokens", get("max_output_tokens"))
 
     normalized = normalize_contents(contents)
     instruction = None if cached_content else _pick(system_instruction, config.system_instruction)
     datastore = search_datastore(config)
     if cached_content and datastore:
         logger.debug("cached_content given: the config's Vertex AI Search tool is not sent")
-    safety = build_safety_settings(_pick(safety_settings, config.safety_settings))
-    options = _ConfigKey(
-        temperature=_pick(temperature, config.temperature),
-        top_p=_pick(top_p, config.top_p),
-        max_output_tokens=_pick(max_output_tokens, config.max_output_tokens),
-        seed=_pick(seed, config.seed),
-        system_instruction=instruction,
-        thinking_level=_pick(thinking_level, config.thinking_level),
+    safety = build_safety_settings(_pick(get("safety_settings"), config.safety_settings))
+    extra = {k: v for k, v in options.items() if v is not None and k not in _BASIC_OPTIONS}
+    text_instruction = instruction if isinstance(instruction, str) else None
+    key = _ConfigKey(
+        temperature=_pick(get("temperature"), config.temperature),
+        top_p=_pick(get("top_p"), config.top_p),
+        max_output_tokens=_pick(get("max_output_tokens"), config.max_output_tokens),
+        seed=_pick(get("seed"), config.seed),
+        system_instruction=text_instruction,
+        thinking_level=_pick(get("thinking_level"), config.thinking_level),
         datastore=None if cached_content else datastore,
         cached_content=cached_content or None,
     )
-    if safety:
-        generate_config = _build_config(options, safety)
+    calling = NO_FUNCTIONS
+    if extra or instruction is not text_instruction:
+        extra.setdefault("system_instruction", instruction)
+        generate_config, calling = _full_config(key, safety, extra, get("thinking_level"))
+    elif safety:
+        generate_config = _build_config(key, safety)
     else:
-        generate_config = _shared_config(options)
+        generate_config = _shared_config(key)
     return PreparedRequest(
-        model=short_model_name(model or config.model or ""),
+        model=short_model_name(get("model") or config.model or ""),
         contents=normalized,
         config=generate_config,
-        estimated_tokens=estimate_request_tokens(normalized, instruction),
+        estimated_tokens=estimate_request_tokens(normalized, text_instruction),
+        calling=calling,
     )
+
+
+def _full_config(
+    key: _ConfigKey,
+    safety: list[types.SafetySetting] | None,
+    extra: dict[str, Any],
+    explicit_level: str | None,
+) -> tuple[types.GenerateContentConfig, FunctionCalling]:
+    """The config with options beyond the basic ones, built (and validated) per call.
+
+    The config's default thinking level yields to a per-request
+    ``thinking_budget`` or ``thinking_config``; Python functions in ``tools``
+    are kept for the client's own function-calling loop, and google-genai's
+    loop is turned off on the wire.
+    """
+    budget = extra.pop("thinking_budget", None)
+    include = extra.pop("include_thoughts", None)
+    base_thinking = extra.pop("thinking_config", None)
+    level = explicit_level
+    if level is None and budget is None and base_thinking is None:
+        level = key.thinking_level
+    thinking = thinking_config(base_thinking, level, budget, include)
+    calling = function_calling(
+        extra.get("tools"),
+        extra.pop("automatic_function_calling", None),
+        extra.pop("maximum_remote_calls", None),
+    )
+    given = _given(key._replace(thinking_level=None), safety)
+    given.update(extra)
+    if thinking is not None:
+        given["thinking_config"] = thinking
+    search = _search_tools(key.datastore)
+    if search and extra.get("tools"):
+        given["tools"] = [*extra["tools"], *search]
+    if calling.functions or calling.disabled:
+        given["automatic_function_calling"] = DISABLED_ON_THE_WIRE
+    return validated_config(given), calling
 
 
 def count_tokens_config(system_instruction: str | None) -> types.CountTokensConfig | None:
