@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import pydantic
 from google.genai import types
 from pydantic import ValidationError
 
@@ -52,6 +53,9 @@ class PreparedRequest:
     estimated_tokens: int
     calling: FunctionCalling = NO_FUNCTIONS
     """The Python functions in ``tools`` and how automatic function calling runs."""
+    parse_as: type[pydantic.BaseModel] | None = None
+    """A pydantic model given as ``response_json_schema`` (google-genai sends only
+    dicts there): the response's ``.parsed`` is filled with it, see `fill_parsed`."""
 
     @property
     def sdk_contents(self) -> types.Content | list[types.Content]:
@@ -304,9 +308,10 @@ def prepare_request(
         datastore=None if cached_content else datastore,
         cached_content=cached_content or None,
     )
-    calling = NO_FUNCTIONS
+    calling, parse_as = NO_FUNCTIONS, None
     if extra or instruction is not text_instruction:
         extra.setdefault("system_instruction", instruction)
+        parse_as = _pydantic_json_schema(extra)
         generate_config, calling = _full_config(key, safety, extra, get("thinking_level"))
     elif safety:
         generate_config = _build_config(key, safety)
@@ -318,7 +323,34 @@ def prepare_request(
         config=generate_config,
         estimated_tokens=estimate_request_tokens(normalized, text_instruction),
         calling=calling,
+        parse_as=parse_as,
     )
+
+
+def _pydantic_json_schema(extra: dict[str, Any]) -> type[pydantic.BaseModel] | None:
+    """A pydantic model given as ``response_json_schema``, replaced by its JSON schema."""
+    model = extra.get("response_json_schema")
+    if not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
+        return None
+    extra["response_json_schema"] = model.model_json_schema()
+    return model
+
+
+def fill_parsed(
+    prepared: PreparedRequest, response: types.GenerateContentResponse
+) -> types.GenerateContentResponse:
+    """``response.parsed`` as the ``response_json_schema`` model, when one was given.
+
+    As google-genai does for ``response_schema``: left as it is when the text
+    is not valid for the model.
+    """
+    if prepared.parse_as is None or not response.text:
+        return response
+    try:
+        response.parsed = prepared.parse_as.model_validate_json(response.text)
+    except ValueError:
+        pass
+    return response
 
 
 def _full_config(

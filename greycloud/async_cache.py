@@ -189,9 +189,11 @@ class GreyCloudAsyncCache:
         *,
         model: str | None = None,
         max_retries: int = 3,
+        return_chunks: bool = False,
         **options: Any,
-    ) -> AsyncTextStream:
-        """Like :meth:`generate_with_cache` but yields text chunks as they arrive.
+    ) -> AsyncTextStream[Any]:
+        """Like :meth:`generate_with_cache` but yields text chunks as they arrive
+        (whole response chunks with ``return_chunks=True``).
 
         Arguments are checked at once; when the cache's model is not known yet
         it is looked up when iteration starts.
@@ -200,14 +202,20 @@ class GreyCloudAsyncCache:
         known = model or self._models.get(name)
         if known:
             return self.generator.generate_with_retry(
-                prompt, max_retries, streaming=True, model=known, cached_content=name, **options
+                prompt,
+                max_retries,
+                streaming=True,
+                return_chunks=return_chunks,
+                model=known,
+                cached_content=name,
+                **options,
             )
         # Every argument is checked now, as the sync twin does, before any request; only
         # the model (the cache's) is filled in once the first chunk is asked for.
         gen = self.generator
         prepared = gen._prepare(prompt, cached_content=name, **options)
         policy = gen._policy(max_retries)
-        state = StreamState()
+        state = StreamState(return_chunks=return_chunks)
 
         async def chunks() -> Any:
             model = await self.cache_model(name)

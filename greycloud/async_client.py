@@ -19,6 +19,7 @@ from greycloud._request import (
     ContentsInput,
     PreparedRequest,
     count_tokens_config,
+    fill_parsed,
 )
 from greycloud.async_chats import AsyncChats
 from greycloud.auth import client_from_config
@@ -304,13 +305,13 @@ class GreyCloudAsyncClient(ClientCore):
     ) -> types.GenerateContentResponse:
         """One answer; with Python functions in ``tools``, after running the calls."""
         if not prepared.calling.automatic:
-            return await self._generate_once(prepared, policy)
+            return fill_parsed(prepared, await self._generate_once(prepared, policy))
         rounds = Rounds(prepared)
         while True:
             response = await self._generate_once(rounds.request, policy)
             calls = rounds.function_calls(response)
             if not calls:
-                return rounds.finish(response)
+                return fill_parsed(prepared, rounds.finish(response))
             results = [await call_function_async(rounds.function(c), c) for c in calls]
             rounds.answer(response, results)
 

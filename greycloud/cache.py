@@ -214,9 +214,10 @@ class GreyCloudCache:
     ) -> types.GenerateContentResponse:
         """Ask ``prompt`` against a cache; returns the full response.
 
-        ``options`` are `GreyCloudClient` per-request overrides (temperature,
-        max_output_tokens, ...). ``system_instruction`` is refused: it belongs
-        in the cache.
+        ``options`` are `GreyCloudClient` per-request overrides (any
+        `GenerateContentConfig` field: temperature, response_schema, ...).
+        ``system_instruction``, ``tools`` and ``tool_config`` are refused: they
+        belong in the cache.
         """
         name = req.cache_name(cache_name)
         return self.generator.generate_with_retry(
@@ -235,14 +236,17 @@ class GreyCloudCache:
         *,
         model: str | None = None,
         max_retries: int = 3,
+        return_chunks: bool = False,
         **options: Any,
-    ) -> TextStream:
-        """Like :meth:`generate_with_cache` but yields text chunks as they arrive."""
+    ) -> TextStream[Any]:
+        """Like :meth:`generate_with_cache` but yields text chunks as they arrive
+        (whole response chunks with ``return_chunks=True``)."""
         name = req.cache_name(cache_name)
         return self.generator.generate_with_retry(
             prompt,
             max_retries,
             streaming=True,
+            return_chunks=return_chunks,
             model=model or self.cache_model(name),
             cached_content=name,
             **options,

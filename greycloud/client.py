@@ -18,6 +18,7 @@ from greycloud._request import (
     ContentsInput,
     PreparedRequest,
     count_tokens_config,
+    fill_parsed,
 )
 from greycloud.auth import client_from_config
 from greycloud.chats import Chats
@@ -258,14 +259,14 @@ class GreyCloudClient(ClientCore):
     ) -> types.GenerateContentResponse:
         """One answer; with Python functions in ``tools``, after running the calls."""
         if not prepared.calling.automatic:
-            return self._generate_once(prepared, policy)
+            return fill_parsed(prepared, self._generate_once(prepared, policy))
         refuse_async_functions(prepared)
         rounds = Rounds(prepared)
         while True:
             response = self._generate_once(rounds.request, policy)
             calls = rounds.function_calls(response)
             if not calls:
-                return rounds.finish(response)
+                return fill_parsed(prepared, rounds.finish(response))
             rounds.answer(response, [call_function(rounds.function(c), c) for c in calls])
 
     def _generate_once(
