@@ -4,7 +4,8 @@
   the first declaration whose name appears in that text (``get_weather`` also
   matches "get weather"), else the first declaration; ``toolConfig``'s
   ``allowedFunctionNames`` narrow the choice and mode ``NONE`` turns calls
-  off. The arguments are built from the declaration's parameter schema
+  off, while mode ``ANY`` answers every request with a call (as Gemini
+  does). The arguments are built from the declaration's parameter schema
   (``parameters`` or ``parametersJsonSchema``), as JSON answers are.
 * A last turn carrying ``functionResponse`` parts: text that starts by quoting
   them (``Function get_weather returned {...}.``).
@@ -57,6 +58,11 @@ def _last_turn(body: dict[str, Any]) -> dict[str, Any]:
 
 def _parts(turn: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in turn.get("parts") or [] if isinstance(p, dict)]
+
+
+def _calling_mode(body: dict[str, Any]) -> str:
+    calling = _get(_get(body, "toolConfig") or {}, "functionCallingConfig") or {}
+    return str(calling.get("mode", "AUTO")).upper()
 
 
 def _declarations(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -113,6 +119,15 @@ def _name_the_subject(args: dict[str, Any], schema: Any, words: list[str]) -> di
     return args
 
 
+def _first_user_text(body: dict[str, Any]) -> str:
+    for content in body.get("contents") or []:
+        if isinstance(content, dict) and content.get("role", "user") == "user":
+            texts = [p["text"] for p in _parts(content) if isinstance(p.get("text"), str)]
+            if texts:
+                return " ".join(texts)
+    return ""
+
+
 def _quote_responses(parts: list[dict[str, Any]]) -> str:
     quoted = []
     for part in parts:
@@ -160,8 +175,9 @@ def tool_answer(body: dict[str, Any]) -> ToolAnswer | None:
     last = _last_turn(body)
     parts = _parts(last)
     text = " ".join(p["text"] for p in parts if isinstance(p.get("text"), str))
-    if last.get("role", "user") == "user" and text.strip():
-        call = _function_call(body, text)
+    asked = last.get("role", "user") == "user" and text.strip()
+    if asked or _calling_mode(body) == "ANY":
+        call = _function_call(body, text or _first_user_text(body))
         if call is not None:
             return ToolAnswer(function_call=call)
     lead = _quote_responses(parts)
