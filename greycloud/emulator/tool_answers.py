@@ -1,12 +1,14 @@
 """Deterministic answers to requests with tools.
 
 * ``functionDeclarations`` and a last turn of user text: a ``functionCall`` to
-  the first declaration whose name appears in that text (``get_weather`` also
-  matches "get weather"), else the first declaration; ``toolConfig``'s
-  ``allowedFunctionNames`` narrow the choice and mode ``NONE`` turns calls
-  off, while mode ``ANY`` answers every request with a call (as Gemini
-  does). The arguments are built from the declaration's parameter schema
-  (``parameters`` or ``parametersJsonSchema``), as JSON answers are.
+  the first declaration matching that text (a word of its name, 4 letters or
+  more, is in it: ``get_weather`` matches "weather in Paris?"); no match, a
+  text answer. ``toolConfig``'s ``allowedFunctionNames`` narrow the choice,
+  mode ``NONE`` turns calls off, and mode ``ANY`` answers every request with
+  a call (the first declaration when none matches), as Gemini does. The
+  arguments are built from the declaration's parameter schema (``parameters``
+  or ``parametersJsonSchema``), as JSON answers are; plain strings name the
+  prompt's capitalised words ("Paris").
 * A last turn carrying ``functionResponse`` parts: text that starts by quoting
   them (``Function get_weather returned {...}.``).
 * ``googleSearch`` / ``googleSearchRetrieval`` / ``retrieval`` tools:
@@ -84,19 +86,19 @@ def _rng(*keys: str) -> random.Random:
     return random.Random(hashlib.sha256("\x00".join(keys).encode()).digest())
 
 
-def _function_call(body: dict[str, Any], text: str) -> dict[str, Any] | None:
+def _matches(declaration: dict[str, Any], text: str) -> bool:
+    """Whether a word of the function's name (4 letters or more) is in ``text``."""
+    said = set(re.findall(r"[a-z]+", text.lower()))
+    name = re.sub(r"([a-z])([A-Z])", r"\1_\2", declaration["name"]).lower()
+    return any(len(word) >= 4 and word in said for word in re.split(r"[^a-z]+", name))
+
+
+def _function_call(body: dict[str, Any], text: str, forced: bool) -> dict[str, Any] | None:
     declarations = _declarations(body)
-    if not declarations:
+    matching = [d for d in declarations if _matches(d, text)]
+    if not matching and not (forced and declarations):
         return None
-    lowered = text.lower()
-    chosen = next(
-        (
-            d
-            for d in declarations
-            if d["name"].lower() in lowered or d["name"].lower().replace("_", " ") in lowered
-        ),
-        declarations[0],
-    )
+    chosen = (matching or declarations)[0]
     schema = _get(chosen, "parametersJsonSchema") or _get(chosen, "parameters")
     words = re.findall(r"[A-Za-z]\w*", text) or ["value"]
     args = sample(schema, _rng(chosen["name"], text), words) if schema else {}
@@ -176,8 +178,9 @@ def tool_answer(body: dict[str, Any]) -> ToolAnswer | None:
     parts = _parts(last)
     text = " ".join(p["text"] for p in parts if isinstance(p.get("text"), str))
     asked = last.get("role", "user") == "user" and text.strip()
-    if asked or _calling_mode(body) == "ANY":
-        call = _function_call(body, text or _first_user_text(body))
+    forced = _calling_mode(body) == "ANY"
+    if asked or forced:
+        call = _function_call(body, text or _first_user_text(body), forced)
         if call is not None:
             return ToolAnswer(function_call=call)
     lead = _quote_responses(parts)
