@@ -38,6 +38,8 @@ class Answer:
     cached_tokens: int = 0
     tools: ToolAnswer | None = None
     """Function call, code execution parts and grounding (see `tool_answers`)."""
+    safety_categories: tuple[str, ...] = ()
+    """The request's safety-setting categories: each is rated NEGLIGIBLE."""
 
     @property
     def total_tokens(self) -> int:
@@ -81,6 +83,9 @@ def build_answer(model: str, body: dict[str, Any], cached_tokens: int = 0) -> An
         create_time=_now(),
         cached_tokens=cached_tokens,
         tools=tools,
+        safety_categories=tuple(
+            str(s.get("category")) for s in body.get("safetySettings") or [] if isinstance(s, dict)
+        ),
     )
 
 
@@ -122,8 +127,14 @@ def _leading_parts(answer: Answer) -> list[dict[str, Any]]:
 
 
 def _ground(answer: Answer, candidate: dict[str, Any]) -> dict[str, Any]:
+    """Add the grounding metadata and safety ratings the whole answer gets."""
     if answer.tools is not None and answer.tools.grounding is not None:
         candidate["groundingMetadata"] = answer.tools.grounding
+    if answer.safety_categories:
+        candidate["safetyRatings"] = [
+            {"category": category, "probability": "NEGLIGIBLE", "blocked": False}
+            for category in answer.safety_categories
+        ]
     return candidate
 
 
@@ -148,7 +159,7 @@ def stream_payloads(answer: Answer, tokens_per_chunk: int) -> list[dict[str, Any
     """SSE event bodies; the texts join to ``answer.text``, the last has usage.
 
     A function call or code execution parts come in the first event; grounding
-    metadata in the last.
+    metadata and safety ratings in the last.
     """
     chunks = split_chunks(answer.text, tokens_per_chunk) if answer.text else [""]
     leading = _leading_parts(answer)

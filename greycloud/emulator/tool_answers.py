@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from greycloud.emulator.schema import sample
+from greycloud.emulator.text import WORDS_DIRECTIVE_RE
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def _grounding(body: dict[str, Any], text: str) -> dict[str, Any] | None:
             chunks.append({"retrievedContext": {"uri": f"{source}/documents/1", "title": "doc 1"}})
     if not chunks:
         return None
-    query = " ".join(text.split()[:12])
+    query = " ".join(WORDS_DIRECTIVE_RE.sub(" ", text).split()[:12])
     return {
         "webSearchQueries": [query],
         "groundingChunks": chunks,
