@@ -83,7 +83,7 @@ class ChatSession:
         options: Mapping[str, Any],
     ) -> tuple[types.Content, list[types.Content], dict[str, Any]]:
         """The user turn for ``message``, the contents to send and the options to use."""
-        [user_turn] = normalize_contents(_as_parts(message))
+        [user_turn] = normalize_contents(_as_parts(message))  # parts make one turn
         merged = dict(self.options)
         merged.update(config_options(config))
         check_option_names(options)
@@ -115,8 +115,14 @@ class ChatSession:
 
 def _as_parts(message: MessageInput) -> list[Any]:
     """A message as parts of one user turn (a Content would start a new turn)."""
-    if isinstance(message, types.Content):
-        raise TypeError("message is a Content: send its parts (a chat adds the user role).")
-    if isinstance(message, (str, types.Part, Mapping)):
-        return [message]
-    return list(message)
+    items = [message] if isinstance(message, (str, types.Part, Mapping)) else list(message)
+    if any(isinstance(item, types.Content) or _is_content_dict(item) for item in items):
+        raise TypeError(
+            "message holds a Content (a whole turn): send text or parts; the chat adds the "
+            "user turn, and earlier turns go in history=."
+        )
+    return items
+
+
+def _is_content_dict(item: Any) -> bool:
+    return isinstance(item, Mapping) and "parts" in item

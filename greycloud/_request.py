@@ -336,23 +336,6 @@ def _pydantic_json_schema(extra: dict[str, Any]) -> type[pydantic.BaseModel] | N
     return model
 
 
-def fill_parsed(
-    prepared: PreparedRequest, response: types.GenerateContentResponse
-) -> types.GenerateContentResponse:
-    """``response.parsed`` as the ``response_json_schema`` model, when one was given.
-
-    As google-genai does for ``response_schema``: left as it is when the text
-    is not valid for the model.
-    """
-    if prepared.parse_as is None or not response.text:
-        return response
-    try:
-        response.parsed = prepared.parse_as.model_validate_json(response.text)
-    except ValueError:
-        pass
-    return response
-
-
 def _full_config(
     key: _ConfigKey,
     safety: list[types.SafetySetting] | None,
@@ -395,21 +378,3 @@ def count_tokens_config(system_instruction: str | None) -> types.CountTokensConf
     if not system_instruction:
         return None
     return types.CountTokensConfig(system_instruction=system_instruction)
-
-
-def chunk_text(response: types.GenerateContentResponse) -> str:
-    """The visible text of one response or stream chunk (thoughts left out)."""
-    if not response.candidates:
-        return ""
-    content = response.candidates[0].content
-    if content is None or not content.parts:
-        return ""
-    return "".join(p.text for p in content.parts if p.text and not p.thought)
-
-
-def finish_reason(response: types.GenerateContentResponse) -> str | None:
-    """The first candidate's finish reason as a plain string, if any."""
-    if not response.candidates or response.candidates[0].finish_reason is None:
-        return None
-    reason = response.candidates[0].finish_reason
-    return getattr(reason, "value", None) or str(reason)

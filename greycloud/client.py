@@ -18,8 +18,8 @@ from greycloud._request import (
     ContentsInput,
     PreparedRequest,
     count_tokens_config,
-    fill_parsed,
 )
+from greycloud._responses import fill_parsed
 from greycloud.auth import client_from_config
 from greycloud.chats import Chats
 from greycloud.config import GreyCloudConfig

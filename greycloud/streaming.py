@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from google.genai import types
 
-from greycloud._request import chunk_text, finish_reason
+from greycloud._responses import chunk_text, finish_reason
 from greycloud.errors import StreamInterruptedError
 from greycloud.quota_errors import QuotaDetails
 

@@ -123,6 +123,17 @@ def test_chat_history_and_config_at_creation(adc_env):
     assert len(chat.get_history()) == 4
 
 
+def test_a_message_is_text_or_parts_not_a_turn(adc_env):
+    turn = types.Content(role="user", parts=[types.Part.from_text(text="Hi")])
+    with GreyCloudClient() as client:
+        chat = client.chats.create()
+        for message in (turn, [turn], {"role": "user", "parts": [{"text": "Hi"}]}):
+            with pytest.raises(TypeError, match="send text or parts"):
+                chat.send_message(message)
+        chat.send_message(["Two parts,", types.Part.from_text(text="one turn.")])
+    assert [len(c["parts"]) for c in body_of(adc_env)["contents"]] == [2]
+
+
 def test_unknown_chat_option_is_refused(adc_env):
     with GreyCloudClient() as client, pytest.raises(TypeError, match="unknown option 'temp'"):
         client.chats.create(temp=0.1)
