@@ -115,7 +115,8 @@ class ChatSession:
 
 def _as_parts(message: MessageInput) -> list[Any]:
     """A message as parts of one user turn (a Content would start a new turn)."""
-    items = [message] if isinstance(message, (str, types.Part, Mapping)) else list(message)
+    single = isinstance(message, (str, types.Part, types.Content, Mapping))
+    items = [message] if single else list(message)
     if any(isinstance(item, types.Content) or _is_content_dict(item) for item in items):
         raise TypeError(
             "message holds a Content (a whole turn): send text or parts; the chat adds the "
