@@ -11,7 +11,7 @@ function responses) are kept too, so the next request carries them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.genai import types
@@ -27,27 +27,6 @@ def _valid(content: types.Content | None) -> bool:
     return bool(content and content.parts) and all(
         part != types.Part() for part in content.parts or ()
     )
-
-
-def merge_chunks(chunks: Iterable[types.GenerateContentResponse]) -> types.Content:
-    """The model turn a stream's chunks make together (adjacent texts joined)."""
-    parts: list[types.Part] = []
-    for chunk in chunks:
-        if not chunk.candidates or chunk.candidates[0].content is None:
-            continue
-        for part in chunk.candidates[0].content.parts or ():
-            last = parts[-1] if parts else None
-            if (
-                last is not None
-                and part.text is not None
-                and last.text is not None
-                and bool(part.thought) == bool(last.thought)
-                and part.thought_signature is None
-            ):
-                parts[-1] = last.model_copy(update={"text": last.text + part.text})
-            else:
-                parts.append(part)
-    return types.Content(role="model", parts=parts)
 
 
 class ChatSession:
@@ -98,10 +77,15 @@ class ChatSession:
         self._keep(user_turn, [*rounds, answer or types.Content(role="model", parts=[])])
 
     def record_stream(
-        self, user_turn: types.Content, chunks: Sequence[types.GenerateContentResponse]
+        self,
+        user_turn: types.Content,
+        answer: types.Content,
+        function_calling: Sequence[types.Content] | None,
     ) -> None:
-        """Keep a streamed turn whose stream ended normally."""
-        self._keep(user_turn, [merge_chunks(chunks)])
+        """Keep a streamed turn whose stream ended normally: its function-calling
+        rounds (if Python functions ran) and the last round's ``answer``."""
+        rounds = list(function_calling or [])[len(self._curated) + 1 :]
+        self._keep(user_turn, [*rounds, answer])
 
     def _keep(self, user_turn: types.Content, turns: list[types.Content]) -> None:
         self._comprehensive += [user_turn, *turns]

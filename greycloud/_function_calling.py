@@ -63,6 +63,11 @@ class Rounds:
             return []
         return calls
 
+    @staticmethod
+    def streamed(turn: types.Content) -> types.GenerateContentResponse:
+        """A streamed round's model turn as a response, for `function_calls` and `answer`."""
+        return types.GenerateContentResponse(candidates=[types.Candidate(content=turn)])
+
     def answer(self, response: types.GenerateContentResponse, results: list[types.Part]) -> None:
         """Add the model's turn and the function results; the next request carries both."""
         assert response.candidates and response.candidates[0].content
@@ -75,10 +80,15 @@ class Rounds:
             self._prepared, contents=contents, estimated_tokens=estimate
         )
 
+    @property
+    def history(self) -> list[types.Content] | None:
+        """The conversation before the last round (None when no function ran)."""
+        return self._first_contents + self._added if self._added else None
+
     def finish(self, response: types.GenerateContentResponse) -> types.GenerateContentResponse:
         """``response`` with the conversation so far, as google-genai reports it."""
         if self._added:
-            response.automatic_function_calling_history = self._first_contents + self._added
+            response.automatic_function_calling_history = self.history
         return response
 
     def function(self, call: types.FunctionCall) -> Callable[..., Any]:

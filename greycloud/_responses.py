@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from google.genai import types
@@ -44,3 +45,21 @@ def fill_parsed(
     except ValueError:
         pass
     return response
+
+
+def merge_parts(parts: Iterable[types.Part]) -> list[types.Part]:
+    """A streamed turn's parts with adjacent texts (of the same kind) joined."""
+    merged: list[types.Part] = []
+    for part in parts:
+        last = merged[-1] if merged else None
+        if (
+            last is not None
+            and part.text is not None
+            and last.text is not None
+            and bool(part.thought) == bool(last.thought)
+            and part.thought_signature is None
+        ):
+            merged[-1] = last.model_copy(update={"text": last.text + part.text})
+        else:
+            merged.append(part)
+    return merged

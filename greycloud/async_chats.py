@@ -60,12 +60,13 @@ class AsyncChat:
         )
 
         async def chunks() -> AsyncGenerator[types.GenerateContentResponse, None]:
-            received: list[types.GenerateContentResponse] = []
             async with stream:
                 async for chunk in stream:
-                    received.append(chunk)
                     yield chunk
-            self._session.record_stream(user_turn, received)
+            state = stream._state
+            self._session.record_stream(
+                user_turn, state.model_turn(), state.function_calling_history
+            )
 
         return AsyncTextStream(stream._state, chunks())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, Literal, TypeVar, overload
 
@@ -147,8 +148,8 @@ class GreyCloudAsyncClient(ClientCore):
         """``async for text in client.generate_content_stream(...)`` (one attempt).
 
         With ``return_chunks=True`` each `GenerateContentResponse` chunk is
-        yielded whole. A stream never runs Python functions: their calls arrive
-        as chunks for you to answer.
+        yielded whole. Python functions in ``tools`` run between rounds, each
+        round a stream of its own (limited and retried).
         """
         prepared = self._prepare(contents, **options)
         return self._stream(prepared, self._policy(0), return_chunks)
@@ -352,12 +353,31 @@ class GreyCloudAsyncClient(ClientCore):
         self, prepared: PreparedRequest, policy: retry.RetryPolicy, return_chunks: bool = False
     ) -> AsyncTextStream[Any]:
         state = StreamState(return_chunks=return_chunks)
-        return AsyncTextStream(state, self._stream_chunks(prepared, policy, state))
+        if not prepared.calling.automatic:
+            return AsyncTextStream(state, self._stream_chunks(prepared, policy, state))
+        return AsyncTextStream(state, self._stream_rounds(prepared, policy, state))
+
+    async def _stream_rounds(
+        self, prepared: PreparedRequest, policy: retry.RetryPolicy, state: StreamState
+    ) -> AsyncGenerator[Any, None]:
+        """Stream each function-calling round in turn, running the calls between them."""
+        rounds = Rounds(prepared)
+        while True:
+            async with contextlib.aclosing(self._stream_chunks(rounds.request, policy, state)) as r:
+                async for item in r:
+                    yield item
+            turn = rounds.streamed(state.model_turn())
+            calls = rounds.function_calls(turn)
+            if not calls:
+                state.function_calling_history = rounds.history
+                return
+            rounds.answer(turn, [await call_function_async(rounds.function(c), c) for c in calls])
 
     async def _open_stream(
         self, prepared: PreparedRequest, state: StreamState
     ) -> tuple[Reservation, AsyncIterator[types.GenerateContentResponse], Any]:
         """Admit, start a stream and read up to its first item to deliver (retryable)."""
+        state.begin_attempt()
         client = await self.ensure_client()
         reservation = await self.rate_limiter.acquire(prepared.estimated_tokens)
         upstream: AsyncIterator[types.GenerateContentResponse] | None = None

@@ -61,9 +61,9 @@ class Chat:
         """Send ``message``; yields the answer's `GenerateContentResponse` chunks.
 
         The turn is kept once the stream has ended normally (a broken or
-        closed stream leaves the history as it was). A stream does not run
-        Python functions: their calls are kept and returned for you to answer
-        with the next message (``types.Part.from_function_response``).
+        closed stream leaves the history as it was), with any function-calling
+        rounds: Python functions in ``tools`` run between rounds, as in
+        `send_message`, and every round's chunks are yielded.
         """
         user_turn, contents, merged = self._session.request(message, config, options)
         stream = self._client.generate_with_retry(
@@ -71,12 +71,12 @@ class Chat:
         )
 
         def chunks() -> Generator[types.GenerateContentResponse, None, None]:
-            received: list[types.GenerateContentResponse] = []
             with stream:
-                for chunk in stream:
-                    received.append(chunk)
-                    yield chunk
-            self._session.record_stream(user_turn, received)
+                yield from stream
+            state = stream._state
+            self._session.record_stream(
+                user_turn, state.model_turn(), state.function_calling_history
+            )
 
         return TextStream(stream._state, chunks())
 

@@ -127,8 +127,8 @@ class GreyCloudClient(ClientCore):
 
         With ``return_chunks=True`` each `GenerateContentResponse` chunk is
         yielded whole (function calls, grounding metadata, safety ratings,
-        usage). A stream never runs Python functions: their calls arrive as
-        chunks for you to answer.
+        usage). Python functions in ``tools`` run between rounds, each round
+        a stream of its own.
         """
         prepared = self._prepare(contents, **options)
         return self._stream(prepared, self._policy(0), return_chunks)
@@ -296,12 +296,30 @@ class GreyCloudClient(ClientCore):
         self, prepared: PreparedRequest, policy: retry.RetryPolicy, return_chunks: bool = False
     ) -> TextStream[Any]:
         state = StreamState(return_chunks=return_chunks)
-        return TextStream(state, self._stream_chunks(prepared, policy, state))
+        if not prepared.calling.automatic:
+            return TextStream(state, self._stream_chunks(prepared, policy, state))
+        refuse_async_functions(prepared)
+        return TextStream(state, self._stream_rounds(prepared, policy, state))
+
+    def _stream_rounds(
+        self, prepared: PreparedRequest, policy: retry.RetryPolicy, state: StreamState
+    ) -> Generator[Any, None, None]:
+        """Stream each function-calling round in turn, running the calls between them."""
+        rounds = Rounds(prepared)
+        while True:
+            yield from self._stream_chunks(rounds.request, policy, state)
+            turn = rounds.streamed(state.model_turn())
+            calls = rounds.function_calls(turn)
+            if not calls:
+                state.function_calling_history = rounds.history
+                return
+            rounds.answer(turn, [call_function(rounds.function(c), c) for c in calls])
 
     def _open_stream(
         self, prepared: PreparedRequest, state: StreamState
     ) -> tuple[Iterator[types.GenerateContentResponse], Any]:
         """Start a stream and read up to its first item to deliver (the retryable part)."""
+        state.begin_attempt()
         upstream = iter(
             self.client.models.generate_content_stream(
                 model=prepared.model, contents=prepared.sdk_contents, config=prepared.config

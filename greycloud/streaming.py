@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from google.genai import types
 
-from greycloud._responses import chunk_text, finish_reason
+from greycloud._responses import chunk_text, finish_reason, merge_parts
 from greycloud.errors import StreamInterruptedError
 from greycloud.quota_errors import QuotaDetails
 
@@ -37,6 +37,18 @@ class StreamState:
         self.usage_metadata: types.GenerateContentResponseUsageMetadata | None = None
         self.finish_reason: str | None = None
         self.model_version: str | None = None
+        self.turn_parts: list[types.Part] = []
+        """The model's parts in the current attempt of the current round."""
+        self.function_calling_history: list[types.Content] | None = None
+        """Set when Python functions ran: the conversation before the last round."""
+
+    def begin_attempt(self) -> None:
+        """A stream (a first one, a retry, or the next function-calling round) starts."""
+        self.turn_parts.clear()
+
+    def model_turn(self) -> types.Content:
+        """The model's turn the current round streamed, its texts joined."""
+        return types.Content(role="model", parts=merge_parts(self.turn_parts))
 
     @property
     def text(self) -> str:
@@ -52,6 +64,8 @@ class StreamState:
             self.usage_metadata = chunk.usage_metadata
         self.finish_reason = finish_reason(chunk) or self.finish_reason
         self.model_version = chunk.model_version or self.model_version
+        if chunk.candidates and chunk.candidates[0].content is not None:
+            self.turn_parts.extend(chunk.candidates[0].content.parts or ())
         if self.return_chunks:
             return chunk
         return chunk_text(chunk) or None
@@ -97,6 +111,12 @@ class _StreamAttributes:
     def model_version(self) -> str | None:
         """The model version the server reported."""
         return self._state.model_version
+
+    @property
+    def automatic_function_calling_history(self) -> list[types.Content] | None:
+        """When Python functions in ``tools`` ran: the turns sent before the last round
+        (as on a response), once the stream has ended."""
+        return self._state.function_calling_history
 
 
 class TextStream(_StreamAttributes, Iterator[Item], Generic[Item]):

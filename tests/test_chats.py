@@ -170,9 +170,32 @@ async def test_a_broken_stream_leaves_the_history_unchanged(adc_env):
     assert [c.role for c in chat.get_history()] == ["user", "model"]
 
 
-async def test_a_streamed_function_call_is_kept_for_the_next_message(adc_env):
+async def test_a_streamed_turn_runs_functions_and_keeps_the_rounds(adc_env):
     async with GreyCloudAsyncClient() as client:
         chat = client.chats.create(tools=[get_weather])
+        chunks = [c async for c in chat.send_message_stream("Weather in Oslo?")]
+        assert client.rate_limiter.requests_in_window() == 2
+    assert chunks[0].function_calls[0].args == {"city": "Oslo"}
+    assert _turns(chat.get_history()) == [
+        ("user", "text"),
+        ("model", "functionCall"),
+        ("user", "functionResponse"),
+        ("model", "text"),
+    ]
+    assert (
+        chat.get_history()[-1]
+        .parts[0]
+        .text.startswith(
+            'Function get_weather returned {"result": {"city": "Oslo", "sky": "clear"}}.'
+        )
+    )
+
+
+async def test_a_manual_streamed_function_call_is_answered_next_message(adc_env):
+    async with GreyCloudAsyncClient() as client:
+        chat = client.chats.create(
+            tools=[get_weather], automatic_function_calling={"disable": True}
+        )
         chunks = [c async for c in chat.send_message_stream("Weather in Oslo?")]
         [call] = chunks[0].function_calls
         reply = types.Part.from_function_response(name=call.name, response={"result": "snow"})

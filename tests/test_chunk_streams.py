@@ -14,7 +14,7 @@ QUESTION = "What is the weather in Paris?"
 
 def get_weather(city: str) -> str:
     """The weather in a city."""
-    raise AssertionError("a stream never runs functions")
+    return f"sunny in {city}"
 
 
 def test_chunks_are_whole_responses_with_the_same_text(adc_env):
@@ -38,9 +38,14 @@ async def test_function_calls_and_grounding_arrive_in_chunks(adc_env):
     async with GreyCloudAsyncClient() as client:
         stream = client.generate_content_stream(QUESTION, tools=[get_weather], return_chunks=True)
         chunks = [c async for c in stream]
-        [call] = chunks[0].function_calls
+        [call] = chunks[0].function_calls  # the first round: the model's call, run by us
         assert call.name == "get_weather" and call.args == {"city": "Paris"}
+        answer = "".join(c.text or "" for c in chunks[1:])  # the second round: the answer
+        assert answer.startswith('Function get_weather returned {"result": "sunny in Paris"}.')
+        assert client.rate_limiter.requests_in_window() == 2
         assert client.rate_limiter.in_flight == 0
+        history = stream.automatic_function_calling_history
+        assert [c.role for c in history] == ["user", "model", "user"]
 
         grounded = [
             c
@@ -50,18 +55,39 @@ async def test_function_calls_and_grounding_arrive_in_chunks(adc_env):
         ]
     metadata = grounded[-1].candidates[0].grounding_metadata
     assert metadata.grounding_chunks[0].web.uri.startswith("https://example.com/")
-    assert len(adc_env.state.requests_for("streamGenerateContent")) == 2
+    assert len(adc_env.state.requests_for("streamGenerateContent")) == 3
 
 
-def test_sync_stream_of_function_calls(adc_env):
+def test_sync_text_stream_runs_functions_between_rounds(adc_env):
     with GreyCloudClient() as client:
-        chunks = list(
-            client.generate_with_retry(
-                QUESTION, streaming=True, return_chunks=True, tools=[get_weather]
+        stream = client.generate_with_retry(QUESTION, streaming=True, tools=[get_weather])
+        text = "".join(stream)
+        manual = list(
+            client.generate_content_stream(
+                QUESTION,
+                return_chunks=True,
+                tools=[get_weather],
+                automatic_function_calling={"disable": True},
             )
         )
-    assert chunks[0].function_calls[0].args == {"city": "Paris"}
-    assert len(adc_env.state.requests_for("streamGenerateContent")) == 1
+    assert text.startswith('Function get_weather returned {"result": "sunny in Paris"}.')
+    assert text == stream.text
+    assert manual[0].function_calls[0].args == {"city": "Paris"}  # manual: not run
+    assert len(adc_env.state.requests_for("streamGenerateContent")) == 3
+
+
+async def test_a_round_of_a_stream_is_retried_before_its_first_chunk(adc_env):
+    def get_weather(city: str) -> str:
+        """Weather; the next round's stream fails once before any chunk."""
+        adc_env.state.add_fault(503, action="streamGenerateContent")
+        return "hail"
+
+    async with GreyCloudAsyncClient(retry_policy=FAST_RETRY) as client:
+        stream = client.generate_with_retry(QUESTION, streaming=True, tools=[get_weather])
+        text = "".join([t async for t in stream])
+    assert text.startswith('Function get_weather returned {"result": "hail"}.')
+    statuses = [r.status for r in adc_env.state.requests_for("streamGenerateContent")]
+    assert statuses == [200, 503, 200]
 
 
 @pytest.mark.parametrize("client_kind", ["sync", "async"])
