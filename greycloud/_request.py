@@ -310,7 +310,8 @@ def prepare_request(
     )
     calling, parse_as = NO_FUNCTIONS, None
     if extra or instruction is not text_instruction:
-        extra.setdefault("system_instruction", instruction)
+        if instruction is not text_instruction:  # a Content, Part or list: sent as given
+            extra["system_instruction"] = instruction
         parse_as = _pydantic_json_schema(extra)
         generate_config, calling = _full_config(key, safety, extra, get("thinking_level"))
     elif safety:

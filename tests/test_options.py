@@ -183,3 +183,10 @@ def test_type_hints_name_exactly_the_accepted_options():
     missing = sorted(ACCEPTED_OPTIONS - hinted)
     assert not missing, f"add to greycloud/_option_types.py: {missing}"
     assert not hinted - ACCEPTED_OPTIONS
+
+
+def test_a_content_system_instruction_is_sent_as_given(adc_env):
+    instruction = types.Content(parts=[types.Part.from_text(text="Answer in French.")])
+    with GreyCloudClient() as client:
+        client.generate_content("Hello", system_instruction=instruction)
+    assert body_of(adc_env)["systemInstruction"]["parts"] == [{"text": "Answer in French."}]
