@@ -24,9 +24,9 @@ MessageInput = str | types.Part | Mapping[str, Any] | Sequence[str | types.Part 
 
 
 def _valid(content: types.Content | None) -> bool:
-    return bool(content and content.parts) and all(
-        part != types.Part() for part in content.parts or ()
-    )
+    """A turn worth sending again: it has parts, none of them empty."""
+    parts = content.parts if content is not None else None
+    return bool(parts) and all(part != types.Part() for part in parts or ())
 
 
 class ChatSession:
@@ -35,7 +35,6 @@ class ChatSession:
     def __init__(
         self,
         *,
-        model: str | None,
         config: types.GenerateContentConfig | Mapping[str, Any] | None,
         history: ContentsInput | None,
         options: Mapping[str, Any],
@@ -43,8 +42,6 @@ class ChatSession:
         chat_options = config_options(config)
         check_option_names(options)
         chat_options.update({k: v for k, v in options.items() if v is not None})
-        if model is not None:
-            chat_options["model"] = model
         self.options = chat_options
         turns = normalize_contents(history) if history else []
         for index, turn in enumerate(turns):

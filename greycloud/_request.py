@@ -309,6 +309,7 @@ def prepare_request(
         cached_content=cached_content or None,
     )
     calling, parse_as = NO_FUNCTIONS, None
+    generate_config: types.GenerateContentConfig | None
     if extra or instruction is not text_instruction:
         if instruction is not text_instruction:  # a Content, Part or list: sent as given
             extra["system_instruction"] = instruction

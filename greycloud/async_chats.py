@@ -84,7 +84,6 @@ class AsyncChats:
     def create(
         self,
         *,
-        model: str | None = None,
         config: ConfigInput = None,
         history: ContentsInput | None = None,
         max_retries: int = 5,
@@ -92,5 +91,5 @@ class AsyncChats:
     ) -> AsyncChat:
         """A new chat; see `greycloud.chats.Chats.create` (this one is not awaited)."""
         self._client._policy(max_retries)  # checks the number now
-        session = ChatSession(model=model, config=config, history=history, options=options)
+        session = ChatSession(config=config, history=history, options=options)
         return AsyncChat(self._client, session, max_retries)

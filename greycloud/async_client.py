@@ -187,6 +187,18 @@ class GreyCloudAsyncClient(ClientCore):
         **options: Unpack[GenerationOptions],
     ) -> AsyncTextStream[types.GenerateContentResponse]: ...
 
+    @overload
+    @overload
+    def generate_with_retry(
+        self,
+        contents: ContentsInput,
+        max_retries: int = ...,
+        *,
+        streaming: Literal[True],
+        return_chunks: bool,
+        **options: Unpack[GenerationOptions],
+    ) -> AsyncTextStream[Any]: ...
+
     def generate_with_retry(
         self,
         contents: ContentsInput,

@@ -98,19 +98,19 @@ class Chats:
     def create(
         self,
         *,
-        model: str | None = None,
         config: ConfigInput = None,
         history: ContentsInput | None = None,
         max_retries: int = 5,
         **options: Unpack[GenerationOptions],
     ) -> Chat:
-        """A new chat (``model`` defaults to the config's).
+        """A new chat (``model=`` defaults to the config's model).
 
         ``config`` (a `GenerateContentConfig` or dict) and keyword ``options``
-        apply to every message; ``history`` is earlier turns. With
-        ``cached_content=`` the chat starts from a context cache (give the
-        cache's ``model``). Each message is sent with ``max_retries``.
+        (``model``, ``temperature``, ``tools``, ...) apply to every message;
+        ``history`` is earlier turns. With ``cached_content=`` the chat starts
+        from a context cache (give the cache's ``model``). Each message is sent
+        with ``max_retries``.
         """
         self._client._policy(max_retries)  # checks the number now
-        session = ChatSession(model=model, config=config, history=history, options=options)
+        session = ChatSession(config=config, history=history, options=options)
         return Chat(self._client, session, max_retries)

@@ -166,6 +166,18 @@ class GreyCloudClient(ClientCore):
         **options: Unpack[GenerationOptions],
     ) -> TextStream[types.GenerateContentResponse]: ...
 
+    @overload
+    @overload
+    def generate_with_retry(
+        self,
+        contents: ContentsInput,
+        max_retries: int = ...,
+        *,
+        streaming: Literal[True],
+        return_chunks: bool,
+        **options: Unpack[GenerationOptions],
+    ) -> TextStream[Any]: ...
+
     def generate_with_retry(
         self,
         contents: ContentsInput,

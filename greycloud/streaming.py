@@ -150,7 +150,7 @@ class AsyncTextStream(_StreamAttributes, AsyncIterator[Item], Generic[Item]):
 
     def __init__(self, state: StreamState, chunks: Any):
         self._state = state
-        self._chunks = chunks
+        self._chunks: Any = chunks
 
     def __aiter__(self) -> AsyncTextStream[Item]:
         return self
