@@ -125,7 +125,7 @@ class TextStream(_StreamAttributes, Iterator[Item], Generic[Item]):
 
     def __init__(self, state: StreamState, chunks: Generator[Item, None, None]):
         self._state = state
-        self._chunks = chunks
+        self._chunks: Generator[Item, None, None] = chunks
 
     def __iter__(self) -> TextStream[Item]:
         return self
