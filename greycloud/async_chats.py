@@ -42,7 +42,9 @@ class AsyncChat:
     ) -> types.GenerateContentResponse:
         """Send ``message`` with the history; see `greycloud.chats.Chat.send_message`."""
         user_turn, contents, merged = self._session.request(message, config, options)
-        response = await self._client.generate_with_retry(contents, self._max_retries, **merged)
+        response: types.GenerateContentResponse = await self._client.generate_with_retry(
+            contents, self._max_retries, **merged
+        )
         self._session.record(user_turn, response)
         return response
 

@@ -47,7 +47,9 @@ class Chat:
         and their calls and results kept in the history.
         """
         user_turn, contents, merged = self._session.request(message, config, options)
-        response = self._client.generate_with_retry(contents, self._max_retries, **merged)
+        response: types.GenerateContentResponse = self._client.generate_with_retry(
+            contents, self._max_retries, **merged
+        )
         self._session.record(user_turn, response)
         return response
 
