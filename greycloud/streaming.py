@@ -43,8 +43,10 @@ class StreamState:
         """Set when Python functions ran: the conversation before the last round."""
 
     def begin_attempt(self) -> None:
-        """A stream (a first one, a retry, or the next function-calling round) starts."""
+        """A stream (a first one, a retry, or the next function-calling round) starts:
+        what it reports replaces what the last one did."""
         self.turn_parts.clear()
+        self.usage_metadata = None
 
     def model_turn(self) -> types.Content:
         """The model's turn the current round streamed, its texts joined."""
