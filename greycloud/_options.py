@@ -168,6 +168,17 @@ def is_async_function(function: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(function)
 
 
+def frozen(value: Any) -> Any:
+    """A hashable stand-in for an option value (dicts and lists included, each value
+    tagged with its type so ``1`` and ``True`` differ); `TypeError` when there is none."""
+    if isinstance(value, Mapping):
+        return (dict, tuple((key, frozen(item)) for key, item in value.items()))
+    if isinstance(value, (list, tuple)):
+        return (type(value), tuple(frozen(item) for item in value))
+    hash(value)
+    return (type(value), value)
+
+
 def _first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     where = ".".join(str(p) for p in error.get("loc", ()))

@@ -7,6 +7,7 @@ estimate. Both clients call it, so an option behaves the same on both sides.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ from greycloud._options import (
     DISABLED_ON_THE_WIRE,
     NO_FUNCTIONS,
     FunctionCalling,
+    frozen,
     function_calling,
     thinking_config,
     validated_config,
@@ -313,8 +315,9 @@ def prepare_request(
     if extra or instruction is not text_instruction:
         if instruction is not text_instruction:  # a Content, Part or list: sent as given
             extra["system_instruction"] = instruction
-        parse_as = _pydantic_json_schema(extra)
-        generate_config, calling = _full_config(key, safety, extra, get("thinking_level"))
+        generate_config, calling, parse_as = _reused_full_config(
+            key, safety, extra, get("thinking_level")
+        )
     elif safety:
         generate_config = _build_config(key, safety)
     else:
@@ -327,6 +330,40 @@ def prepare_request(
         calling=calling,
         parse_as=parse_as,
     )
+
+
+_FULL_CONFIGS: dict[Any, tuple[types.GenerateContentConfig, FunctionCalling, Any]] = {}
+_FULL_CONFIGS_MAX = 256
+
+
+def _reused_full_config(
+    key: _ConfigKey,
+    safety: list[types.SafetySetting] | None,
+    extra: dict[str, Any],
+    explicit_level: str | None,
+) -> tuple[types.GenerateContentConfig, FunctionCalling, type[pydantic.BaseModel] | None]:
+    """`_full_config`, reused for the same options when every value is hashable
+    (dicts and lists count: see `frozen`); safety settings or model instances
+    (e.g. a `types.Tool`) build it per call. Sharing is safe as for `_shared_config`.
+    """
+    cache_key = None
+    if not safety:
+        try:
+            cache_key = (key, explicit_level, frozen(extra))
+        except TypeError:
+            cache_key = None
+    if cache_key is not None:
+        if cache_key in _FULL_CONFIGS:
+            return _FULL_CONFIGS[cache_key]
+        extra = copy.deepcopy(extra)  # the shared config must not see the caller's dicts change
+    parse_as = _pydantic_json_schema(extra)
+    generate_config, calling = _full_config(key, safety, extra, explicit_level)
+    built = (generate_config, calling, parse_as)
+    if cache_key is not None:
+        if len(_FULL_CONFIGS) >= _FULL_CONFIGS_MAX:
+            _FULL_CONFIGS.clear()
+        _FULL_CONFIGS[cache_key] = built
+    return built
 
 
 def _pydantic_json_schema(extra: dict[str, Any]) -> type[pydantic.BaseModel] | None:
