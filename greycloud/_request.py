@@ -281,13 +281,7 @@ def prepare_request(
     cached_content = get("cached_content")
     system_instruction = get("system_instruction")
     if cached_content:
-        given = [n for n in ("system_instruction", "tools", "tool_config") if get(n)]
-        if given:
-            raise ValueError(
-                f"{given[0]} cannot be combined with cached_content: the cache already holds "
-                "its system instruction and tools. Put it in the cache when you create it, "
-                "or drop cached_content."
-            )
+        _check_cached_request(options)
     TEMPERATURE.check("temperature", get("temperature"))
     TOP_P.check("top_p", get("top_p"))
     MAX_OUTPUT_TOKENS.check("max_output_tokens", get("max_output_tokens"))
@@ -330,6 +324,26 @@ def prepare_request(
         calling=calling,
         parse_as=parse_as,
     )
+
+
+def _check_cached_request(options: dict[str, Any]) -> None:
+    """With ``cached_content``, the cache holds the system instruction and tools: a
+    request may not send them. Python functions in ``tools`` are allowed (they are
+    not sent; they run when the model calls the cache's declarations of them)."""
+    tools = options.get("tools") or ()
+    only_functions = all(callable(t) and not isinstance(t, types.Tool) for t in tools)
+    given = [
+        name
+        for name in ("system_instruction", "tools", "tool_config")
+        if options.get(name) and not (name == "tools" and only_functions)
+    ]
+    if given:
+        raise ValueError(
+            f"{given[0]} cannot be combined with cached_content: the cache already holds "
+            "its system instruction and tools. Put it in the cache when you create it, "
+            "or drop cached_content (Python functions may be passed as tools: they are "
+            "called when the model asks for the cache's declarations of them)."
+        )
 
 
 _FULL_CONFIGS: dict[Any, tuple[types.GenerateContentConfig, FunctionCalling, Any]] = {}
@@ -407,6 +421,8 @@ def _full_config(
     search = _search_tools(key.datastore)
     if search and extra.get("tools"):
         given["tools"] = [*extra["tools"], *search]
+    if key.cached_content:
+        given.pop("tools", None)  # only Python functions: the cache declares them
     if calling.functions or calling.disabled:
         given["automatic_function_calling"] = DISABLED_ON_THE_WIRE
     return validated_config(given), calling

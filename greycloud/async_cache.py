@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from google.genai import types
@@ -81,7 +81,7 @@ class GreyCloudAsyncCache:
         model: str | None = None,
         display_name: str | None = None,
         system_instruction: str | types.Content | None = None,
-        tools: list[types.Tool] | None = None,
+        tools: Sequence[types.Tool | Callable[..., Any]] | None = None,
         ttl_seconds: float | None = DEFAULT_TTL_SECONDS,
         expire_time: dt.datetime | str | None = None,
         min_tokens: int | None = None,
@@ -171,7 +171,9 @@ class GreyCloudAsyncCache:
         max_retries: int = 3,
         **options: Any,
     ) -> types.GenerateContentResponse:
-        """Ask ``prompt`` against a cache; returns the full response."""
+        """Ask ``prompt`` against a cache; returns the full response (see
+        `GreyCloudCache.generate_with_cache`: Python functions run, each round
+        rate limited)."""
         name = req.cache_name(cache_name)
         return await self.generator.generate_with_retry(
             prompt,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from google.genai import types
@@ -115,16 +115,19 @@ class GreyCloudCache:
         model: str | None = None,
         display_name: str | None = None,
         system_instruction: str | types.Content | None = None,
-        tools: list[types.Tool] | None = None,
+        tools: Sequence[types.Tool | Callable[..., Any]] | None = None,
         ttl_seconds: float | None = DEFAULT_TTL_SECONDS,
         expire_time: dt.datetime | str | None = None,
         min_tokens: int | None = None,
     ) -> types.CachedContent:
         """Cache any contents (as `GreyCloudClient` accepts them).
 
-        Counts the tokens first and raises `CacheTooSmallError` below
-        ``min_tokens`` (default: the model's minimum from `greycloud.pricing`;
-        0 skips the count). Give ``ttl_seconds`` or ``expire_time`` (the latter wins).
+        ``tools`` may hold Python functions: their declarations are cached, and
+        passing the same functions as ``tools=`` to a request on the cache has
+        them called (automatic function calling). Counts the tokens first and
+        raises `CacheTooSmallError` below ``min_tokens`` (default: the model's
+        minimum from `greycloud.pricing`; 0 skips the count). Give
+        ``ttl_seconds`` or ``expire_time`` (the latter wins).
         """
         request = req.create_request(
             self.config,
@@ -216,8 +219,9 @@ class GreyCloudCache:
 
         ``options`` are `GreyCloudClient` per-request overrides (any
         `GenerateContentConfig` field: temperature, response_schema, ...).
-        ``system_instruction``, ``tools`` and ``tool_config`` are refused: they
-        belong in the cache.
+        ``system_instruction``, ``tool_config`` and tools other than Python
+        functions are refused: they belong in the cache. Python functions whose
+        declarations the cache holds are called when the model asks for them.
         """
         name = req.cache_name(cache_name)
         return self.generator.generate_with_retry(

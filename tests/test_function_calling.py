@@ -251,3 +251,41 @@ def test_vertex_ai_search_from_the_config_is_grounded(adc_env):
         response = client.generate_content("What do the docs say?")
     chunk = response.candidates[0].grounding_metadata.grounding_chunks[0]
     assert chunk.retrieved_context.uri.startswith(DATASTORE)
+
+
+@pytest.mark.parametrize("client_kind", ["sync", "async"])
+async def test_functions_declared_in_a_cache_are_called(emu, client_kind, get_weather, calls):
+    from greycloud import GreyCloudAsyncCache, GreyCloudCache, GreyCloudConfig
+    from tests.helpers import words
+
+    flash = GreyCloudConfig(model="gemini-2.5-flash")
+    contents = words(1200)
+    if client_kind == "sync":
+        caches = GreyCloudCache(flash)
+        cache = caches.create_cache(contents, tools=[get_weather])
+        response = caches.generate_with_cache(cache.name, QUESTION, tools=[get_weather])
+        caches.close()
+    else:
+        async with GreyCloudAsyncCache(flash) as acaches:
+            cache = await acaches.create_cache(contents, tools=[get_weather])
+            response = await acaches.generate_with_cache(cache.name, QUESTION, tools=[get_weather])
+            assert acaches.generator.rate_limiter.requests_in_window() == 4  # count, create, 2
+    created = emu.state.requests_for("cachedContents.create")[0].body
+    assert _declared(created) == ["get_weather"]
+    assert [city for city, _ in calls] == ["Paris"]
+    assert response.text.startswith('Function get_weather returned {"result": {"city": "Paris"')
+    rounds = emu.state.requests_for("generateContent")
+    assert len(rounds) == 2 and all("tools" not in r.body for r in rounds)
+    assert all(r.body["cachedContent"] == cache.name for r in rounds)
+
+
+def test_a_cache_request_refuses_tools_other_than_functions(emu):
+    from greycloud import GreyCloudConfig
+
+    with GreyCloudClient(GreyCloudConfig(model="gemini-2.5-flash")) as client:
+        with pytest.raises(ValueError, match="Python functions may be passed as tools"):
+            client.generate_content(
+                "Hi",
+                cached_content="projects/p/locations/us-central1/cachedContents/c",
+                tools=[types.Tool(google_search=types.GoogleSearch())],
+            )
