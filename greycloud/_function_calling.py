@@ -2,9 +2,10 @@
 
 google-genai calls the model again itself after running a function, outside
 GreyCloud's rate limiter and retry policy. The clients turn that loop off on
-the wire and run it here instead: each model round trip is one ordinary
-generate call (limited, retried), and `Rounds` keeps the conversation between
-them. Functions are called as google-genai calls them: arguments converted to
+the wire and run it here instead (`generate_rounds` and `stream_rounds`, and
+their async twins): each model round trip is the client's own generate call or
+stream (limited, retried), passed in, and `Rounds` keeps the conversation
+between them. Functions are called as google-genai calls them: arguments converted to
 the parameters' annotated types (pydantic models included), the return value
 sent back as ``{"result": value}``, an exception as ``{"error": message}``.
 The sync client calls functions directly; the async one awaits coroutine
@@ -14,18 +15,24 @@ functions and runs plain ones in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 import logging
 import typing
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 from google.genai import types
 
 from greycloud._options import is_async_function
 from greycloud._request import PreparedRequest, estimate_request_tokens
+
+if TYPE_CHECKING:
+    from greycloud.streaming import StreamState
+
+Response = types.GenerateContentResponse
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +101,74 @@ class Rounds:
     def function(self, call: types.FunctionCall) -> Callable[..., Any]:
         """The Python function ``call`` names."""
         return self._prepared.calling.functions[call.name or ""]
+
+
+# -- the loops: each model round trip is the client's own (limited, retried) call --
+
+
+def generate_rounds(
+    prepared: PreparedRequest, generate_once: Callable[[PreparedRequest], Response]
+) -> Response:
+    """The answer after running the calls of every round (sync client)."""
+    rounds = Rounds(prepared)
+    while True:
+        response = generate_once(rounds.request)
+        calls = rounds.function_calls(response)
+        if not calls:
+            return rounds.finish(response)
+        rounds.answer(response, [call_function(rounds.function(c), c) for c in calls])
+
+
+async def generate_rounds_async(
+    prepared: PreparedRequest, generate_once: Callable[[PreparedRequest], Awaitable[Response]]
+) -> Response:
+    """`generate_rounds` for the async client."""
+    rounds = Rounds(prepared)
+    while True:
+        response = await generate_once(rounds.request)
+        calls = rounds.function_calls(response)
+        if not calls:
+            return rounds.finish(response)
+        rounds.answer(response, [await call_function_async(rounds.function(c), c) for c in calls])
+
+
+def stream_rounds(
+    prepared: PreparedRequest,
+    state: StreamState,
+    stream_once: Callable[[PreparedRequest], Generator[Any, None, None]],
+) -> Generator[Any, None, None]:
+    """Every round's stream in turn, running the calls between them (sync client).
+
+    Each round's model turn is what ``state`` collected from its chunks.
+    """
+    rounds = Rounds(prepared)
+    while True:
+        yield from stream_once(rounds.request)
+        turn = rounds.streamed(state.model_turn())
+        calls = rounds.function_calls(turn)
+        if not calls:
+            state.function_calling_history = rounds.history
+            return
+        rounds.answer(turn, [call_function(rounds.function(c), c) for c in calls])
+
+
+async def stream_rounds_async(
+    prepared: PreparedRequest,
+    state: StreamState,
+    stream_once: Callable[[PreparedRequest], AsyncGenerator[Any, None]],
+) -> AsyncGenerator[Any, None]:
+    """`stream_rounds` for the async client."""
+    rounds = Rounds(prepared)
+    while True:
+        async with contextlib.aclosing(stream_once(rounds.request)) as chunks:
+            async for item in chunks:
+                yield item
+        turn = rounds.streamed(state.model_turn())
+        calls = rounds.function_calls(turn)
+        if not calls:
+            state.function_calling_history = rounds.history
+            return
+        rounds.answer(turn, [await call_function_async(rounds.function(c), c) for c in calls])
 
 
 def refuse_async_functions(prepared: PreparedRequest) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, Literal, TypeVar, overload
 
@@ -14,7 +13,7 @@ from typing_extensions import Unpack
 
 from greycloud import retry
 from greycloud._base import ClientCore
-from greycloud._function_calling import Rounds, call_function_async
+from greycloud._function_calling import generate_rounds_async, stream_rounds_async
 from greycloud._option_types import GenerationOptions
 from greycloud._request import (
     ContentsInput,
@@ -319,14 +318,10 @@ class GreyCloudAsyncClient(ClientCore):
         """One answer; with Python functions in ``tools``, after running the calls."""
         if not prepared.calling.automatic:
             return fill_parsed(prepared, await self._generate_once(prepared, policy))
-        rounds = Rounds(prepared)
-        while True:
-            response = await self._generate_once(rounds.request, policy)
-            calls = rounds.function_calls(response)
-            if not calls:
-                return fill_parsed(prepared, rounds.finish(response))
-            results = [await call_function_async(rounds.function(c), c) for c in calls]
-            rounds.answer(response, results)
+        response = await generate_rounds_async(
+            prepared, lambda request: self._generate_once(request, policy)
+        )
+        return fill_parsed(prepared, response)
 
     async def _generate_once(
         self, prepared: PreparedRequest, policy: retry.RetryPolicy
@@ -367,23 +362,10 @@ class GreyCloudAsyncClient(ClientCore):
         state = StreamState(return_chunks=return_chunks)
         if not prepared.calling.automatic:
             return AsyncTextStream(state, self._stream_chunks(prepared, policy, state))
-        return AsyncTextStream(state, self._stream_rounds(prepared, policy, state))
-
-    async def _stream_rounds(
-        self, prepared: PreparedRequest, policy: retry.RetryPolicy, state: StreamState
-    ) -> AsyncGenerator[Any, None]:
-        """Stream each function-calling round in turn, running the calls between them."""
-        rounds = Rounds(prepared)
-        while True:
-            async with contextlib.aclosing(self._stream_chunks(rounds.request, policy, state)) as r:
-                async for item in r:
-                    yield item
-            turn = rounds.streamed(state.model_turn())
-            calls = rounds.function_calls(turn)
-            if not calls:
-                state.function_calling_history = rounds.history
-                return
-            rounds.answer(turn, [await call_function_async(rounds.function(c), c) for c in calls])
+        rounds = stream_rounds_async(
+            prepared, state, lambda request: self._stream_chunks(request, policy, state)
+        )
+        return AsyncTextStream(state, rounds)
 
     async def _open_stream(
         self, prepared: PreparedRequest, state: StreamState

@@ -12,7 +12,7 @@ from typing_extensions import Unpack
 
 from greycloud import retry
 from greycloud._base import ClientCore
-from greycloud._function_calling import Rounds, call_function, refuse_async_functions
+from greycloud._function_calling import generate_rounds, refuse_async_functions, stream_rounds
 from greycloud._option_types import GenerationOptions
 from greycloud._request import (
     ContentsInput,
@@ -273,13 +273,8 @@ class GreyCloudClient(ClientCore):
         if not prepared.calling.automatic:
             return fill_parsed(prepared, self._generate_once(prepared, policy))
         refuse_async_functions(prepared)
-        rounds = Rounds(prepared)
-        while True:
-            response = self._generate_once(rounds.request, policy)
-            calls = rounds.function_calls(response)
-            if not calls:
-                return fill_parsed(prepared, rounds.finish(response))
-            rounds.answer(response, [call_function(rounds.function(c), c) for c in calls])
+        response = generate_rounds(prepared, lambda request: self._generate_once(request, policy))
+        return fill_parsed(prepared, response)
 
     def _generate_once(
         self, prepared: PreparedRequest, policy: retry.RetryPolicy
@@ -311,21 +306,10 @@ class GreyCloudClient(ClientCore):
         if not prepared.calling.automatic:
             return TextStream(state, self._stream_chunks(prepared, policy, state))
         refuse_async_functions(prepared)
-        return TextStream(state, self._stream_rounds(prepared, policy, state))
-
-    def _stream_rounds(
-        self, prepared: PreparedRequest, policy: retry.RetryPolicy, state: StreamState
-    ) -> Generator[Any, None, None]:
-        """Stream each function-calling round in turn, running the calls between them."""
-        rounds = Rounds(prepared)
-        while True:
-            yield from self._stream_chunks(rounds.request, policy, state)
-            turn = rounds.streamed(state.model_turn())
-            calls = rounds.function_calls(turn)
-            if not calls:
-                state.function_calling_history = rounds.history
-                return
-            rounds.answer(turn, [call_function(rounds.function(c), c) for c in calls])
+        rounds = stream_rounds(
+            prepared, state, lambda request: self._stream_chunks(request, policy, state)
+        )
+        return TextStream(state, rounds)
 
     def _open_stream(
         self, prepared: PreparedRequest, state: StreamState
