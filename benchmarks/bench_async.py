@@ -2,9 +2,12 @@
 
 1. Overhead: the same workload through raw ``genai.Client(...).aio`` and through
    `GreyCloudAsyncClient` with limits far out of the way, in two shapes of equal
-   work: "plain" (no generation options: raw passes no config) and "configured"
+   work: "plain" (no generation options: raw passes no config), "configured"
    (temperature, max output tokens and a system instruction: raw passes the same
-   `GenerateContentConfig`). Reports each GreyCloud / raw ratio (target <= 1.05),
+   `GenerateContentConfig`) and "options" (per-request options beyond those: JSON
+   output with a schema, stop sequences, top_k, labels; GreyCloud validates and
+   builds their config on every call, raw passes one built once). Reports each
+   GreyCloud / raw ratio (target <= 1.05),
    median of several rounds in rotating order, and what the config itself costs
    inside google-genai (raw configured / raw plain, no target: not GreyCloud's).
 2. Quota fit: the emulator enforces R requests per window, the client is limited
@@ -103,6 +106,16 @@ GENERATION_OPTIONS = {
     "max_output_tokens": 256,
     "system_instruction": "Be brief.",
 }
+REQUEST_OPTIONS = {
+    "response_mime_type": "application/json",
+    "response_schema": {
+        "type": "OBJECT",
+        "properties": {"answer": {"type": "STRING"}, "score": {"type": "INTEGER"}},
+    },
+    "stop_sequences": ["END"],
+    "top_k": 20,
+    "labels": {"bench": "options"},
+}
 
 
 async def _raw_workload(
@@ -133,12 +146,17 @@ async def _raw_workload(
     return elapsed
 
 
-async def _greycloud_workload(config: GreyCloudConfig, calls: int, concurrency: int) -> float:
+async def _greycloud_workload(
+    config: GreyCloudConfig, calls: int, concurrency: int, options: dict | None = None
+) -> float:
     limiter = VertexRateLimiter(rpm=10**7, tpm=10**10, max_concurrency=concurrency)
+    options = options or {}
     async with GreyCloudAsyncClient(config, rate_limiter=limiter) as client:
-        await client.generate_content("request -1")
+        await client.generate_content("request -1", **options)
         started = time.perf_counter()
-        await asyncio.gather(*(client.generate_content(f"request {i}") for i in range(calls)))
+        await asyncio.gather(
+            *(client.generate_content(f"request {i}", **options) for i in range(calls))
+        )
         return time.perf_counter() - started
 
 
@@ -151,6 +169,7 @@ def measure_overhead(
         plain = GreyCloudConfig(project_id=PROJECT, location=LOCATION, endpoint=emulator.url)
         configured = plain.replace(**GENERATION_OPTIONS)
         raw_config = types.GenerateContentConfig(**GENERATION_OPTIONS)
+        raw_options = types.GenerateContentConfig(**REQUEST_OPTIONS)
         workloads = {
             "raw_plain": lambda: _raw_workload(credentials, emulator.url, calls, concurrency, None),
             "greycloud_plain": lambda: _greycloud_workload(plain, calls, concurrency),
@@ -158,6 +177,12 @@ def measure_overhead(
                 credentials, emulator.url, calls, concurrency, raw_config
             ),
             "greycloud_configured": lambda: _greycloud_workload(configured, calls, concurrency),
+            "raw_options": lambda: _raw_workload(
+                credentials, emulator.url, calls, concurrency, raw_options
+            ),
+            "greycloud_options": lambda: _greycloud_workload(
+                plain, calls, concurrency, REQUEST_OPTIONS
+            ),
         }
         times: dict[str, list[float]] = {name: [] for name in workloads}
         names = list(workloads)
@@ -169,6 +194,9 @@ def measure_overhead(
         result["ratio_plain"] = result["greycloud_plain_seconds"] / result["raw_plain_seconds"]
         result["ratio_configured"] = (
             result["greycloud_configured_seconds"] / result["raw_configured_seconds"]
+        )
+        result["ratio_options"] = (
+            result["greycloud_options_seconds"] / result["raw_options_seconds"]
         )
         result["sdk_config_cost"] = result["raw_configured_seconds"] / result["raw_plain_seconds"]
         return result
@@ -251,6 +279,9 @@ def main() -> int:
             "",
         ),
         ("configured: overhead ratio", f"{overhead['ratio_configured']:.3f}", "<= 1.05"),
+        ("options: raw genai .aio", f"{overhead['raw_options_seconds']:.3f} s", ""),
+        ("options: GreyCloudAsyncClient", f"{overhead['greycloud_options_seconds']:.3f} s", ""),
+        ("options: overhead ratio", f"{overhead['ratio_options']:.3f}", "<= 1.05"),
         ("google-genai config cost (raw)", f"{overhead['sdk_config_cost']:.3f}", "(not ours)"),
         ("quota fit: requests sent", str(quota["requests"]), f"{3 * args.quota}"),
         ("quota fit: 429s from the server", str(quota["server_429s"]), "0"),

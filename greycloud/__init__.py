@@ -13,8 +13,10 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "APICallError": "greycloud.errors",
+    "AsyncChat": "greycloud.async_chats",
     "AsyncTextStream": "greycloud.streaming",
     "AuthenticationError": "greycloud.errors",
+    "Chat": "greycloud.chats",
     "ConfigError": "greycloud.rules",
     "GreyCloudAsyncCache": "greycloud.async_cache",
     "GreyCloudAsyncClient": "greycloud.async_client",
@@ -34,8 +36,10 @@ _EXPORTS = {
 
 __all__ = [
     "APICallError",
+    "AsyncChat",
     "AsyncTextStream",
     "AuthenticationError",
+    "Chat",
     "ConfigError",
     "GreyCloudAsyncCache",
     "GreyCloudAsyncClient",
@@ -56,9 +60,11 @@ __all__ = [
 
 if TYPE_CHECKING:
     from greycloud.async_cache import GreyCloudAsyncCache
+    from greycloud.async_chats import AsyncChat
     from greycloud.async_client import GreyCloudAsyncClient
     from greycloud.batch import GreyCloudBatch
     from greycloud.cache import GreyCloudCache
+    from greycloud.chats import Chat
     from greycloud.client import GreyCloudClient
     from greycloud.config import GreyCloudConfig
     from greycloud.errors import (

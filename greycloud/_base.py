@@ -7,7 +7,8 @@ import logging
 from typing import Any
 
 from greycloud import retry
-from greycloud._request import ContentsInput, GenerationOptions, PreparedRequest, prepare_request
+from greycloud._options import check_option_names
+from greycloud._request import ContentsInput, PreparedRequest, prepare_request
 from greycloud.config import GreyCloudConfig
 from greycloud.rules import NON_NEGATIVE
 from greycloud.streaming import StreamState
@@ -25,10 +26,7 @@ class ClientCore:
         self.retry_policy = retry_policy or retry.RetryPolicy()
 
     def _prepare(self, contents: ContentsInput, **options: Any) -> PreparedRequest:
-        unknown = sorted(set(options) - set(GenerationOptions.__annotations__))
-        if unknown:
-            accepted = ", ".join(GenerationOptions.__annotations__)
-            raise TypeError(f"unknown option {unknown[0]!r}: the options are {accepted}.")
+        check_option_names(options)
         return prepare_request(self.config, contents, **options)
 
     def _policy(self, max_retries: int) -> retry.RetryPolicy:

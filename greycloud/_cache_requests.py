@@ -122,7 +122,7 @@ def create_request(
     model: str | None,
     display_name: str | None,
     system_instruction: str | types.Content | None,
-    tools: list[types.Tool] | None,
+    tools: Sequence[types.Tool | Callable[..., Any]] | None,
     ttl_seconds: float | None,
     expire_time: dt.datetime | str | None,
     min_tokens: int | None,
@@ -133,6 +133,7 @@ def create_request(
         raise ValueError("No model: pass model= or set config.model.")
     minimum = effective_min_tokens(name, min_tokens)
     normalized = normalize_contents(contents)
+    tools = cache_tools(tools)
     count_config = None
     if system_instruction is not None or tools:
         count_config = types.CountTokensConfig(system_instruction=system_instruction, tools=tools)
@@ -150,6 +151,29 @@ def create_request(
         ),
         min_tokens=minimum,
     )
+
+
+def cache_tools(
+    tools: Sequence[types.Tool | Callable[..., Any]] | None,
+) -> list[types.Tool] | None:
+    """``tools`` for a cache: Python functions become one tool of their declarations
+    (as google-genai declares them for Vertex AI), so a request on the cache can
+    pass the same functions to have them called (see `greycloud._request`)."""
+    if not tools:
+        return None
+    functions = [t for t in tools if callable(t) and not isinstance(t, types.Tool)]
+    built = [t for t in tools if isinstance(t, types.Tool)]
+    if len(functions) + len(built) != len(tools):
+        raise TypeError("tools: give types.Tool objects or Python functions.")
+    if functions:
+        declarations = [
+            types.FunctionDeclaration.from_callable_with_api_option(
+                callable=function, api_option="VERTEX_AI"
+            )
+            for function in functions
+        ]
+        built.append(types.Tool(function_declarations=declarations))
+    return built
 
 
 def text_contents(text: str) -> list[types.Content]:

@@ -1,53 +1,42 @@
-"""Request building and response reading, shared by the sync and async clients.
+"""Request building, shared by the sync and async clients.
 
 One function turns (config, contents, per-request overrides) into the model
-name, the normalised contents, the `GenerateContentConfig` and a token
-estimate. Both clients call it, so an option behaves the same on both sides.
+name, the normalised contents, the `GenerateContentConfig` (built by
+`greycloud._configs`) and a token estimate. Both clients call it, so an option
+behaves the same on both sides.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypedDict
+from typing import Any
 
+import pydantic
 from google.genai import types
 from pydantic import ValidationError
 
+from greycloud._configs import (
+    BASIC_OPTIONS,
+    ConfigKey,
+    build_config,
+    build_safety_settings,
+    reused_full_config,
+    search_datastore,
+    shared_config,
+)
+from greycloud._options import NO_FUNCTIONS, FunctionCalling
 from greycloud.config import GreyCloudConfig
-from greycloud.rules import MAX_OUTPUT_TOKENS, TEMPERATURE, TOP_P, thinking_level_name
+from greycloud.rules import MAX_OUTPUT_TOKENS, TEMPERATURE, TOP_P
 from greycloud.tokens import estimate_parts
 
 logger = logging.getLogger(__name__)
 
 ContentItem = str | types.Content | types.Part | Mapping[str, Any]
 ContentsInput = ContentItem | Sequence[ContentItem]
-SafetySettingsInput = Sequence[types.SafetySetting | Mapping[str, Any]]
 
 PUBLISHER_MODEL_PREFIX = "publishers/google/models/"
-_HARM_CATEGORIES = frozenset(c.value for c in types.HarmCategory) - {"HARM_CATEGORY_UNSPECIFIED"}
-_THRESHOLDS = frozenset(t.value for t in types.HarmBlockThreshold) - {
-    "HARM_BLOCK_THRESHOLD_UNSPECIFIED"
-}
-
-
-class GenerationOptions(TypedDict, total=False):
-    """Per-request overrides accepted by every generate method (keyword-only).
-
-    Each one left out (or None) falls back to the `GreyCloudConfig` value.
-    """
-
-    model: str | None
-    system_instruction: str | None
-    temperature: float | None
-    top_p: float | None
-    max_output_tokens: int | None
-    seed: int | None
-    safety_settings: SafetySettingsInput | None
-    thinking_level: str | None
-    cached_content: str | None
 
 
 @dataclass(frozen=True)
@@ -59,6 +48,11 @@ class PreparedRequest:
     config: types.GenerateContentConfig | None
     """None when no option is set (google-genai then skips all config handling)."""
     estimated_tokens: int
+    calling: FunctionCalling = NO_FUNCTIONS
+    """The Python functions in ``tools`` and how automatic function calling runs."""
+    parse_as: type[pydantic.BaseModel] | None = None
+    """A pydantic model given as ``response_json_schema`` (google-genai sends only
+    dicts there): the response's ``.parsed`` is filled with it, see `fill_parsed`."""
 
     @property
     def sdk_contents(self) -> types.Content | list[types.Content]:
@@ -152,164 +146,90 @@ def estimate_request_tokens(
     return estimate_parts(texts, others)
 
 
-def build_safety_settings(
-    settings: SafetySettingsInput | None,
-) -> list[types.SafetySetting] | None:
-    """`SafetySetting` objects from objects or dicts; None or [] means "send none"."""
-    if not settings:
-        return None
-    built: list[types.SafetySetting] = []
-    for index, setting in enumerate(settings):
-        if isinstance(setting, types.SafetySetting):
-            built.append(setting)
-            continue
-        if not isinstance(setting, Mapping):
-            raise TypeError(
-                f"safety_settings[{index}] has type {type(setting).__name__}: "
-                "use types.SafetySetting or a dict with 'category' and 'threshold'."
-            )
-        category = str(setting.get("category", ""))
-        threshold = str(setting.get("threshold", ""))
-        if category not in _HARM_CATEGORIES or threshold not in _THRESHOLDS:
-            raise ValueError(
-                f"safety_settings[{index}]={dict(setting)!r} is invalid: 'category' must be one "
-                f"of {', '.join(sorted(_HARM_CATEGORIES))} and 'threshold' one of "
-                f"{', '.join(sorted(_THRESHOLDS))}."
-            )
-        try:
-            built.append(types.SafetySetting.model_validate(dict(setting)))
-        except ValidationError as exc:
-            raise ValueError(f"safety_settings[{index}] is invalid: {exc}") from None
-    return built
-
-
-def build_thinking_config(level: str | None) -> types.ThinkingConfig | None:
-    """`ThinkingConfig` for a thinking level name, case-insensitive."""
-    if level is None:
-        return None
-    name = thinking_level_name(level)
-    return types.ThinkingConfig(thinking_level=types.ThinkingLevel(name.upper()))
-
-
-def search_datastore(config: GreyCloudConfig) -> str | None:
-    """The Vertex AI Search datastore requests search, when the config turns search on."""
-    if not (config.use_vertex_ai_search and config.vertex_ai_search_datastore):
-        return None
-    return config.vertex_ai_search_datastore
-
-
-def _search_tools(datastore: str | None) -> list[types.Tool] | None:
-    if not datastore:
-        return None
-    search = types.VertexAISearch(datastore=datastore)
-    return [types.Tool(retrieval=types.Retrieval(vertex_ai_search=search))]
-
-
 def _pick(override: Any, default: Any) -> Any:
     return default if override is None else override
-
-
-class _ConfigKey(NamedTuple):
-    """The values a `GenerateContentConfig` is built from (hashable: it keys a cache)."""
-
-    temperature: float | None
-    top_p: float | None
-    max_output_tokens: int | None
-    seed: int | None
-    system_instruction: str | None
-    thinking_level: str | None
-    datastore: str | None
-    cached_content: str | None
-
-
-def _build_config(
-    options: _ConfigKey, safety_settings: list[types.SafetySetting] | None = None
-) -> types.GenerateContentConfig | None:
-    """The config with only what is set; None when nothing is.
-
-    An empty config would still cost google-genai a deep copy and a conversion
-    on every call, for nothing on the wire.
-    """
-    given: dict[str, Any] = {
-        "temperature": options.temperature,
-        "top_p": options.top_p,
-        "max_output_tokens": options.max_output_tokens,
-        "seed": options.seed,
-        "safety_settings": safety_settings,
-        "system_instruction": options.system_instruction,
-        "thinking_config": build_thinking_config(options.thinking_level),
-        "tools": _search_tools(options.datastore),
-        "cached_content": options.cached_content,
-    }
-    given = {name: value for name, value in given.items() if value is not None}
-    return types.GenerateContentConfig(**given) if given else None
-
-
-@functools.lru_cache(maxsize=256)
-def _shared_config(options: _ConfigKey) -> types.GenerateContentConfig | None:
-    """`_build_config`, built once per distinct set of options and then reused.
-
-    Safe to share: google-genai deep-copies a config before it changes anything.
-    """
-    return _build_config(options)
 
 
 def prepare_request(
     config: GreyCloudConfig,
     contents: ContentsInput,
-    *,
-    model: str | None = None,
-    system_instruction: str | None = None,
-    temperature: float | None = None,
-    top_p: float | None = None,
-    max_output_tokens: int | None = None,
-    seed: int | None = None,
-    safety_settings: SafetySettingsInput | None = None,
-    thinking_level: str | None = None,
-    cached_content: str | None = None,
+    **options: Any,
 ) -> PreparedRequest:
     """Build the request for ``contents`` with per-request overrides over ``config``.
 
+    ``options`` are those of `GenerationOptions` (names checked by the caller).
     With ``cached_content`` the cache already carries its system instruction
     and tools: the config's defaults for those are left out, and passing
-    ``system_instruction`` explicitly is an error (the API would reject it).
+    ``system_instruction``, ``tools`` or ``tool_config`` explicitly is an error
+    (the API would reject it).
     """
-    if cached_content and system_instruction:
-        raise ValueError(
-            "system_instruction cannot be combined with cached_content: the cache already "
-            "holds its system instruction. Put it in the cache when you create it, or drop "
-            "cached_content."
-        )
-    TEMPERATURE.check("temperature", temperature)
-    TOP_P.check("top_p", top_p)
-    MAX_OUTPUT_TOKENS.check("max_output_tokens", max_output_tokens)
+    get = options.get
+    cached_content = get("cached_content")
+    system_instruction = get("system_instruction")
+    if cached_content:
+        _check_cached_request(options)
+    TEMPERATURE.check("temperature", get("temperature"))
+    TOP_P.check("top_p", get("top_p"))
+    MAX_OUTPUT_TOKENS.check("max_output_tokens", get("max_output_tokens"))
 
     normalized = normalize_contents(contents)
     instruction = None if cached_content else _pick(system_instruction, config.system_instruction)
     datastore = search_datastore(config)
     if cached_content and datastore:
         logger.debug("cached_content given: the config's Vertex AI Search tool is not sent")
-    safety = build_safety_settings(_pick(safety_settings, config.safety_settings))
-    options = _ConfigKey(
-        temperature=_pick(temperature, config.temperature),
-        top_p=_pick(top_p, config.top_p),
-        max_output_tokens=_pick(max_output_tokens, config.max_output_tokens),
-        seed=_pick(seed, config.seed),
-        system_instruction=instruction,
-        thinking_level=_pick(thinking_level, config.thinking_level),
+    safety = build_safety_settings(_pick(get("safety_settings"), config.safety_settings))
+    extra = {k: v for k, v in options.items() if v is not None and k not in BASIC_OPTIONS}
+    text_instruction = instruction if isinstance(instruction, str) else None
+    key = ConfigKey(
+        temperature=_pick(get("temperature"), config.temperature),
+        top_p=_pick(get("top_p"), config.top_p),
+        max_output_tokens=_pick(get("max_output_tokens"), config.max_output_tokens),
+        seed=_pick(get("seed"), config.seed),
+        system_instruction=text_instruction,
+        thinking_level=_pick(get("thinking_level"), config.thinking_level),
         datastore=None if cached_content else datastore,
         cached_content=cached_content or None,
     )
-    if safety:
-        generate_config = _build_config(options, safety)
+    calling, parse_as = NO_FUNCTIONS, None
+    generate_config: types.GenerateContentConfig | None
+    if extra or instruction is not text_instruction:
+        if instruction is not text_instruction:  # a Content, Part or list: sent as given
+            extra["system_instruction"] = instruction
+        generate_config, calling, parse_as = reused_full_config(
+            key, safety, extra, get("thinking_level")
+        )
+    elif safety:
+        generate_config = build_config(key, safety)
     else:
-        generate_config = _shared_config(options)
+        generate_config = shared_config(key)
     return PreparedRequest(
-        model=short_model_name(model or config.model or ""),
+        model=short_model_name(get("model") or config.model or ""),
         contents=normalized,
         config=generate_config,
-        estimated_tokens=estimate_request_tokens(normalized, instruction),
+        estimated_tokens=estimate_request_tokens(normalized, text_instruction),
+        calling=calling,
+        parse_as=parse_as,
     )
+
+
+def _check_cached_request(options: dict[str, Any]) -> None:
+    """With ``cached_content``, the cache holds the system instruction and tools: a
+    request may not send them. Python functions in ``tools`` are allowed (they are
+    not sent; they run when the model calls the cache's declarations of them)."""
+    tools = options.get("tools") or ()
+    only_functions = all(callable(t) and not isinstance(t, types.Tool) for t in tools)
+    given = [
+        name
+        for name in ("system_instruction", "tools", "tool_config")
+        if options.get(name) and not (name == "tools" and only_functions)
+    ]
+    if given:
+        raise ValueError(
+            f"{given[0]} cannot be combined with cached_content: the cache already holds "
+            "its system instruction and tools. Put it in the cache when you create it, "
+            "or drop cached_content (Python functions may be passed as tools: they are "
+            "called when the model asks for the cache's declarations of them)."
+        )
 
 
 def count_tokens_config(system_instruction: str | None) -> types.CountTokensConfig | None:
@@ -317,21 +237,3 @@ def count_tokens_config(system_instruction: str | None) -> types.CountTokensConf
     if not system_instruction:
         return None
     return types.CountTokensConfig(system_instruction=system_instruction)
-
-
-def chunk_text(response: types.GenerateContentResponse) -> str:
-    """The visible text of one response or stream chunk (thoughts left out)."""
-    if not response.candidates:
-        return ""
-    content = response.candidates[0].content
-    if content is None or not content.parts:
-        return ""
-    return "".join(p.text for p in content.parts if p.text and not p.thought)
-
-
-def finish_reason(response: types.GenerateContentResponse) -> str | None:
-    """The first candidate's finish reason as a plain string, if any."""
-    if not response.candidates or response.candidates[0].finish_reason is None:
-        return None
-    reason = response.candidates[0].finish_reason
-    return getattr(reason, "value", None) or str(reason)

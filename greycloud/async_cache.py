@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from google.genai import types
@@ -81,7 +81,7 @@ class GreyCloudAsyncCache:
         model: str | None = None,
         display_name: str | None = None,
         system_instruction: str | types.Content | None = None,
-        tools: list[types.Tool] | None = None,
+        tools: Sequence[types.Tool | Callable[..., Any]] | None = None,
         ttl_seconds: float | None = DEFAULT_TTL_SECONDS,
         expire_time: dt.datetime | str | None = None,
         min_tokens: int | None = None,
@@ -171,7 +171,9 @@ class GreyCloudAsyncCache:
         max_retries: int = 3,
         **options: Any,
     ) -> types.GenerateContentResponse:
-        """Ask ``prompt`` against a cache; returns the full response."""
+        """Ask ``prompt`` against a cache; returns the full response (see
+        `GreyCloudCache.generate_with_cache`: Python functions run, each round
+        rate limited)."""
         name = req.cache_name(cache_name)
         return await self.generator.generate_with_retry(
             prompt,
@@ -189,9 +191,11 @@ class GreyCloudAsyncCache:
         *,
         model: str | None = None,
         max_retries: int = 3,
+        return_chunks: bool = False,
         **options: Any,
-    ) -> AsyncTextStream:
-        """Like :meth:`generate_with_cache` but yields text chunks as they arrive.
+    ) -> AsyncTextStream[Any]:
+        """Like :meth:`generate_with_cache` but yields text chunks as they arrive
+        (whole response chunks with ``return_chunks=True``).
 
         Arguments are checked at once; when the cache's model is not known yet
         it is looked up when iteration starts.
@@ -200,14 +204,20 @@ class GreyCloudAsyncCache:
         known = model or self._models.get(name)
         if known:
             return self.generator.generate_with_retry(
-                prompt, max_retries, streaming=True, model=known, cached_content=name, **options
+                prompt,
+                max_retries,
+                streaming=True,
+                return_chunks=return_chunks,
+                model=known,
+                cached_content=name,
+                **options,
             )
         # Every argument is checked now, as the sync twin does, before any request; only
         # the model (the cache's) is filled in once the first chunk is asked for.
         gen = self.generator
         prepared = gen._prepare(prompt, cached_content=name, **options)
         policy = gen._policy(max_retries)
-        state = StreamState()
+        state = StreamState(return_chunks=return_chunks)
 
         async def chunks() -> Any:
             model = await self.cache_model(name)

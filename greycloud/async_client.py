@@ -13,12 +13,15 @@ from typing_extensions import Unpack
 
 from greycloud import retry
 from greycloud._base import ClientCore
+from greycloud._function_calling import generate_rounds_async, stream_rounds_async
+from greycloud._option_types import GenerationOptions
 from greycloud._request import (
     ContentsInput,
-    GenerationOptions,
     PreparedRequest,
     count_tokens_config,
 )
+from greycloud._responses import fill_parsed
+from greycloud.async_chats import AsyncChats
 from greycloud.auth import client_from_config
 from greycloud.config import GreyCloudConfig
 from greycloud.embeddings import EmbedContentsInput, embed_async, prepare_embedding
@@ -47,6 +50,8 @@ class GreyCloudAsyncClient(ClientCore):
     `VertexRateLimiter.from_config`). Pass ``rate_limiter`` to share one limiter
     between several clients.
     Credentials are loaded and refreshed in a worker thread, never on the loop.
+    Automatic function calling sends each model round trip through the limiter
+    and the retry policy; ``chats.create(...)`` starts a chat whose turns do too.
     """
 
     def __init__(
@@ -66,6 +71,11 @@ class GreyCloudAsyncClient(ClientCore):
         )
         self._client: genai.Client | None = None
         self._client_lock = asyncio.Lock()
+
+    @property
+    def chats(self) -> AsyncChats:
+        """``client.chats.create(...)``: multi-turn chats whose turns go through this client."""
+        return AsyncChats(self)
 
     @property
     def client(self) -> genai.Client:
@@ -109,14 +119,39 @@ class GreyCloudAsyncClient(ClientCore):
         prepared = self._prepare(contents, **options)
         return await self._generate(prepared, self._policy(0))
 
+    @overload
     def generate_content_stream(
         self,
         contents: ContentsInput,
+        *,
+        return_chunks: Literal[False] = ...,
         **options: Unpack[GenerationOptions],
-    ) -> AsyncTextStream:
-        """``async for text in client.generate_content_stream(...)`` (one attempt)."""
+    ) -> AsyncTextStream[str]: ...
+
+    @overload
+    def generate_content_stream(
+        self,
+        contents: ContentsInput,
+        *,
+        return_chunks: Literal[True],
+        **options: Unpack[GenerationOptions],
+    ) -> AsyncTextStream[types.GenerateContentResponse]: ...
+
+    def generate_content_stream(
+        self,
+        contents: ContentsInput,
+        *,
+        return_chunks: bool = False,
+        **options: Unpack[GenerationOptions],
+    ) -> AsyncTextStream[Any]:
+        """``async for text in client.generate_content_stream(...)`` (one attempt).
+
+        With ``return_chunks=True`` each `GenerateContentResponse` chunk is
+        yielded whole. Python functions in ``tools`` run between rounds, each
+        round a stream of its own (limited and retried).
+        """
         prepared = self._prepare(contents, **options)
-        return self._stream(prepared, self._policy(0))
+        return self._stream(prepared, self._policy(0), return_chunks)
 
     @overload
     def generate_with_retry(
@@ -124,6 +159,8 @@ class GreyCloudAsyncClient(ClientCore):
         contents: ContentsInput,
         max_retries: int = ...,
         streaming: Literal[False] = ...,
+        *,
+        return_chunks: bool = ...,
         **options: Unpack[GenerationOptions],
     ) -> asyncio.Future[types.GenerateContentResponse]: ...
 
@@ -134,14 +171,40 @@ class GreyCloudAsyncClient(ClientCore):
         max_retries: int = ...,
         *,
         streaming: Literal[True],
+        return_chunks: Literal[False] = ...,
         **options: Unpack[GenerationOptions],
-    ) -> AsyncTextStream: ...
+    ) -> AsyncTextStream[str]: ...
+
+    @overload
+    def generate_with_retry(
+        self,
+        contents: ContentsInput,
+        max_retries: int = ...,
+        *,
+        streaming: Literal[True],
+        return_chunks: Literal[True],
+        **options: Unpack[GenerationOptions],
+    ) -> AsyncTextStream[types.GenerateContentResponse]: ...
+
+    @overload
+    @overload
+    def generate_with_retry(
+        self,
+        contents: ContentsInput,
+        max_retries: int = ...,
+        *,
+        streaming: Literal[True],
+        return_chunks: bool,
+        **options: Unpack[GenerationOptions],
+    ) -> AsyncTextStream[Any]: ...
 
     def generate_with_retry(
         self,
         contents: ContentsInput,
         max_retries: int = 5,
         streaming: bool = False,
+        *,
+        return_chunks: bool = False,
         **options: Unpack[GenerationOptions],
     ) -> Any:
         """Generate with retries, backoff, re-authentication and shared 429 slow-down.
@@ -149,12 +212,14 @@ class GreyCloudAsyncClient(ClientCore):
         ``await client.generate_with_retry(...)`` gives a response. With
         ``streaming=True`` you get an `AsyncTextStream`: iterate it directly
         (``async for t in client.generate_with_retry(..., streaming=True)``) or
-        await it first; both work. Streams retry only before their first chunk.
+        await it first; both work. Streams retry only before their first chunk
+        (of text, or any chunk with ``return_chunks=True``). With Python
+        functions in ``tools``, every model round trip is limited and retried.
         """
         prepared = self._prepare(contents, **options)
         policy = self._policy(max_retries)
         if streaming:
-            return self._stream(prepared, policy)
+            return self._stream(prepared, policy, return_chunks)
         return self._generate(prepared, policy)
 
     async def count_tokens(
@@ -250,6 +315,17 @@ class GreyCloudAsyncClient(ClientCore):
     async def _generate(
         self, prepared: PreparedRequest, policy: retry.RetryPolicy
     ) -> types.GenerateContentResponse:
+        """One answer; with Python functions in ``tools``, after running the calls."""
+        if not prepared.calling.automatic:
+            return fill_parsed(prepared, await self._generate_once(prepared, policy))
+        response = await generate_rounds_async(
+            prepared, lambda request: self._generate_once(request, policy)
+        )
+        return fill_parsed(prepared, response)
+
+    async def _generate_once(
+        self, prepared: PreparedRequest, policy: retry.RetryPolicy
+    ) -> types.GenerateContentResponse:
         async def attempt() -> types.GenerateContentResponse:
             client = await self.ensure_client()
             async with self.rate_limiter.limit(prepared.estimated_tokens) as reservation:
@@ -280,14 +356,22 @@ class GreyCloudAsyncClient(ClientCore):
             self._slow_down(exc)  # the last attempt's 429 still slows the others down
             raise self._translate(exc, retry.attempts_made(retrying)) from exc
 
-    def _stream(self, prepared: PreparedRequest, policy: retry.RetryPolicy) -> AsyncTextStream:
-        state = StreamState()
-        return AsyncTextStream(state, self._stream_chunks(prepared, policy, state))
+    def _stream(
+        self, prepared: PreparedRequest, policy: retry.RetryPolicy, return_chunks: bool = False
+    ) -> AsyncTextStream[Any]:
+        state = StreamState(return_chunks=return_chunks)
+        if not prepared.calling.automatic:
+            return AsyncTextStream(state, self._stream_chunks(prepared, policy, state))
+        rounds = stream_rounds_async(
+            prepared, state, lambda request: self._stream_chunks(request, policy, state)
+        )
+        return AsyncTextStream(state, rounds)
 
     async def _open_stream(
         self, prepared: PreparedRequest, state: StreamState
-    ) -> tuple[Reservation, AsyncIterator[types.GenerateContentResponse], str | None]:
-        """Admit, start a stream and read up to its first text (the retryable part)."""
+    ) -> tuple[Reservation, AsyncIterator[types.GenerateContentResponse], Any]:
+        """Admit, start a stream and read up to its first item to deliver (retryable)."""
+        state.begin_attempt()
         client = await self.ensure_client()
         reservation = await self.rate_limiter.acquire(prepared.estimated_tokens)
         upstream: AsyncIterator[types.GenerateContentResponse] | None = None
@@ -297,9 +381,9 @@ class GreyCloudAsyncClient(ClientCore):
             )
             async for chunk in upstream:
                 reservation.confirm()
-                text = state.absorb(chunk)
-                if text:
-                    return reservation, upstream, text
+                item = state.absorb(chunk)
+                if item is not None:
+                    return reservation, upstream, item
             return reservation, upstream, None
         except BaseException as exc:
             if isinstance(exc, genai_errors.APIError):
@@ -311,7 +395,7 @@ class GreyCloudAsyncClient(ClientCore):
 
     async def _stream_chunks(
         self, prepared: PreparedRequest, policy: retry.RetryPolicy, state: StreamState
-    ) -> AsyncGenerator[str, None]:
+    ) -> AsyncGenerator[Any, None]:
         retrying = retry.async_retrying(policy, self._on_retry)
         reservation: Reservation
         upstream: AsyncIterator[types.GenerateContentResponse]
@@ -327,9 +411,9 @@ class GreyCloudAsyncClient(ClientCore):
             yield state.delivered(first)
             try:
                 async for chunk in upstream:
-                    text = state.absorb(chunk)
-                    if text:
-                        yield state.delivered(text)
+                    item = state.absorb(chunk)
+                    if item is not None:
+                        yield state.delivered(item)
             except GreyCloudError:
                 raise
             except Exception as exc:

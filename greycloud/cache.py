@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from google.genai import types
@@ -115,16 +115,19 @@ class GreyCloudCache:
         model: str | None = None,
         display_name: str | None = None,
         system_instruction: str | types.Content | None = None,
-        tools: list[types.Tool] | None = None,
+        tools: Sequence[types.Tool | Callable[..., Any]] | None = None,
         ttl_seconds: float | None = DEFAULT_TTL_SECONDS,
         expire_time: dt.datetime | str | None = None,
         min_tokens: int | None = None,
     ) -> types.CachedContent:
         """Cache any contents (as `GreyCloudClient` accepts them).
 
-        Counts the tokens first and raises `CacheTooSmallError` below
-        ``min_tokens`` (default: the model's minimum from `greycloud.pricing`;
-        0 skips the count). Give ``ttl_seconds`` or ``expire_time`` (the latter wins).
+        ``tools`` may hold Python functions: their declarations are cached, and
+        passing the same functions as ``tools=`` to a request on the cache has
+        them called (automatic function calling). Counts the tokens first and
+        raises `CacheTooSmallError` below ``min_tokens`` (default: the model's
+        minimum from `greycloud.pricing`; 0 skips the count). Give
+        ``ttl_seconds`` or ``expire_time`` (the latter wins).
         """
         request = req.create_request(
             self.config,
@@ -214,9 +217,11 @@ class GreyCloudCache:
     ) -> types.GenerateContentResponse:
         """Ask ``prompt`` against a cache; returns the full response.
 
-        ``options`` are `GreyCloudClient` per-request overrides (temperature,
-        max_output_tokens, ...). ``system_instruction`` is refused: it belongs
-        in the cache.
+        ``options`` are `GreyCloudClient` per-request overrides (any
+        `GenerateContentConfig` field: temperature, response_schema, ...).
+        ``system_instruction``, ``tool_config`` and tools other than Python
+        functions are refused: they belong in the cache. Python functions whose
+        declarations the cache holds are called when the model asks for them.
         """
         name = req.cache_name(cache_name)
         return self.generator.generate_with_retry(
@@ -235,14 +240,17 @@ class GreyCloudCache:
         *,
         model: str | None = None,
         max_retries: int = 3,
+        return_chunks: bool = False,
         **options: Any,
-    ) -> TextStream:
-        """Like :meth:`generate_with_cache` but yields text chunks as they arrive."""
+    ) -> TextStream[Any]:
+        """Like :meth:`generate_with_cache` but yields text chunks as they arrive
+        (whole response chunks with ``return_chunks=True``)."""
         name = req.cache_name(cache_name)
         return self.generator.generate_with_retry(
             prompt,
             max_retries,
             streaming=True,
+            return_chunks=return_chunks,
             model=model or self.cache_model(name),
             cached_content=name,
             **options,

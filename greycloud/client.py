@@ -12,13 +12,16 @@ from typing_extensions import Unpack
 
 from greycloud import retry
 from greycloud._base import ClientCore
+from greycloud._function_calling import generate_rounds, refuse_async_functions, stream_rounds
+from greycloud._option_types import GenerationOptions
 from greycloud._request import (
     ContentsInput,
-    GenerationOptions,
     PreparedRequest,
     count_tokens_config,
 )
+from greycloud._responses import fill_parsed
 from greycloud.auth import client_from_config
+from greycloud.chats import Chats
 from greycloud.config import GreyCloudConfig
 from greycloud.embeddings import EmbedContentsInput, embed_sync, prepare_embedding
 from greycloud.errors import GreyCloudError
@@ -34,6 +37,8 @@ class GreyCloudClient(ClientCore):
     ``generate_with_retry`` retries what can succeed on retry and re-creates
     credentials after a 401. It is not rate limited (nor is ``quota_url`` used):
     to stay within a quota, alone or shared, use `GreyCloudAsyncClient`.
+    Python functions in ``tools`` are called automatically (each model round
+    trip one attempt, or one retried call); ``chats.create(...)`` starts a chat.
     """
 
     def __init__(
@@ -45,6 +50,11 @@ class GreyCloudClient(ClientCore):
         super().__init__(config, retry_policy)
         self._client: genai.Client | None = None
         self._client_lock = threading.Lock()
+
+    @property
+    def chats(self) -> Chats:
+        """``client.chats.create(...)``: multi-turn chats whose turns go through this client."""
+        return Chats(self)
 
     @property
     def client(self) -> genai.Client:
@@ -88,14 +98,40 @@ class GreyCloudClient(ClientCore):
         prepared = self._prepare(contents, **options)
         return self._generate(prepared, self._policy(0))
 
+    @overload
     def generate_content_stream(
         self,
         contents: ContentsInput,
+        *,
+        return_chunks: Literal[False] = ...,
         **options: Unpack[GenerationOptions],
-    ) -> TextStream:
-        """Stream the response's text chunks as they arrive (one attempt)."""
+    ) -> TextStream[str]: ...
+
+    @overload
+    def generate_content_stream(
+        self,
+        contents: ContentsInput,
+        *,
+        return_chunks: Literal[True],
+        **options: Unpack[GenerationOptions],
+    ) -> TextStream[types.GenerateContentResponse]: ...
+
+    def generate_content_stream(
+        self,
+        contents: ContentsInput,
+        *,
+        return_chunks: bool = False,
+        **options: Unpack[GenerationOptions],
+    ) -> TextStream[Any]:
+        """Stream the response's text chunks as they arrive (one attempt).
+
+        With ``return_chunks=True`` each `GenerateContentResponse` chunk is
+        yielded whole (function calls, grounding metadata, safety ratings,
+        usage). Python functions in ``tools`` run between rounds, each round
+        a stream of its own.
+        """
         prepared = self._prepare(contents, **options)
-        return self._stream(prepared, self._policy(0))
+        return self._stream(prepared, self._policy(0), return_chunks)
 
     @overload
     def generate_with_retry(
@@ -103,6 +139,8 @@ class GreyCloudClient(ClientCore):
         contents: ContentsInput,
         max_retries: int = ...,
         streaming: Literal[False] = ...,
+        *,
+        return_chunks: bool = ...,
         **options: Unpack[GenerationOptions],
     ) -> types.GenerateContentResponse: ...
 
@@ -113,26 +151,55 @@ class GreyCloudClient(ClientCore):
         max_retries: int = ...,
         *,
         streaming: Literal[True],
+        return_chunks: Literal[False] = ...,
         **options: Unpack[GenerationOptions],
-    ) -> TextStream: ...
+    ) -> TextStream[str]: ...
+
+    @overload
+    def generate_with_retry(
+        self,
+        contents: ContentsInput,
+        max_retries: int = ...,
+        *,
+        streaming: Literal[True],
+        return_chunks: Literal[True],
+        **options: Unpack[GenerationOptions],
+    ) -> TextStream[types.GenerateContentResponse]: ...
+
+    @overload
+    @overload
+    def generate_with_retry(
+        self,
+        contents: ContentsInput,
+        max_retries: int = ...,
+        *,
+        streaming: Literal[True],
+        return_chunks: bool,
+        **options: Unpack[GenerationOptions],
+    ) -> TextStream[Any]: ...
 
     def generate_with_retry(
         self,
         contents: ContentsInput,
         max_retries: int = 5,
         streaming: bool = False,
+        *,
+        return_chunks: bool = False,
         **options: Unpack[GenerationOptions],
-    ) -> types.GenerateContentResponse | TextStream:
+    ) -> types.GenerateContentResponse | TextStream[Any]:
         """Generate with retries, backoff and re-authentication.
 
-        With ``streaming=True`` returns a `TextStream`. A stream is retried
-        only until its first text chunk; a later break raises
-        `StreamInterruptedError` carrying the text already yielded.
+        With ``streaming=True`` returns a `TextStream` (of text, or with
+        ``return_chunks=True`` of response chunks). A stream is retried only
+        until its first text chunk (first chunk, with ``return_chunks``); a
+        later break raises `StreamInterruptedError` carrying the text already
+        yielded. With Python functions in ``tools`` every model round trip of
+        automatic function calling is retried the same way.
         """
         prepared = self._prepare(contents, **options)
         policy = self._policy(max_retries)
         if streaming:
-            return self._stream(prepared, policy)
+            return self._stream(prepared, policy, return_chunks)
         return self._generate(prepared, policy)
 
     def count_tokens(
@@ -202,6 +269,16 @@ class GreyCloudClient(ClientCore):
     def _generate(
         self, prepared: PreparedRequest, policy: retry.RetryPolicy
     ) -> types.GenerateContentResponse:
+        """One answer; with Python functions in ``tools``, after running the calls."""
+        if not prepared.calling.automatic:
+            return fill_parsed(prepared, self._generate_once(prepared, policy))
+        refuse_async_functions(prepared)
+        response = generate_rounds(prepared, lambda request: self._generate_once(request, policy))
+        return fill_parsed(prepared, response)
+
+    def _generate_once(
+        self, prepared: PreparedRequest, policy: retry.RetryPolicy
+    ) -> types.GenerateContentResponse:
         def attempt() -> types.GenerateContentResponse:
             return self.client.models.generate_content(
                 model=prepared.model, contents=prepared.sdk_contents, config=prepared.config
@@ -222,14 +299,23 @@ class GreyCloudClient(ClientCore):
         except Exception as exc:
             raise self._translate(exc, retry.attempts_made(retrying)) from exc
 
-    def _stream(self, prepared: PreparedRequest, policy: retry.RetryPolicy) -> TextStream:
-        state = StreamState()
-        return TextStream(state, self._stream_chunks(prepared, policy, state))
+    def _stream(
+        self, prepared: PreparedRequest, policy: retry.RetryPolicy, return_chunks: bool = False
+    ) -> TextStream[Any]:
+        state = StreamState(return_chunks=return_chunks)
+        if not prepared.calling.automatic:
+            return TextStream(state, self._stream_chunks(prepared, policy, state))
+        refuse_async_functions(prepared)
+        rounds = stream_rounds(
+            prepared, state, lambda request: self._stream_chunks(request, policy, state)
+        )
+        return TextStream(state, rounds)
 
     def _open_stream(
         self, prepared: PreparedRequest, state: StreamState
-    ) -> tuple[Iterator[types.GenerateContentResponse], str | None]:
-        """Start a stream and read up to its first text (the retryable part)."""
+    ) -> tuple[Iterator[types.GenerateContentResponse], Any]:
+        """Start a stream and read up to its first item to deliver (the retryable part)."""
+        state.begin_attempt()
         upstream = iter(
             self.client.models.generate_content_stream(
                 model=prepared.model, contents=prepared.sdk_contents, config=prepared.config
@@ -237,9 +323,9 @@ class GreyCloudClient(ClientCore):
         )
         try:
             for chunk in upstream:
-                text = state.absorb(chunk)
-                if text:
-                    return upstream, text
+                item = state.absorb(chunk)
+                if item is not None:
+                    return upstream, item
         except BaseException:
             _close(upstream)
             raise
@@ -247,7 +333,7 @@ class GreyCloudClient(ClientCore):
 
     def _stream_chunks(
         self, prepared: PreparedRequest, policy: retry.RetryPolicy, state: StreamState
-    ) -> Generator[str, None, None]:
+    ) -> Generator[Any, None, None]:
         retrying = retry.sync_retrying(policy, self._on_retry)
         try:
             upstream, first = retrying(self._open_stream, prepared, state)
@@ -259,9 +345,9 @@ class GreyCloudClient(ClientCore):
             yield state.delivered(first)
             try:
                 for chunk in upstream:
-                    text = state.absorb(chunk)
-                    if text:
-                        yield state.delivered(text)
+                    item = state.absorb(chunk)
+                    if item is not None:
+                        yield state.delivered(item)
             except GreyCloudError:
                 raise
             except Exception as exc:

@@ -53,7 +53,7 @@ def test_same_public_methods_and_signatures_as_the_sync_cache():
         sync_return = inspect.signature(sync_method).return_annotation
         async_return = inspect.signature(async_method).return_annotation
         if name == "generate_with_cache_stream":
-            assert (sync_return, async_return) == ("TextStream", "AsyncTextStream")
+            assert (sync_return, async_return) == ("TextStream[Any]", "AsyncTextStream[Any]")
         else:
             assert sync_return == async_return, name
             assert inspect.iscoroutinefunction(async_method), name

@@ -47,6 +47,13 @@ def test_public_methods_have_identical_signatures():
         ), name
     assert isinstance(GreyCloudAsyncClient.client, property)
     assert isinstance(GreyCloudClient.client, property)
+    assert isinstance(GreyCloudAsyncClient.chats, property)
+    assert isinstance(GreyCloudClient.chats, property)
+    sync_create = inspect.signature(GreyCloudClient(GreyCloudConfig(project_id="p")).chats.create)
+    async_create = inspect.signature(
+        GreyCloudAsyncClient(GreyCloudConfig(project_id="p")).chats.create
+    )
+    assert list(sync_create.parameters.values()) == list(async_create.parameters.values())
     sync_public = {n for n in dir(GreyCloudClient) if not n.startswith("_")}
     async_public = {n for n in dir(GreyCloudAsyncClient) if not n.startswith("_")}
     # Closing is the one documented difference: close() vs aclose(), like google-genai.

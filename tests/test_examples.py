@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -127,3 +128,64 @@ def test_readme_embeddings_example_runs_as_written(example_env, tmp_path):
         "Closest: Context caching stores a long prompt once and reuses it across requests."
     )
     assert lines[0].endswith(" tokens in the documents")
+
+
+def test_json_output(example_env, tmp_path):
+    done = run_example("json_output.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary, text = done.stdout.splitlines()[:2]
+    recipe = json.loads(text)
+    assert summary == (
+        f"{recipe['name']}: {recipe['minutes']} minutes, {len(recipe['ingredients'])} ingredients"
+    )
+    generation = example_env.state.requests_for("generateContent")[0].body["generationConfig"]
+    assert generation["responseMimeType"] == "application/json"
+    assert generation["responseSchema"]["required"] == ["name", "minutes", "ingredients"]
+
+
+def test_function_calling(example_env, tmp_path):
+    done = run_example("function_calling.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(
+        'Function get_weather returned {"result": {"city": "Paris", "sky": "sunny", '
+    )
+    assert "2 model requests, all rate limited" in lines
+    assert "The model asks for get_weather({'city': 'Rome'})" in lines
+    assert len(example_env.state.requests_for("generateContent")) == 3
+
+
+def test_chat(example_env, tmp_path):
+    done = run_example("chat.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    history = done.stdout.splitlines()[-6:]
+    assert [line.split(":")[0] for line in history] == ["user", "model"] * 3
+    assert history[1] == "model: calls get_weather({'city': 'Lisbon'})"
+    streamed = example_env.state.requests_for("streamGenerateContent")[0].body["contents"]
+    assert [c["role"] for c in streamed] == ["user", "model", "user", "model", "user"]
+
+
+def test_an_example_runs_offline_with_the_documented_command(tmp_path, monkeypatch):
+    for name in ("GREYCLOUD_ENDPOINT", "GOOGLE_APPLICATION_CREDENTIALS", "PROJECT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "greycloud", "--emulator", "run", str(EXAMPLES / "chat.py")],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "model: calls get_weather({'city': 'Lisbon'})" in done.stdout
+
+
+@pytest.mark.parametrize("name", ["json_output.py", "function_calling.py", "chat.py"])
+def test_the_readme_shows_each_example_as_it_runs(name):
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    source = (EXAMPLES / name).read_text()
+    body = source.split('"""', 2)[2].strip() + "\n"  # the script without its docstring
+    assert body in blocks, f"README.md's python block for examples/{name} differs from the file"

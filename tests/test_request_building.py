@@ -90,3 +90,25 @@ def test_google_genai_leaves_a_shared_config_unchanged(adc_env):
         "".join(client.generate_content_stream("two"))
     assert prepare_request(config, "y").config is shared
     assert shared.model_dump() == before, "google-genai changed a config it was given"
+
+
+def test_the_same_extended_options_reuse_one_config():
+    config = GreyCloudConfig(project_id="p")
+    schema = {"type": "OBJECT", "properties": {"answer": {"type": "STRING"}}}
+    options = {"response_mime_type": "application/json", "response_schema": schema}
+    first = prepare_request(config, "one", stop_sequences=["END"], **options)
+    assert prepare_request(config, "two", stop_sequences=["END"], **options).config is (
+        first.config
+    )
+    assert prepare_request(config, "x", stop_sequences=["STOP"], **options).config is not (
+        first.config
+    )
+    schema["properties"]["score"] = {"type": "INTEGER"}  # the caller changes its dict
+    changed = prepare_request(config, "three", stop_sequences=["END"], **options).config
+    assert changed is not first.config and "score" in changed.response_schema["properties"]
+    assert "score" not in first.config.response_schema["properties"]
+    # a model instance has no hashable value: built per call
+    search = [types.Tool(google_search=types.GoogleSearch())]
+    assert prepare_request(config, "a", tools=search).config is not (
+        prepare_request(config, "b", tools=search).config
+    )

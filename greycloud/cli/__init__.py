@@ -29,9 +29,9 @@ EXIT_INTERRUPTED = 130
 
 
 def _command_modules() -> list[object]:
-    from greycloud.cli import emulator, generate, quota
+    from greycloud.cli import emulator, generate, quota, run
 
-    modules: list[object] = [generate, emulator, quota]
+    modules: list[object] = [generate, emulator, quota, run]
     for name in ("cache", "batch"):
         with contextlib.suppress(ImportError):
             modules.append(__import__(f"greycloud.cli.{name}", fromlist=["register"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import json
 import random
 import re
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from greycloud.emulator.text import (
     split_chunks,
     truncate_tokens,
 )
+from greycloud.emulator.tool_answers import ToolAnswer, tool_answer
 
 _ids = itertools.count(1)
 
@@ -34,6 +36,10 @@ class Answer:
     response_id: str
     create_time: str
     cached_tokens: int = 0
+    tools: ToolAnswer | None = None
+    """Function call, code execution parts and grounding (see `tool_answers`)."""
+    safety_categories: tuple[str, ...] = ()
+    """The request's safety-setting categories: each is rated NEGLIGIBLE."""
 
     @property
     def total_tokens(self) -> int:
@@ -53,9 +59,14 @@ def build_answer(model: str, body: dict[str, Any], cached_tokens: int = 0) -> An
     """
     prompt = prompt_info(body)
     config = body.get("generationConfig") or {}
+    tools = tool_answer(body)
     text = response_text(model, prompt.text, config)
-    if config.get("responseMimeType") == "application/json":
+    if tools is not None and tools.function_call is not None:
+        text = ""
+    elif config.get("responseMimeType") == "application/json":
         text = json_answer(config, text, random.Random(text))
+    elif tools is not None and tools.lead:
+        text = f"{tools.lead} {text}"
     finish = "STOP"
     limit = config.get("maxOutputTokens")
     if isinstance(limit, int) and count_tokens(text) > limit:
@@ -67,11 +78,21 @@ def build_answer(model: str, body: dict[str, Any], cached_tokens: int = 0) -> An
         text=text,
         finish_reason=finish,
         prompt_tokens=prompt.tokens,
-        output_tokens=count_tokens(text),
+        output_tokens=count_tokens(text) + _tool_tokens(tools),
         response_id=digest[:22],
         create_time=_now(),
         cached_tokens=cached_tokens,
+        tools=tools,
+        safety_categories=tuple(
+            str(s.get("category")) for s in body.get("safetySettings") or [] if isinstance(s, dict)
+        ),
     )
+
+
+def _tool_tokens(tools: ToolAnswer | None) -> int:
+    if tools is None:
+        return 0
+    return count_tokens(json.dumps([tools.function_call, tools.parts]))
 
 
 def usage(answer: Answer) -> dict[str, int]:
@@ -86,13 +107,34 @@ def usage(answer: Answer) -> dict[str, int]:
     return metadata
 
 
-def _candidate(text: str, finish: str | None) -> dict[str, Any]:
-    candidate: dict[str, Any] = {
-        "content": {"role": "model", "parts": [{"text": text}]},
-        "index": 0,
-    }
+def _candidate(
+    text: str, finish: str | None, before: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    parts = [*(before or []), {"text": text}] if text or not before else list(before)
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
     if finish is not None:
         candidate["finishReason"] = finish
+    return candidate
+
+
+def _leading_parts(answer: Answer) -> list[dict[str, Any]]:
+    """Parts before the text: the function call, or code execution."""
+    if answer.tools is None:
+        return []
+    if answer.tools.function_call is not None:
+        return [{"functionCall": answer.tools.function_call}]
+    return list(answer.tools.parts)
+
+
+def _ground(answer: Answer, candidate: dict[str, Any]) -> dict[str, Any]:
+    """Add the grounding metadata and safety ratings the whole answer gets."""
+    if answer.tools is not None and answer.tools.grounding is not None:
+        candidate["groundingMetadata"] = answer.tools.grounding
+    if answer.safety_categories:
+        candidate["safetyRatings"] = [
+            {"category": category, "probability": "NEGLIGIBLE", "blocked": False}
+            for category in answer.safety_categories
+        ]
     return candidate
 
 
@@ -107,17 +149,27 @@ def _envelope(answer: Answer, candidate: dict[str, Any]) -> dict[str, Any]:
 
 def generate_payload(answer: Answer) -> dict[str, Any]:
     """Body of a ``generateContent`` response."""
-    payload = _envelope(answer, _candidate(answer.text, answer.finish_reason))
+    candidate = _candidate(answer.text, answer.finish_reason, _leading_parts(answer))
+    payload = _envelope(answer, _ground(answer, candidate))
     payload["usageMetadata"] = usage(answer)
     return payload
 
 
 def stream_payloads(answer: Answer, tokens_per_chunk: int) -> list[dict[str, Any]]:
-    """SSE event bodies; the texts join to ``answer.text``, the last has usage."""
-    chunks = split_chunks(answer.text, tokens_per_chunk)
-    events = [_envelope(answer, _candidate(c, None)) for c in chunks]
+    """SSE event bodies; the texts join to ``answer.text``, the last has usage.
+
+    A function call or code execution parts come in the first event; grounding
+    metadata and safety ratings in the last.
+    """
+    chunks = split_chunks(answer.text, tokens_per_chunk) if answer.text else [""]
+    leading = _leading_parts(answer)
+    events = [
+        _envelope(answer, _candidate(c, None, leading if i == 0 else None))
+        for i, c in enumerate(chunks)
+    ]
     last = events[-1]
     last["candidates"][0]["finishReason"] = answer.finish_reason
+    _ground(answer, last["candidates"][0])
     last["usageMetadata"] = usage(answer)
     return events
 
