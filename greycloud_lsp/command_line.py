@@ -280,6 +280,11 @@ def run_daemon(paths: Any, timeout: float | None, log_level: str) -> None:
     except (DaemonUnavailable, OSError) as exc:
         print(f"greycloud-lsp daemon: {exc}", file=sys.stderr)
         hard_exit(1)
+    from greycloud_lsp.wire.daemon_environment import scrub_process_environment
+
+    dropped = scrub_process_environment()  # sessions bring their own (autostart sends none)
+    if dropped:
+        log.info("left out of the daemon's environment: %s", ", ".join(dropped))
     emulator = None
     emulator_env: dict[str, str] = {}
     if paths.kind == "emulator":
