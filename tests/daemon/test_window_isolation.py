@@ -43,6 +43,33 @@ async def _generate_error(window, prompt: str) -> str:
     return str(failure.value)
 
 
+def test_the_daemon_keeps_only_what_the_process_needs():
+    from greycloud_lsp.wire.daemon_environment import daemon_environment
+
+    window = {
+        "PATH": "/usr/bin",
+        "HOME": "/home/me",
+        "LC_ALL": "C.UTF-8",
+        "XDG_RUNTIME_DIR": "/run/user/1000",
+        "HTTPS_PROXY": "http://proxy:3128",
+        "GOOGLE_APPLICATION_CREDENTIALS": "/home/me/key.json",
+        "CLOUDSDK_CONFIG": "/home/me/.config/gcloud-work",
+        "CLOUDSDK_CORE_ACCOUNT": "me@example.com",
+        "GREYCLOUD_API_KEY": "AIza-not-a-real-key",
+        "GOOGLE_API_KEY": "AIza-not-a-real-key",
+        "GCE_METADATA_HOST": "169.254.169.254",
+        "PROJECT_ID": "my-project",
+        "GITHUB_TOKEN": "ghp_x",
+    }
+    assert daemon_environment(window) == {
+        "PATH": "/usr/bin",
+        "HOME": "/home/me",
+        "LC_ALL": "C.UTF-8",
+        "XDG_RUNTIME_DIR": "/run/user/1000",
+        "HTTPS_PROXY": "http://proxy:3128",
+    }
+
+
 async def test_a_window_without_credentials_fails_as_it_does_standalone(adc_env, tmp_path):
     """The daemon was started by window A (a key file). B has no credentials: it must not
     run as A's service account but fail with the same actionable error as standalone."""
