@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from typing import Any
 
 from greycloud.quotas import base_model, quota_key
@@ -189,6 +191,10 @@ async def test_a_leaving_session_releases_limits_before_a_slow_delete_finishes(f
     finish.set()
     await shared.background.join(5)
     assert shared.status()["backgroundJobs"] == 0 and shared.background.done >= 1
+    gone = weakref.ref(strict)
+    del strict
+    gc.collect()
+    assert gone() is None, "the shared state still holds the closed session"
     await shared.aclose()
 
 
