@@ -152,11 +152,17 @@ class CacheRegistry(Feature):
     def _delete_later(self, name: str) -> Callable[[], Awaitable[None]]:
         """The delete run when the last session holding ``name`` has left: background work
         on a borrowed client of this session's config, asking for no limits of its own."""
-        shared, config = self.ls.shared, self.ls.config
+        shared = self.ls.shared
+        try:
+            config = self.ls.config
+        except (RuntimeError, ValueError):  # invalid settings: nothing to delete it with
+            config = None
 
         async def delete() -> None:
             from greycloud.async_cache import GreyCloudAsyncCache
 
+            if config is None:
+                raise RuntimeError("its session had no valid configuration; it expires with TTL")
             async with shared.borrowed_client(config) as client:
                 await GreyCloudAsyncCache(client=client).delete_cache(name)
 
