@@ -20,7 +20,7 @@ from pygls.uris import to_fs_path
 from greycloud_lsp.common.payloads import CacheStatus
 from greycloud_lsp.common.text_metrics import digest
 from greycloud_lsp.language_server import Feature, GreyCloudLanguageServer
-from greycloud_lsp.shared_state import window_of
+from greycloud_lsp.shared_caches import window_of
 
 if TYPE_CHECKING:
     from greycloud.async_cache import GreyCloudAsyncCache
