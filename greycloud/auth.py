@@ -3,6 +3,12 @@
 Order of attempts for OAuth: Application Default Credentials (optionally
 impersonating ``sa_email``), then ``gcloud auth print-access-token``. API-key
 mode skips both. Every failure names the command or role that fixes it.
+
+A config with its own ``environ`` (one editor session's, in the language-server
+daemon) is resolved from that environment alone: its credentials file
+(`credentials_file_of`), else its ``gcloud`` (found on its ``PATH``, run with its
+``HOME`` and ``CLOUDSDK_*``). ``google.auth.default()``, which reads this
+process's environment, is used only for ``os.environ`` (or no ``environ``).
 """
 
 from __future__ import annotations
@@ -10,8 +16,8 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +35,7 @@ from greycloud.errors import (
     TOKEN_CREATOR_ROLE,
     AuthenticationError,
 )
+from greycloud.gcloud_project import find_gcloud, gcloud_environment
 
 if TYPE_CHECKING:
     from greycloud.config import GreyCloudConfig
@@ -72,20 +79,34 @@ def read_api_key(api_key: str | None = None, api_key_file: str | None = None) ->
     )
 
 
-def _iam_endpoint_for(sa_email: str, iam_endpoint: str | None) -> str | None:
-    base = iam_endpoint or os.environ.get(IAM_ENDPOINT_ENV)
+def _own_environment(environ: Mapping[str, str] | None) -> bool:
+    """Whether ``environ`` is another environment than this process's (a session's)."""
+    return environ is not None and environ is not os.environ
+
+
+def _iam_endpoint_for(
+    sa_email: str, iam_endpoint: str | None, environ: Mapping[str, str] | None = None
+) -> str | None:
+    base = iam_endpoint or (os.environ if environ is None else environ).get(IAM_ENDPOINT_ENV)
     if not base:
         return None
     return f"{base.rstrip('/')}/v1/projects/-/serviceAccounts/{sa_email}:generateAccessToken"
 
 
-def gcloud_access_token(sa_email: str | None = None, *, timeout: float | None = None) -> str:
+def gcloud_access_token(
+    sa_email: str | None = None,
+    *,
+    timeout: float | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> str:
     """An access token from ``gcloud auth print-access-token`` (never interactive).
 
     Bounded by ``timeout`` seconds (default ``GCLOUD_TOKEN_TIMEOUT_SECONDS``).
+    ``environ``: whose ``gcloud`` (default this process's; see `gcloud_environment`).
     """
     timeout = GCLOUD_TOKEN_TIMEOUT_SECONDS if timeout is None else timeout
-    gcloud = shutil.which("gcloud")
+    environ = os.environ if environ is None else environ
+    gcloud = find_gcloud(environ)
     if gcloud is None:
         raise AuthenticationError(
             f"No Google credentials found and gcloud is not installed: {ADC_LOGIN_HINT}."
@@ -100,6 +121,7 @@ def gcloud_access_token(sa_email: str | None = None, *, timeout: float | None = 
             text=True,
             timeout=timeout,
             stdin=subprocess.DEVNULL,
+            env=gcloud_environment(environ),
             check=False,
         )
     except subprocess.TimeoutExpired:
@@ -117,9 +139,11 @@ def gcloud_access_token(sa_email: str | None = None, *, timeout: float | None = 
     return token
 
 
-def _gcloud_credentials(sa_email: str | None) -> google.auth.credentials.Credentials:
+def _gcloud_credentials(
+    sa_email: str | None, environ: Mapping[str, str] | None = None
+) -> google.auth.credentials.Credentials:
     def refresh(_request: Any, scopes: Any) -> tuple[str, datetime.datetime]:
-        token = gcloud_access_token(sa_email)
+        token = gcloud_access_token(sa_email, environ=environ)
         now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
         return token, now + GCLOUD_TOKEN_LIFETIME
 
@@ -147,20 +171,27 @@ def load_credentials(
     *,
     iam_endpoint: str | None = None,
     credentials_file: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> google.auth.credentials.Credentials:
     """OAuth credentials: ADC (impersonating ``sa_email`` if set), else gcloud.
 
     ``credentials_file`` (a key or ADC file) replaces the process's
     ``GOOGLE_APPLICATION_CREDENTIALS``, e.g. for one editor session.
+    ``environ`` (another environment than ``os.environ``, e.g. one editor
+    session's): without ``credentials_file`` go straight to that environment's
+    gcloud; this process's Application Default Credentials are never used.
     """
     try:
         if credentials_file:
             source = _credentials_from_file(credentials_file)
+        elif _own_environment(environ):
+            logger.info("no credentials file in the session's environment; trying its gcloud")
+            return _gcloud_credentials(sa_email, environ)
         else:
             source, _project = google.auth.default(scopes=list(SCOPES))
     except google.auth.exceptions.DefaultCredentialsError:
         logger.info("Application Default Credentials unavailable; trying gcloud")
-        return _gcloud_credentials(sa_email)
+        return _gcloud_credentials(sa_email, environ)
     if not sa_email:
         return source
     return impersonated_credentials.Credentials(
@@ -168,7 +199,7 @@ def load_credentials(
         target_principal=sa_email,
         target_scopes=list(SCOPES),
         lifetime=3600,
-        iam_endpoint_override=_iam_endpoint_for(sa_email, iam_endpoint),
+        iam_endpoint_override=_iam_endpoint_for(sa_email, iam_endpoint, environ),
     )
 
 
@@ -223,6 +254,7 @@ def credentials_from_config(config: GreyCloudConfig) -> google.auth.credentials.
         config.sa_email,
         iam_endpoint=config.iam_endpoint,
         credentials_file=_credentials_file(config),
+        environ=config.environ,
     )
 
 
@@ -239,12 +271,15 @@ def client_from_config(
     """`create_client` with every option taken from ``config``.
 
     Runs a ``gcloud`` project look-up that ``config`` deferred (blocking: async
-    code calls this in a worker thread).
+    code calls this in a worker thread). Credentials come from ``config.environ``
+    when it has one (see the module docstring).
     """
-    if credentials is None and _credentials_file(config) and not config.use_api_key:
+    project = config.resolve_project_id()
+    needs_own = _credentials_file(config) or _own_environment(config.environ)
+    if credentials is None and needs_own and project and not config.use_api_key:
         credentials = credentials_from_config(config)
     return create_client(
-        config.resolve_project_id(),
+        project,
         config.location,
         config.sa_email,
         bool(config.use_api_key),

@@ -1,8 +1,10 @@
 """The project of the active ``gcloud`` configuration, asked once per process.
 
 ``gcloud config get-value project`` takes 1-2 s, so its answer is cached for
-each value of what it depends on (`GCLOUD_ENVIRONMENT_VARIABLES`), and
-concurrent callers wait for one run instead of starting their own.
+each value of what it depends on (`gcloud_variables`: ``PATH``, ``HOME`` and
+every ``CLOUDSDK_*``), and concurrent callers wait for one run instead of
+starting their own. `gcloud_environment` is the environment every ``gcloud``
+GreyCloud runs gets (also the token fallback in `greycloud.auth`).
 """
 
 from __future__ import annotations
@@ -14,22 +16,62 @@ import threading
 from collections.abc import Mapping
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
-# What ``gcloud config get-value project`` depends on besides its own files.
+# What ``gcloud config get-value project`` depends on besides its own files (and every
+# other ``CLOUDSDK_*`` variable: gcloud reads any property from CLOUDSDK_<SECTION>_<NAME>).
 GCLOUD_ENVIRONMENT_VARIABLES: tuple[str, ...] = (
     "PATH",
     "HOME",
+    "APPDATA",
     "CLOUDSDK_CONFIG",
     "CLOUDSDK_ACTIVE_CONFIG_NAME",
     "CLOUDSDK_CORE_PROJECT",
 )
+GCLOUD_PREFIX = "CLOUDSDK_"
+# Variables of the process that may choose an identity: never passed to a session's gcloud.
+_IDENTITY_PREFIXES = (GCLOUD_PREFIX, "GOOGLE_", "GCLOUD_", "GREYCLOUD_")
 
-_answers: dict[tuple[str | None, ...], str | None] = {}
-_running: dict[tuple[str | None, ...], threading.Lock] = {}
+_answers: dict[tuple[tuple[str, str], ...], str | None] = {}
+_running: dict[tuple[tuple[str, str], ...], threading.Lock] = {}
 _lock = threading.Lock()  # held only briefly: safe to take on an event loop
 
 
-def _key(environ: Mapping[str, str]) -> tuple[str | None, ...]:
-    return tuple(environ.get(name) for name in GCLOUD_ENVIRONMENT_VARIABLES)
+def gcloud_variables(environ: Mapping[str, str]) -> dict[str, str]:
+    """What ``gcloud`` reads of ``environ``: ``PATH``, ``HOME``, every ``CLOUDSDK_*``."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if name in GCLOUD_ENVIRONMENT_VARIABLES or name.startswith(GCLOUD_PREFIX)
+    }
+
+
+def gcloud_environment(environ: Mapping[str, str]) -> dict[str, str] | None:
+    """The environment of a ``gcloud`` run for ``environ`` (None: inherit this process's).
+
+    For another environment than ``os.environ`` (one editor session's), gcloud
+    finds its executable, account, configuration and project in that
+    environment alone: this process's ``PATH``, ``HOME``, ``CLOUDSDK_*``,
+    ``GOOGLE_*`` and ``GREYCLOUD_*`` are left out, its other variables (locale,
+    temporary directory, proxies) kept.
+    """
+    if environ is os.environ:
+        return None
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in GCLOUD_ENVIRONMENT_VARIABLES and not name.startswith(_IDENTITY_PREFIXES)
+    }
+    env.update(gcloud_variables(environ))
+    return env
+
+
+def find_gcloud(environ: Mapping[str, str]) -> str | None:
+    """The ``gcloud`` executable on ``environ``'s ``PATH`` (the system default path if unset)."""
+    path = environ.get("PATH") or os.defpath if environ is not os.environ else None
+    return shutil.which("gcloud", path=path)
+
+
+def _key(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(gcloud_variables(environ).items()))
 
 
 def cached_gcloud_project(environ: Mapping[str, str] | None = None) -> tuple[bool, str | None]:
@@ -77,13 +119,10 @@ def gcloud_default_project(
 
 
 def _run_gcloud(environ: Mapping[str, str], timeout: float) -> str | None:
-    gcloud = shutil.which("gcloud", path=environ.get("PATH"))
+    gcloud = find_gcloud(environ)
     if gcloud is None:
         return None
-    env = None
-    if environ is not os.environ:
-        env = {k: v for k, v in os.environ.items() if k not in GCLOUD_ENVIRONMENT_VARIABLES}
-        env.update({k: environ[k] for k in GCLOUD_ENVIRONMENT_VARIABLES if k in environ})
+    env = gcloud_environment(environ)
     try:
         completed = subprocess.run(
             [gcloud, "config", "get-value", "project", "--quiet"],

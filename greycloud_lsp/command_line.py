@@ -23,6 +23,9 @@ FORWARDER_LOGGERS = (__name__, "greycloud_lsp.forwarder", "greycloud_lsp.wire")
 
 IDLE_TIMEOUT_VARIABLE = "GREYCLOUD_DAEMON_IDLE_TIMEOUT"
 STOP_WAIT_SECONDS = 10.0
+DAEMON_LOG_LEVEL = "INFO"
+"""The ``--log-level`` of a daemon a forwarder starts (``daemon run --log-level`` by hand
+sets another)."""
 
 
 def idle_timeout(value: str | None) -> float | None:
@@ -67,7 +70,9 @@ def forward(args: argparse.Namespace) -> str:
         paths = daemon_paths(_kind(args.emulator))
     except DaemonUnavailable as exc:
         return str(exc)
-    command = daemon_command(paths.kind, idle_timeout(args.idle_timeout), args.log_level)
+    # The daemon's own log stays at INFO whoever starts it: a window's --log-level is that
+    # session's (its window/logMessage and --log-file), never the process's for good.
+    command = daemon_command(paths.kind, idle_timeout(args.idle_timeout), DAEMON_LOG_LEVEL)
     standalone = [sys.executable, "-m", "greycloud_lsp", "--standalone"]
     standalone += ["--log-level", args.log_level] + (["--emulator"] if args.emulator else [])
     standalone += ["--log-file", args.log_file] if args.log_file else []
@@ -280,6 +285,11 @@ def run_daemon(paths: Any, timeout: float | None, log_level: str) -> None:
     except (DaemonUnavailable, OSError) as exc:
         print(f"greycloud-lsp daemon: {exc}", file=sys.stderr)
         hard_exit(1)
+    from greycloud_lsp.wire.daemon_environment import scrub_process_environment
+
+    dropped = scrub_process_environment()  # sessions bring their own (autostart sends none)
+    if dropped:
+        log.info("left out of the daemon's environment: %s", ", ".join(dropped))
     emulator = None
     emulator_env: dict[str, str] = {}
     if paths.kind == "emulator":

@@ -113,7 +113,7 @@ class GreyCloudLanguageServer(LanguageServer):
         self._config: GreyCloudConfig | None = None
         self._config_error: Exception | None = None
         self._connection: tuple[Any, ...] | None = None
-        self._clients: dict[str | None, GreyCloudAsyncClient] = {}
+        self._clients: dict[str | None, tuple[GreyCloudAsyncClient, GreyCloudConfig]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cleaned_up = False
         self._pulled: asyncio.Event | None = None
@@ -298,13 +298,14 @@ class GreyCloudLanguageServer(LanguageServer):
 
     def get_client(self, model: str | None = None) -> GreyCloudAsyncClient:
         """The shared client for this session's config (and ``model``'s quota)."""
-        client = self._clients.get(model)
-        if client is None:
+        known = self._clients.get(model)
+        if known is None:
             config = self.config
             if model and base_model(model) != base_model(config.model or ""):
                 config = config.replace(model=model)
-            client = self._clients[model] = self.shared.client_for(config, holder=self)
-        notice = self.shared.quota_notice(client.config)
+            known = self._clients[model] = (self.shared.client_for(config, holder=self), config)
+        client, config = known  # the client may be another session's: same but for limits
+        notice = self.shared.quota_notice(config)
         if notice is not None:
             self.warn_once(notice)
         return client
@@ -342,7 +343,10 @@ class GreyCloudLanguageServer(LanguageServer):
     async def cleanup(self, timeout: float = 1.5) -> None:
         """End the session: stop its work and release what it holds (bounded, best effort).
 
-        Shared state is closed too only if this session owns it (standalone mode).
+        Its limits, cache holds and clients are released first, at once
+        (`SharedState.release`): the remote deletes that follow are the shared
+        state's background work. Shared state is closed too only if this
+        session owns it (standalone mode: waiting for those deletes, bounded).
         """
         if self._cleaned_up:
             return
@@ -353,6 +357,8 @@ class GreyCloudLanguageServer(LanguageServer):
         for task in list(self._tasks):
             if task is not current:  # the parent watchdog may be the one cleaning up
                 task.cancel()
+        self._clients = {}
+        self.shared.release(self)
         try:
             await asyncio.wait_for(self._close(), timeout)
         except (asyncio.TimeoutError, Exception) as exc:
@@ -364,7 +370,5 @@ class GreyCloudLanguageServer(LanguageServer):
                 await feature.close()
             except Exception as exc:
                 log.warning("closing %s: %s", type(feature).__name__, exc)
-        self._clients = {}
-        self.shared.release_limits(self)
         if self.owns_shared:
             await self.shared.aclose()

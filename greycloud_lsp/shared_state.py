@@ -4,32 +4,44 @@ One ``GreyCloudLanguageServer`` is one editor session (documents, settings,
 progress tokens, workspace folders, running generations, cancel hooks). A
 `SharedState` holds what does not belong to a session:
 
-* async clients: one per distinct effective ``GreyCloudConfig`` (connection,
-  credentials, defaults); sessions with the same configuration share one;
+* async clients (`SharedClients`): one per connection, identity and request
+  defaults (`client_key`); sessions with the same ones share it, and a client
+  no session uses any more is closed;
 * rate limiters: ONE per Vertex AI quota, keyed by `quota_key` =
   (project, location, base model). Every client of that quota uses it. When
   sessions ask for different ``rpm`` / ``tpm`` / ``maxConcurrency`` on one
   quota, the smallest of each holds (`quota_notice` says so) while the
   session asking for it is there with those settings;
 * the token-count memo (`TokenMemo`): identical text is counted once;
-* the workspace-cache registry (`SharedCaches`): sessions hold references to
-  caches; a cache marked for deletion on exit is deleted when the last session
-  holding it leaves (or when the shared state closes). A daemon saves it for
-  the next daemon, which gives each cache back to its windows when they replay.
+* the workspace-cache registry (`SharedCaches`, ``shared_caches.py``):
+  sessions hold references to caches; a cache marked for deletion on exit is
+  deleted when the last session holding it leaves (or when the shared state
+  closes). A daemon saves it for
+  the next daemon, which gives each cache back to its windows when they replay;
+* background work (`BackgroundWork`): what outlives the session that caused
+  it (remote cache deletes, closing unused clients).
+
+A session that leaves calls `SharedState.release`: its limits, cache holds and
+clients are released at once, on the spot; the remote deletes that follow run
+in the background, so a busy quota never keeps a closed window's limits.
 
 This module imports nothing of the server or of its feature modules.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Mapping
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import AsyncIterator, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from greycloud.quota_status import quota_json
 from greycloud.quotas import QuotaKey, quota_key
+from greycloud_lsp.background_work import BackgroundWork
+from greycloud_lsp.shared_caches import SharedCaches
+from greycloud_lsp.shared_clients import SharedClients
 
 if TYPE_CHECKING:
     from greycloud.async_client import GreyCloudAsyncClient
@@ -39,22 +51,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOKEN_MEMO_SIZE = 4096
+BACKGROUND_JOIN_SECONDS = 2.0
+"""How long closing the shared state waits for background work (cache deletes)."""
 # Connection fields the embedded emulator overrides in ``--emulator`` mode.
 EMULATOR_LOCKED = ("project_id", "location", "endpoint", "use_api_key", "api_key_file", "sa_email")
 # Session variables that would take a session away from the emulator.
 API_KEY_VARIABLES = ("GREYCLOUD_USE_API_KEY", "GREYCLOUD_API_KEY", "GOOGLE_API_KEY")
-
-
-def _client_key(config: GreyCloudConfig) -> tuple[Any, ...]:
-    """Everything that makes two clients behave differently (never logged: holds the key)."""
-    from greycloud.adc_files import credentials_file_of
-
-    values = tuple(
-        (f.name, repr(getattr(config, f.name))) for f in fields(config) if f.name != "environ"
-    )
-    environ = config.environ
-    credentials = credentials_file_of(environ) if environ is not None else None
-    return (*values, ("credentials_file", credentials))
 
 
 Limits = tuple[int, int, int]
@@ -106,232 +108,6 @@ class TokenMemo:
         return len(self._counts)
 
 
-@dataclass
-class _CacheEntry:
-    value: Any
-    holders: set[Hashable] = field(default_factory=set)
-    delete: Callable[[], Awaitable[None]] | None = None
-    delete_on_exit: bool = False
-    waiting: dict[str, int | None] = field(default_factory=dict)
-    """Windows that held the cache in a previous daemon (window id -> forwarder pid):
-    each takes it back when its forwarder replays the session (`SharedCaches.adopt`)."""
-
-
-class CacheStore(Protocol):
-    """Where a daemon keeps its cache registry for the next daemon (``daemon/cache_file.py``)."""
-
-    def save(self, records: list[dict[str, Any]]) -> None: ...
-
-    async def flush(self) -> None: ...
-
-
-def window_of(holder: Hashable) -> tuple[str, int | None] | None:
-    """(window id, forwarder pid) of a session attached to a daemon, else None."""
-    window = getattr(holder, "window", None)
-    return window if isinstance(window, tuple) else None
-
-
-class SharedCaches:
-    """Workspace caches known to this process, and which sessions hold each.
-
-    Values are whatever the cache feature stores (its ``OwnedCache``, with
-    ``to_record()``). A session `acquire`\\ s a cache it creates or uses and
-    `release_all` when it leaves; a cache registered with ``delete``
-    (``cache.deleteOnExit``) is deleted when its last holder leaves, unless a
-    window of a previous daemon is still to take it back (`waiting`).
-
-    With a `store` (daemon mode), every change is saved for the next daemon:
-    a daemon that stops hands its caches over (`hand_over`), a new one
-    `restore`\\ s them and sessions `adopt` theirs when their forwarder replays.
-    """
-
-    def __init__(self) -> None:
-        self._entries: dict[str, _CacheEntry] = {}
-        self.store: CacheStore | None = None
-        self._handed_over = False
-
-    def add(
-        self,
-        name: str,
-        value: Any,
-        holder: Hashable,
-        delete: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        """Register a new cache, held by ``holder``."""
-        self._entries[name] = _CacheEntry(value, {holder}, delete, delete is not None)
-        self.changed()
-
-    def get(self, name: str) -> Any | None:
-        entry = self._entries.get(name)
-        return entry.value if entry is not None else None
-
-    def values(self) -> list[Any]:
-        """Every known cache, oldest first."""
-        return [entry.value for entry in self._entries.values()]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def held_by(self, holder: Hashable) -> list[Any]:
-        """The caches ``holder`` holds, oldest first."""
-        return [e.value for e in self._entries.values() if holder in e.holders]
-
-    def holders(self, name: str) -> list[Any]:
-        """The sessions holding ``name`` (none for an unknown cache)."""
-        entry = self._entries.get(name)
-        return list(entry.holders) if entry is not None else []
-
-    def acquire(self, name: str, holder: Hashable) -> None:
-        """``holder`` uses ``name`` (no-op for a cache this process does not know)."""
-        entry = self._entries.get(name)
-        if entry is not None and holder not in entry.holders:
-            entry.holders.add(holder)
-            self.changed()
-
-    def forget(self, name: str) -> None:
-        """The cache is gone (deleted or expired)."""
-        if self._entries.pop(name, None) is not None:
-            self.changed()
-
-    async def release_all(self, holder: Hashable) -> None:
-        """``holder`` leaves: delete the caches it was the last to hold (if so marked)."""
-        if self._handed_over:
-            return  # the daemon stops: the windows take their caches to the next one
-        for name, entry in list(self._entries.items()):
-            if holder not in entry.holders:
-                continue
-            entry.holders.discard(holder)
-            self.changed()
-            if not entry.holders and not entry.waiting and entry.delete_on_exit:
-                await self._delete(name, entry)
-
-    async def aclose(self) -> None:
-        """Delete every cache marked for deletion on exit that no window takes over."""
-        for name, entry in list(self._entries.items()):
-            if entry.delete_on_exit and not entry.waiting:
-                await self._delete(name, entry)
-        if self.store is not None:
-            await self.store.flush()
-
-    async def _delete(self, name: str, entry: _CacheEntry) -> None:
-        self._entries.pop(name, None)
-        self.changed()
-        if entry.delete is None:
-            log.warning("cache %s: nothing can delete it; it expires with its TTL", name)
-            return
-        try:
-            await entry.delete()
-            log.info("deleted cache %s on exit", name)
-        except Exception as exc:
-            log.warning("could not delete cache %s on exit: %s", name, exc)
-
-    # -- across daemons ---------------------------------------------------------
-
-    def changed(self) -> None:
-        """Save the registry (daemon mode); call after changing a cache's value too."""
-        if self.store is not None:
-            self.store.save(self.records())
-
-    async def saved(self) -> None:
-        """Wait until the last change is on disk (no-op without a store)."""
-        if self.store is not None:
-            await self.store.flush()
-
-    def records(self) -> list[dict[str, Any]]:
-        """Every cache as the next daemon needs it: its record, deleteOnExit and windows."""
-        out = []
-        for entry in self._entries.values():
-            windows = dict(entry.waiting)
-            for holder in entry.holders:
-                if (window := window_of(holder)) is not None:
-                    windows[window[0]] = window[1]
-            out.append(
-                {
-                    **entry.value.to_record(),
-                    "deleteOnExit": entry.delete_on_exit,
-                    "windows": [{"id": w, "forwarderPid": p} for w, p in sorted(windows.items())],
-                }
-            )
-        return out
-
-    def hand_over(self) -> None:
-        """The daemon stops and its windows replay into the next one: keep what they hold.
-
-        Every holder becomes a waiting window (saved), and from now on nothing
-        is deleted when a session leaves; `aclose` deletes only what no window waits for.
-        """
-        self._handed_over = True
-        for entry in self._entries.values():
-            for holder in entry.holders:
-                if (window := window_of(holder)) is not None:
-                    entry.waiting[window[0]] = window[1]
-        self.changed()
-
-    def restore(
-        self,
-        records: list[tuple[str, Any, bool, dict[str, int | None]]],
-        delete_for: Callable[[Any], Callable[[], Awaitable[None]]],
-    ) -> None:
-        """Take over a previous daemon's caches: (name, value, deleteOnExit, waiting windows).
-
-        ``delete_for(value)`` deletes a cache no window takes back (the adopting
-        session's own delete replaces it).
-        """
-        for name, value, delete_on_exit, waiting in records:
-            self._entries[name] = _CacheEntry(
-                value, set(), delete_for(value), delete_on_exit, dict(waiting)
-            )
-        self.changed()
-
-    def adopt(
-        self,
-        window: str,
-        holder: Hashable,
-        delete_for: Callable[[str], Callable[[], Awaitable[None]]],
-    ) -> list[Any]:
-        """``holder`` is window ``window`` replayed: it holds again what it held; returns those."""
-        adopted = []
-        for name, entry in self._entries.items():
-            if entry.waiting.pop(window, False) is not False:
-                entry.holders.add(holder)
-                entry.delete = delete_for(name)
-                adopted.append(entry.value)
-        if adopted:
-            self.changed()
-        return adopted
-
-    def waiting_windows(self) -> dict[str, int | None]:
-        """The windows still expected to take a cache back (id -> forwarder pid)."""
-        return {w: p for e in self._entries.values() for w, p in e.waiting.items()}
-
-    async def give_up_waiting(self, gone: Callable[[str, int | None], bool]) -> None:
-        """Stop waiting for the windows ``gone(id, pid)`` names; delete what nobody holds."""
-        for name, entry in list(self._entries.items()):
-            dropped = [w for w, pid in entry.waiting.items() if gone(w, pid)]
-            if not dropped:
-                continue
-            for window in dropped:
-                del entry.waiting[window]
-            self.changed()
-            if not entry.holders and not entry.waiting and entry.delete_on_exit:
-                log.info("cache %s: its windows did not come back; deleting it", name)
-                await self._delete(name, entry)
-
-    def status(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "name": name,
-                "sessions": len(e.holders),
-                "deleteOnExit": e.delete_on_exit,
-                "waitingWindows": len(e.waiting),
-            }
-            for name, e in self._entries.items()
-        ]
-
-
 class SharedState:
     """Everything several editor sessions in one process may share."""
 
@@ -346,8 +122,9 @@ class SharedState:
         self.emulator_environ = dict(emulator_environ or {})
         """The variables pointing at the emulator (``EmulatorServer.start_default_credentials``)."""
         self.token_memo = TokenMemo()
-        self.caches = SharedCaches()
-        self._clients: dict[tuple[Any, ...], GreyCloudAsyncClient] = {}
+        self.background = BackgroundWork()
+        self.caches = SharedCaches(self.background)
+        self._clients = SharedClients(self.background)
         self._quotas: dict[QuotaKey, _Quota] = {}
         self._closed = False
 
@@ -355,20 +132,24 @@ class SharedState:
 
     def limiter_for(self, config: GreyCloudConfig, *, holder: Hashable = None) -> VertexRateLimiter:
         """THE limiter of ``config``'s quota (`quota_key`), with ``holder``'s request noted."""
+        quota = self._quota(config)
+        quota.requested[holder] = _asked(config)
+        quota.retune()
+        return quota.limiter
+
+    def _quota(self, config: GreyCloudConfig) -> _Quota:
         from greycloud.rate_limiter import VertexRateLimiter
 
-        asked = _asked(config)
         key = quota_key(config)
         quota = self._quotas.get(key)
         if quota is None:
+            asked = _asked(config)
             limiter = VertexRateLimiter.from_config(  # shared through Redis with quotaUrl
                 config, rpm=asked[0], tpm=asked[1], max_concurrency=asked[2], key=key
             )
             quota = self._quotas[key] = _Quota(limiter)
             log.info("quota %s: rpm=%s tpm=%s maxConcurrency=%s", key, *asked)
-        quota.requested[holder] = asked
-        quota.retune()
-        return quota.limiter
+        return quota
 
     def request_limits(self, config: GreyCloudConfig, *, holder: Hashable) -> None:
         """``holder``'s settings changed: its request on ``config``'s quota, if in use."""
@@ -409,24 +190,29 @@ class SharedState:
     ) -> GreyCloudAsyncClient:
         """The async client for ``config`` (one per distinct config), on its quota's limiter.
 
-        ``holder`` (a session) asks for ``config``'s limits on that quota until it
-        calls `release_limits`.
+        ``holder`` (a session) asks for ``config``'s limits on that quota and
+        uses the client until it calls `release`.
         """
-        from greycloud.async_client import GreyCloudAsyncClient
-
-        key = _client_key(config)
-        client = self._clients.get(key)
         limiter = self.limiter_for(config, holder=holder)
-        if client is None:
-            client = self._clients[key] = GreyCloudAsyncClient(config, rate_limiter=limiter)
-            log.info(
-                "client ready: project=%s location=%s model=%s endpoint=%s",
-                config.project_id,
-                config.location,
-                config.model,
-                config.base_url,
-            )
-        return client
+        return self._clients.use(config, holder, limiter)
+
+    @contextlib.asynccontextmanager
+    async def borrowed_client(self, config: GreyCloudConfig) -> AsyncIterator[GreyCloudAsyncClient]:
+        """The client for ``config`` for background work: within the limits in force,
+        asking for none, released (and closed if nobody else uses it) afterwards."""
+        user = object()
+        client = self._clients.use(config, user, self._quota(config).limiter)
+        try:
+            yield client
+        finally:
+            self._clients.release(user)
+
+    def release(self, holder: Hashable) -> None:
+        """``holder`` (a session) leaves, at once: its limits (they may rise), its cache
+        holds (deletes start in the background) and its clients (closed if unused)."""
+        self.release_limits(holder)
+        self.caches.release_all(holder)
+        self._clients.release(holder)
 
     def environ_for(self, environ: Mapping[str, str]) -> Mapping[str, str]:
         """A session's environment, pointed at the emulator in emulator mode."""
@@ -457,20 +243,19 @@ class SharedState:
             "clients": len(self._clients),
             "tokenMemo": len(self.token_memo),
             "caches": self.caches.status(),
+            "limitHolders": len({h for q in self._quotas.values() for h in q.requested}),
+            "backgroundJobs": len(self.background),
         }
 
-    async def aclose(self) -> None:
-        """Delete caches marked for deletion on exit, then close every client."""
+    async def aclose(self, timeout: float = BACKGROUND_JOIN_SECONDS) -> None:
+        """Delete caches marked for deletion on exit and finish background work (up to
+        ``timeout`` seconds), then close every client."""
         if self._closed:
             return
         self._closed = True
         await self.caches.aclose()
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            try:
-                await client.aclose()
-            except Exception as exc:
-                log.debug("closing client: %s", exc)
+        await self.background.join(timeout)
+        await self._clients.aclose()
         for quota in list(self._quotas.values()):
             try:
                 await quota.limiter.aclose()  # a shared quota's Redis connection

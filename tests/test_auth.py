@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -134,3 +135,60 @@ def test_wrong_api_key_is_rejected_without_leaking_it(emulator):
     with pytest.raises(AuthenticationError) as error:
         GreyCloudClient(config).generate_content("Hi")
     assert "AIza-wrong-key" not in str(error.value)
+
+
+GCLOUD_DUMPING_ENV = """#!{python}
+import json, os, pathlib, sys
+here = pathlib.Path(__file__).resolve().parent
+(here / "env.json").write_text(json.dumps(dict(os.environ)))
+print({token!r})
+"""
+
+
+def _gcloud_recording_its_environment(directory, token: str):
+    """A fake ``gcloud`` that prints ``token`` and writes its environment to env.json."""
+    import json
+    import sys
+
+    directory.mkdir(parents=True)
+    script = directory / "gcloud"
+    script.write_text(GCLOUD_DUMPING_ENV.format(python=sys.executable, token=token))
+    script.chmod(0o755)
+    return lambda: json.loads((directory / "env.json").read_text())
+
+
+def test_a_session_environment_never_uses_the_process_credentials(
+    adc_env, fake_gcloud, tmp_path, monkeypatch
+):
+    """This process has a key file and its own gcloud settings; a config reading another
+    environment (an editor session's) without credentials fails as that environment would,
+    then uses that environment's gcloud, run with its HOME/CLOUDSDK_* and none of ours."""
+    monkeypatch.setenv("CLOUDSDK_CORE_ACCOUNT", "process-account@example.com")
+    monkeypatch.setenv("GOOGLE_CLOUD_QUOTA_PROJECT", "process-project")
+    session_home, session_gcloud = tmp_path / "session-home", tmp_path / "session-gcloud"
+    session_home.mkdir()
+    session_gcloud.mkdir()
+    session = {
+        "PATH": os.environ["PATH"],  # the (unconfigured) fake gcloud comes first
+        "HOME": str(session_home),
+        "CLOUDSDK_CONFIG": str(session_gcloud),
+        "PROJECT_ID": "session-project",
+        "GREYCLOUD_ENDPOINT": adc_env.url,
+    }
+    with pytest.raises(AuthenticationError, match="gcloud could not print an access token"):
+        GreyCloudClient(GreyCloudConfig(environ=session)).generate_content("Hello")
+    assert adc_env.state.requests_for("generateContent") == []
+
+    token = adc_env.state.issue_token("session-user@example.com")
+    environment_seen = _gcloud_recording_its_environment(tmp_path / "session-bin", token)
+    session["PATH"] = f"{tmp_path / 'session-bin'}{os.pathsep}/usr/bin:/bin"
+    session["CLOUDSDK_ACTIVE_CONFIG_NAME"] = "work"
+    GreyCloudClient(GreyCloudConfig(environ=session)).generate_content("Hello")
+    [generate] = adc_env.state.requests_for("generateContent")
+    assert (generate.principal, generate.project) == ("session-user@example.com", "session-project")
+    seen = environment_seen()
+    assert seen["HOME"] == str(session_home) and seen["PATH"] == session["PATH"]
+    assert seen["CLOUDSDK_CONFIG"] == str(session_gcloud)
+    assert seen["CLOUDSDK_ACTIVE_CONFIG_NAME"] == "work"
+    assert "CLOUDSDK_CORE_ACCOUNT" not in seen
+    assert not [name for name in seen if name.startswith(("GOOGLE_", "GREYCLOUD_"))]

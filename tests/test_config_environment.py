@@ -60,6 +60,20 @@ def test_gcloud_lookup_uses_the_sessions_path(fake_gcloud, monkeypatch, tmp_path
     assert config.project_id == "from-gcloud"
 
 
+def test_the_project_answer_is_kept_per_gcloud_environment(fake_gcloud):
+    """Any CLOUDSDK_* variable can change gcloud's answer (another account or property):
+    two windows that differ in one get their own look-up, and equal ones share it."""
+    path = {"PATH": str(fake_gcloud.directory)}
+    fake_gcloud.set_project("project-of-a")
+    window_a = {**path, "CLOUDSDK_CORE_ACCOUNT": "a@example.com"}
+    assert GreyCloudConfig(environ=window_a).project_id == "project-of-a"
+    fake_gcloud.set_project("project-of-b")
+    window_b = {**path, "CLOUDSDK_CORE_ACCOUNT": "b@example.com"}
+    assert GreyCloudConfig(environ=window_b).project_id == "project-of-b"
+    assert GreyCloudConfig(environ=dict(window_a)).project_id == "project-of-a"
+    assert lookups(fake_gcloud) == 2
+
+
 async def test_async_client_made_in_a_loop_asks_gcloud_in_a_thread(
     adc_env, fake_gcloud, monkeypatch
 ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from greycloud_lsp.common.log_files import level_number, log_file_handler, logger_level
@@ -12,6 +13,8 @@ from greycloud_lsp.daemon.attached_session import SessionLogRouter
 from greycloud_lsp.wire.socket_paths import open_private
 
 MAX_LOG_BYTES = 5 * 1024 * 1024
+_daemon_level: int | None = None
+"""The daemon's ``--log-level`` (None: `setup_daemon_logging` has not run)."""
 
 
 def setup_daemon_logging(log_file: Path, level: str = "INFO") -> None:
@@ -22,7 +25,8 @@ def setup_daemon_logging(log_file: Path, level: str = "INFO") -> None:
     except OSError:
         pass
     os.close(open_private(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND))
-    numeric = level_number(level)
+    global _daemon_level
+    numeric = _daemon_level = level_number(level)
     file_handler = log_file_handler(log_file, numeric)
     if numeric > logging.DEBUG:  # pygls logs every message it sends at INFO: drop those
         # before the redaction filter rather than after it has rewritten them
@@ -36,11 +40,16 @@ def setup_daemon_logging(log_file: Path, level: str = "INFO") -> None:
         logger.addHandler(router)
 
 
-def session_wants(level: str) -> None:
-    """Lower logger levels so a session asking for ``level`` gets its records."""
-    numeric = level_number(level)
+def follow_sessions(levels: Iterable[str]) -> None:
+    """Set the loggers to the lowest of the daemon's level and the attached sessions' levels.
+
+    Called whenever a session attaches or leaves: a session asking for DEBUG
+    lowers the loggers while it is attached, and they rise again once it has
+    gone. Each session's own handlers keep their own level, so another
+    session's log never gets more than it asked for.
+    """
+    if _daemon_level is None:
+        return  # not the daemon's process (in-process tests): leave logging alone
+    numeric = min([_daemon_level, *(level_number(level) for level in levels)])
     for name in LOGGERS:
-        logger = logging.getLogger(name)
-        wanted = logger_level(name, numeric)
-        if wanted < logger.level:
-            logger.setLevel(wanted)
+        logging.getLogger(name).setLevel(logger_level(name, numeric))

@@ -327,19 +327,23 @@ class Daemon:
         self.sessions[number] = session
         self._tasks[number] = asyncio.current_task()  # type: ignore[assignment]
         self._disarm_idle()
-        from greycloud_lsp.daemon.daemon_logs import session_wants
-
-        session_wants(session.log_level)
+        self._follow_log_levels()
         try:
             writer.write(handshake.encode(handshake.answer(True, pid=os.getpid(), session=number)))
             await session.run(reader, writer)
         finally:
             self.sessions.pop(number, None)
             self._tasks.pop(number, None)
+            self._follow_log_levels()
             if not self.sessions:
                 self._idle_asked_by_last = session.idle_timeout
             if self._stopping is not None and not self._stopping.is_set():
                 self._arm_idle()
+
+    def _follow_log_levels(self) -> None:
+        from greycloud_lsp.daemon.daemon_logs import follow_sessions
+
+        follow_sessions(s.log_level for s in self.sessions.values())
 
     # -- status -----------------------------------------------------------------
 
@@ -353,6 +357,7 @@ class Daemon:
             "socket": os.fspath(self.paths.socket),
             "uptimeSeconds": round(time.monotonic() - self._started, 1),
             "idleTimeoutSeconds": self.effective_idle_timeout(),
+            "logLevel": logging.getLevelName(logging.getLogger("greycloud_lsp").level),
             "sessions": [s.status() for s in self.sessions.values()],
             **shared,
         }

@@ -22,6 +22,7 @@ from typing import Any
 
 from greycloud_lsp.common.processes import pid_alive
 from greycloud_lsp.wire import handshake
+from greycloud_lsp.wire.daemon_environment import daemon_environment
 from greycloud_lsp.wire.socket_paths import (
     DaemonPaths,
     DaemonUnavailable,
@@ -52,7 +53,9 @@ def _spawn(paths: DaemonPaths, command: list[str]) -> int:
     """Start ``command`` detached (its own session, reparented away from us); its pid.
 
     A shell backgrounds it and exits, so the daemon is nobody's child here: it
-    outlives this forwarder and never lingers as its zombie.
+    outlives this forwarder and never lingers as its zombie. Its environment is
+    this one scrubbed (`daemon_environment`): no credential, project or gcloud
+    variable of this window, which sessions send in their handshake instead.
     """
     log_fd = open_private(paths.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     try:
@@ -64,6 +67,7 @@ def _spawn(paths: DaemonPaths, command: list[str]) -> int:
             cwd=paths.directory,
             start_new_session=True,
             close_fds=True,
+            env=daemon_environment(),
             check=True,
             timeout=10,
         )

@@ -56,18 +56,19 @@ class HandshakeError(RuntimeError):
 
 
 def session_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The variables of this process that decide a session's connection config."""
+    """The variables of this process that decide a session's connection config and identity.
+
+    What ``GreyCloudConfig`` reads, what chooses the credentials file, and what
+    ``gcloud`` reads (``PATH``, ``HOME``, every ``CLOUDSDK_*``): the daemon
+    resolves the session's credentials, project and ``gcloud`` from these alone.
+    """
     from greycloud.adc_files import CREDENTIAL_ENVIRONMENT_VARIABLES
     from greycloud.config import ENVIRONMENT_VARIABLES
-    from greycloud.gcloud_project import GCLOUD_ENVIRONMENT_VARIABLES
+    from greycloud.gcloud_project import gcloud_variables
 
     env = os.environ if environ is None else environ
-    names = (
-        *ENVIRONMENT_VARIABLES,
-        *GCLOUD_ENVIRONMENT_VARIABLES,
-        *CREDENTIAL_ENVIRONMENT_VARIABLES,
-    )
-    return {name: env[name] for name in names if name in env}
+    names = (*ENVIRONMENT_VARIABLES, *CREDENTIAL_ENVIRONMENT_VARIABLES)
+    return {**{name: env[name] for name in names if name in env}, **gcloud_variables(env)}
 
 
 def hello(request: str, **fields: Any) -> dict[str, Any]:

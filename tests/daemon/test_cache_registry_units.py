@@ -89,12 +89,14 @@ async def test_a_stopping_daemon_hands_held_caches_over_and_deletes_the_rest(tmp
     shared.caches.add(NAME, cache(), window, recorder(deleted, NAME))
     unheld = "projects/p/locations/l/cachedContents/2"
     shared.caches.add(unheld, cache(unheld), Window("w2"), recorder(deleted, unheld))
-    await shared.caches.release_all(shared.caches.holders(unheld)[0])
+    shared.caches.release_all(shared.caches.holders(unheld)[0])
+    await shared.background.join(5)  # deletes are the shared state's background work
     assert deleted == [unheld]  # its last window left before the stop
 
     shared.caches.hand_over()
-    await shared.caches.release_all(window)  # the session ends because the daemon stops
+    shared.caches.release_all(window)  # the session ends because the daemon stops
     await shared.caches.aclose()
+    await shared.background.join(5)
     assert deleted == [unheld]
     (record,) = shared.caches.store.load()
     assert record["name"] == NAME and record["windows"][0]["id"] == "w1"
@@ -121,7 +123,8 @@ async def test_the_next_daemon_gives_the_cache_back_and_deletes_it_with_its_last
     (adopted,) = new.caches.adopt("w1", replayed, lambda name: recorder(deleted, name))
     assert adopted.name == NAME and adopted.files == {"/ws/a.py": "d1"}
     assert new.caches.held_by(replayed) == [adopted] and not new.caches.waiting_windows()
-    await new.caches.release_all(replayed)
+    new.caches.release_all(replayed)
+    await new.background.join(5)
     assert deleted == [NAME]
     await new.caches.saved()
     assert new.caches.store.load() == []
@@ -154,8 +157,10 @@ async def test_windows_that_do_not_come_back_are_given_up(tmp_path: Path):
         return pid == os.getpid()
 
     await shared.caches.give_up_waiting(lambda _w, pid: pid is not None and not alive(pid))
+    await shared.background.join(5)
     assert deleted == [NAME]  # the dead forwarder's window is not waited for
     await wait_for_windows(shared, grace=0.0, alive=alive)
+    await shared.background.join(5)
     assert deleted == [NAME, second]  # the live one only until the grace period ends
 
 

@@ -127,7 +127,8 @@ def test_shared_helpers_import_nothing_of_the_server():
     graph = import_graph()
     server_side = {f"{NAME}.server", f"{NAME}.language_server", *_feature_modules(graph)}
     helpers = [m for m in graph if m.startswith(f"{NAME}.common.")]
-    helpers += [f"{NAME}.{m}" for m in ("shared_state", "_pygls_compat", "settings")]
+    shared = ("shared_state", "shared_caches", "shared_clients", "background_work")
+    helpers += [f"{NAME}.{m}" for m in (*shared, "_pygls_compat", "settings")]
     for helper in helpers:
         imported = graph[helper] & server_side
         assert not imported, f"{helper} imports {sorted(imported)}"

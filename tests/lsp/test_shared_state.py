@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import weakref
 from typing import Any
 
 from greycloud.quotas import base_model, quota_key
@@ -154,13 +157,72 @@ async def test_cache_deleted_when_the_last_holder_leaves():
     shared.caches.add("c1", object(), "session-a", delete)
     shared.caches.add("c2", object(), "session-a", None)  # deleteOnExit off
     shared.caches.acquire("c1", "session-b")
-    await shared.caches.release_all("session-a")
+    shared.caches.release_all("session-a")
     assert deleted == [] and "c1" in shared.caches
-    await shared.caches.release_all("session-b")
-    assert deleted == ["c1"] and "c1" not in shared.caches
+    shared.caches.release_all("session-b")
+    assert "c1" not in shared.caches  # forgotten at once, deleted in the background
     assert "c2" in shared.caches
+    await shared.background.join(5)
+    assert deleted == ["c1"]
     await shared.aclose()
     assert deleted == ["c1"]
+
+
+async def test_a_leaving_session_releases_limits_before_a_slow_delete_finishes(fake_gcloud):
+    """Release is synchronous; the remote delete is background work the shared state owns."""
+    shared = SharedState()
+    a = await session(shared, {"rpm": 100})
+    strict = await session(shared, {"rpm": 5})
+    limiter = a.get_client().rate_limiter
+    strict.get_client()
+    assert limiter.rpm == 5
+    started, finish = asyncio.Event(), asyncio.Event()
+
+    async def slow_delete() -> None:
+        started.set()
+        await finish.wait()
+
+    shared.caches.add("c1", object(), strict, slow_delete)
+    await strict.cleanup(timeout=0.2)
+    assert limiter.rpm == 100  # at once, though the delete has not finished
+    assert shared.status()["limitHolders"] == 1
+    await asyncio.wait_for(started.wait(), 5)
+    assert shared.status()["backgroundJobs"] == 1
+    finish.set()
+    await shared.background.join(5)
+    assert shared.status()["backgroundJobs"] == 0 and shared.background.done >= 1
+    gone = weakref.ref(strict)
+    del strict
+    gc.collect()
+    assert gone() is None, "the shared state still holds the closed session"
+    await shared.aclose()
+
+
+async def test_a_client_is_closed_when_its_last_session_leaves(fake_gcloud):
+    shared = SharedState()
+    a = await session(shared, {"temperature": 0.5})
+    b = await session(shared, {"temperature": 0.5})
+    c = await session(shared, {"temperature": 0.9})
+    only_c = c.get_client()
+    assert a.get_client() is b.get_client()
+    assert shared.status()["clients"] == 2
+    await c.cleanup()
+    assert shared.status()["clients"] == 1
+    await shared.background.join(5)
+    assert only_c._client is None  # closed (it never connected)
+    await a.cleanup()
+    assert shared.status()["clients"] == 1  # b still uses it
+    await b.cleanup()
+    assert shared.status()["clients"] == 0
+    await shared.aclose()
+
+
+async def test_limits_alone_make_no_new_client(fake_gcloud):
+    shared = SharedState()
+    a = await session(shared, {"rpm": 10})
+    b = await session(shared, {"rpm": 20, "maxConcurrency": 3, "tpm": 1000})
+    assert a.get_client() is b.get_client()
+    await shared.aclose()
 
 
 async def test_closing_the_shared_state_deletes_what_is_left():

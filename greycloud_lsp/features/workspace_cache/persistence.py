@@ -112,12 +112,8 @@ async def delete_without_session(shared: SharedState, cache: OwnedCache) -> None
     if not cache.connection:
         raise RuntimeError("no connection was recorded for it")
     config = await asyncio.to_thread(_config, shared, cache)
-    holder = ("orphaned cache", cache.name)
-    try:
-        client = shared.client_for(config, holder=holder)
+    async with shared.borrowed_client(config) as client:  # within the limits in force
         await GreyCloudAsyncCache(client=client).delete_cache(cache.name)
-    finally:
-        shared.release_limits(holder)
 
 
 def _config(shared: SharedState, cache: OwnedCache) -> Any:

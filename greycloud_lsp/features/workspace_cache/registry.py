@@ -20,7 +20,7 @@ from pygls.uris import to_fs_path
 from greycloud_lsp.common.payloads import CacheStatus
 from greycloud_lsp.common.text_metrics import digest
 from greycloud_lsp.language_server import Feature, GreyCloudLanguageServer
-from greycloud_lsp.shared_state import window_of
+from greycloud_lsp.shared_caches import window_of
 
 if TYPE_CHECKING:
     from greycloud.async_cache import GreyCloudAsyncCache
@@ -146,8 +146,27 @@ class CacheRegistry(Feature):
     def add(self, cache: OwnedCache) -> None:
         """Register a cache this session created."""
         name = cache.name
-        delete = (lambda: self.delete(name)) if self.ls.settings.cache.delete_on_exit else None
+        delete = self._delete_later(name) if self.ls.settings.cache.delete_on_exit else None
         self.ls.shared.caches.add(name, cache, self.ls, delete)
+
+    def _delete_later(self, name: str) -> Callable[[], Awaitable[None]]:
+        """The delete run when the last session holding ``name`` has left: background work
+        on a borrowed client of this session's config, asking for no limits of its own."""
+        shared = self.ls.shared
+        try:
+            config = self.ls.config
+        except (RuntimeError, ValueError):  # invalid settings: nothing to delete it with
+            config = None
+
+        async def delete() -> None:
+            from greycloud.async_cache import GreyCloudAsyncCache
+
+            if config is None:
+                raise RuntimeError("its session had no valid configuration; it expires with TTL")
+            async with shared.borrowed_client(config) as client:
+                await GreyCloudAsyncCache(client=client).delete_cache(name)
+
+        return delete
 
     async def initialized(self) -> None:
         self.start()
@@ -160,10 +179,7 @@ class CacheRegistry(Feature):
         if window is None:
             return
 
-        def delete_for(name: str) -> Callable[[], Awaitable[None]]:
-            return lambda: self.delete(name)
-
-        for cache in self.ls.shared.caches.adopt(window[0], self.ls, delete_for):
+        for cache in self.ls.shared.caches.adopt(window[0], self.ls, self._delete_later):
             log.info("took back cache %s after a daemon restart", cache.name)
             self.announce(cache)
 
@@ -357,10 +373,11 @@ class CacheRegistry(Feature):
                     )
 
     async def on_exit(self) -> None:
-        """Leave: delete the caches (``cache.deleteOnExit``) no other session holds."""
+        """Leave: stop the loop; the caches (``cache.deleteOnExit``) no other session holds
+        are deleted in the background (the session released them already: `cleanup`)."""
         if self._loop_task is not None:
             self._loop_task.cancel()
-        await self.ls.shared.caches.release_all(self.ls)
+        self.ls.shared.caches.release_all(self.ls)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
