@@ -1,7 +1,8 @@
 """The Lua scripts behind the shared (Redis) quota; each runs atomically on the server.
 
-State of one quota, under seven keys sharing a hash tag (so Redis Cluster keeps
-them on one node), all times in seconds of the Redis server's clock (``TIME``):
+State of one quota, under eight keys sharing a hash tag (so Redis Cluster keeps
+them in one slot; `quota_keys` builds them), all times in seconds of the Redis
+server's clock (``TIME``):
 
 * ``lease``  ZSET request id -> lease expiry: requests holding a concurrency slot;
 * ``pend``   ZSET request id -> lease expiry: requests not answered yet, which
@@ -12,7 +13,9 @@ them on one node), all times in seconds of the Redis server's clock (``TIME``):
 * ``meta``   HASH ``charged`` (tokens in the window), ``blocked`` (no admission
   before this time: a 429 was seen), ``epoch`` (changes when Redis lost the state);
 * ``queue``  ZSET waiter -> time it started waiting (first come, first served);
-* ``qexp``   ZSET waiter -> when its place lapses unless it asks again.
+* ``qexp``   ZSET waiter -> when its place lapses unless it asks again;
+* ``qtok``   HASH waiter -> the tokens it waits for (those queued ahead of a
+  waiter must fit before it: first come, first served for tokens too).
 
 A lease that was not renewed in time belongs to a process that died: the slot
 is freed and, if the request was unanswered, it counts as answered at the
@@ -21,11 +24,29 @@ lease's expiry (the latest moment the server can have received it).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+KEY_SUFFIXES = ("lease", "pend", "done", "tok", "meta", "queue", "qexp", "qtok")
+"""The keys of one quota, in the scripts' ``KEYS`` order (new keys go at the end)."""
+
+
+def quota_keys(prefix: str, key: Iterable[object]) -> list[str]:
+    """The Redis keys of quota ``key`` under ``prefix``, in `KEY_SUFFIXES` order.
+
+    Every key starts with the same ``{...}`` hash tag (whatever ``prefix`` and
+    ``key`` hold, the first braces Redis finds are in the shared part), so all
+    of them live in one Redis Cluster slot and one script call may use them all.
+    """
+    name = "/".join(str(part) for part in key)
+    base = f"{prefix}quota:{{{name}}}"
+    return [f"{base}:{suffix}" for suffix in KEY_SUFFIXES]
+
+
 _PRELUDE = """
 -- TIME before writes needs effects replication (the default from Redis 5 on).
 if redis.replicate_commands then redis.replicate_commands() end
-local lease, pend, done, tok, meta, queue, qexp =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local lease, pend, done, tok, meta, queue, qexp, qtok =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local period = tonumber(ARGV[1])
@@ -74,10 +95,14 @@ end
 if #old > 0 then
   redis.call('ZREMRANGEBYSCORE', done, '-inf', now - period)
 end
-local lapsed = redis.call('ZRANGEBYSCORE', qexp, '-inf', now)
-for _, waiter in ipairs(lapsed) do
+local function leave_queue(waiter)
   redis.call('ZREM', queue, waiter)
   redis.call('ZREM', qexp, waiter)
+  redis.call('HDEL', qtok, waiter)
+end
+local lapsed = redis.call('ZRANGEBYSCORE', qexp, '-inf', now)
+for _, waiter in ipairs(lapsed) do
+  leave_queue(waiter)
 end
 
 local function keep()
@@ -117,10 +142,24 @@ end
 if known ~= epoch then
   return reply(-1, 0)
 end
+-- Asked again after an answer that was lost (a failover, a timeout): admitted once.
+if redis.call('HEXISTS', tok, id) == 1 then
+  leave_queue(waiter)
+  return reply(1, 0)
+end
 
 redis.call('ZADD', queue, 'NX', now, waiter)
 redis.call('ZADD', qexp, now + place_ttl, waiter)
+redis.call('HSET', qtok, waiter, tokens)
 local ahead = redis.call('ZRANK', queue, waiter)
+-- Tokens of the waiters queued ahead must fit first, like their requests.
+local queued_tokens = 0
+if ahead > 0 then
+  local before = redis.call('HMGET', qtok, unpack(redis.call('ZRANGE', queue, 0, ahead - 1)))
+  for _, n in ipairs(before) do
+    queued_tokens = queued_tokens + (tonumber(n) or 0)
+  end
+end
 
 local delay = 0
 local until_answer = false
@@ -142,7 +181,8 @@ end
 if redis.call('ZCARD', lease) + ahead >= max_concurrency then
   until_answer = true
 end
-local excess = (tonumber(redis.call('HGET', meta, 'charged')) or 0) + tokens - tpm
+local charged = tonumber(redis.call('HGET', meta, 'charged')) or 0
+local excess = charged + queued_tokens + tokens - tpm
 if excess > 0 then
   local fits = false
   local entries = redis.call('ZRANGE', done, 0, -1, 'WITHSCORES')
@@ -165,8 +205,7 @@ redis.call('ZADD', lease, now + lease_ttl, id)
 redis.call('ZADD', pend, now + lease_ttl, id)
 redis.call('HSET', tok, id, tokens)
 charge(tokens)
-redis.call('ZREM', queue, waiter)
-redis.call('ZREM', qexp, waiter)
+leave_queue(waiter)
 keep()
 return reply(1, 0)
 """
@@ -203,8 +242,7 @@ for i = 4, #ARGV, 4 do
     redis.call('ZADD', lease, 'XX', now + tonumber(a), id)
     redis.call('ZADD', pend, 'XX', now + tonumber(a), id)
   elseif op == 'w' then
-    redis.call('ZREM', queue, id)
-    redis.call('ZREM', qexp, id)
+    leave_queue(id)
   elseif op == 'p' then
     local blocked = tonumber(redis.call('HGET', meta, 'blocked')) or 0
     if now + tonumber(b) > blocked then

@@ -14,7 +14,15 @@ it), logs one warning per outage, tries Redis again every second, and rejoins
 the shared state when it answers: what the process admitted meanwhile (or, if
 Redis lost its data, everything still in the window) is written back first.
 
-The quota URL and its options are read by :mod:`greycloud.quota_url`.
+On Redis Cluster or Sentinel, an error that means "another master is taking
+over" (see `greycloud.quota_client.kind`) does not fall back: admissions wait,
+asking again every `FAILOVER_RETRY` seconds, for up to ``failover_timeout``;
+then every script call is repeated (each is idempotent: a request id is
+admitted once) and the process writes back its admissions still in the window
+(replication is asynchronous: the new master may lack the last writes).
+
+The quota URL and its options are read by :mod:`greycloud.quota_url`, the
+client for its topology is built by :mod:`greycloud.quota_client`.
 """
 
 from __future__ import annotations
@@ -27,12 +35,15 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from greycloud._quota_lua import ACQUIRE, UPDATE
+from greycloud._quota_lua import ACQUIRE, UPDATE, quota_keys
+from greycloud.quota_client import connect, error_types, explain, kind
 from greycloud.quota_url import QuotaOptions, redact_url
 
 logger = logging.getLogger("greycloud.quota")
 
 RETRY_SECONDS = 1.0
+FAILOVER_RETRY = 0.1
+"""How often a call is repeated while a cluster or Sentinel elects a new master."""
 POLL_SECONDS = 0.05
 """How often a waiter asks again while every slot is taken (it waits for an answer)."""
 LONGEST_SLEEP = 0.5
@@ -43,7 +54,6 @@ MAX_OUTBOX = 10_000
 """Updates kept for Redis while it does not answer (oldest dropped first)."""
 KEEP_SECONDS = 600.0
 """Idle quota state stays in Redis this long past the window and leases."""
-_SUFFIXES = ("lease", "pend", "done", "tok", "meta", "queue", "qexp")
 
 
 @dataclass
@@ -69,12 +79,14 @@ class RedisQuota:
                 "quota_url needs the redis package: pip install 'greycloud[shared-quota]'."
             ) from None
         self.url = redact_url(url)
-        name = "/".join(str(part) for part in key)
-        base = f"{self.options.prefix}quota:{{{name}}}"
-        self.keys = [f"{base}:{suffix}" for suffix in _SUFFIXES]
+        self.keys = quota_keys(self.options.prefix, key)
         self.snapshot = Snapshot()
         self.healthy = True
         self._epoch = ""
+        self._reseed_due = False  # write this process's admissions back (new master)
+        self._failover_since: float | None = None
+        self._history: Callable[[], Iterable[Any]] | None = None
+        self._closables: list[Any] = []
         self._retry_at = 0.0
         self._warned_at = float("-inf")
         self._client: Any = None
@@ -91,19 +103,7 @@ class RedisQuota:
     def _redis(self) -> Any:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            import redis.asyncio as aioredis
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
-
-            timeout = self.options.timeout
-            self._client = aioredis.from_url(
-                self.options.connect_url,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                # One immediate retry: a pooled connection that died with a restarted
-                # server is replaced at once. The overall bound is ``timeout`` per call.
-                retry=Retry(NoBackoff(), 1),
-            )
+            self._client, self._closables = connect(self.options)
             self._scripts = {
                 "acquire": self._client.register_script(ACQUIRE),
                 "update": self._client.register_script(UPDATE),
@@ -117,6 +117,13 @@ class RedisQuota:
         call = asyncio.ensure_future(self._scripts[script](keys=self.keys, args=args))
         call.add_done_callback(_retrieve)  # a call abandoned on timeout fails silently
         reply = await asyncio.wait_for(call, self.options.timeout)
+        if self._failover_since is not None:
+            logger.info(
+                "Shared quota at %s answers again after %.1f s of failover; limits stay shared.",
+                self.url,
+                time.monotonic() - self._failover_since,
+            )
+            self._failover_since = None
         return [int(x) if isinstance(x, int) else x.decode() for x in reply]
 
     def _header(self) -> list[Any]:
@@ -131,22 +138,38 @@ class RedisQuota:
 
     def _failed(self, exc: BaseException) -> None:
         self._retry_at = time.monotonic() + RETRY_SECONDS
+        self._failover_since = None
         if self.healthy:
             self.healthy = False
-            detail = str(exc).replace(self.options.connect_url, self.url) or type(exc).__name__
             share = self.options.fallback_share
             now = time.monotonic()
             level = logging.WARNING if now - self._warned_at >= WARN_EVERY else logging.INFO
             self._warned_at = now if level == logging.WARNING else self._warned_at
             logger.log(
                 level,
-                "Shared quota at %s is not answering (%s: %s); limiting this process alone "
+                "Shared quota at %s is not answering (%s); limiting this process alone "
                 "to %d%% of the quota until it does.",
                 self.url,
-                type(exc).__name__,
-                detail,
+                explain(exc, self.options, self.url),
                 round(share * 100),
             )
+
+    def _failing_over(self, exc: BaseException) -> bool:
+        """True while ``exc`` means a failover worth waiting for (logged once)."""
+        if not self.healthy or kind(exc, self.options) != "failover":
+            return False
+        now = time.monotonic()
+        if self._failover_since is None:
+            self._failover_since = now
+            logger.warning(
+                "Shared quota at %s: the Redis master is failing over (%s); admissions wait "
+                "for the new master, up to %g s (failover_timeout), and no request is lost.",
+                self.url,
+                explain(exc, self.options, self.url),
+                self.options.failover_timeout,
+            )
+        self._reseed_due = True  # the new master may lack this process's last writes
+        return now - self._failover_since < self.options.failover_timeout
 
     def _available(self) -> bool:
         return self.healthy or time.monotonic() >= self._retry_at
@@ -165,10 +188,10 @@ class RedisQuota:
             return
         try:
             self._absorb(await self._run("update", self._header()))
-        except (asyncio.TimeoutError, OSError, _redis_errors()) as exc:
+        except error_types() as exc:
             self._failed(exc)
             return
-        self._epoch = ""  # rejoining: the next admission writes back what was admitted meanwhile
+        self._reseed_due = True  # rejoining: write back what was admitted meanwhile
         self.healthy = True
         logger.info("Shared quota at %s answers again; limits are shared.", self.url)
 
@@ -194,6 +217,7 @@ class RedisQuota:
         ``local_change`` returns an awaitable that fires when this process frees room.
         """
         rpm, tpm, concurrency = limits
+        self._history = history
         waiter = uuid.uuid4().hex
         request_id = uuid.uuid4().hex
         asked = False
@@ -202,14 +226,14 @@ class RedisQuota:
                 if not self._available():
                     return False
                 if not self.healthy:
-                    self._epoch = ""  # rejoining: write back what was admitted meanwhile
+                    self._reseed_due = True  # rejoining: write back what was admitted meanwhile
                 try:
                     asked = True
                     reply = await self._run(
                         "acquire",
                         [
                             *self._header(),
-                            self._epoch,
+                            "" if self._reseed_due else self._epoch,  # "": re-seed first
                             waiter,
                             self._place_ttl(),
                             request_id,
@@ -224,7 +248,10 @@ class RedisQuota:
                     epoch = self._absorb(reply)
                     if verdict == -1:
                         await self._seed(epoch, history())
-                except (asyncio.TimeoutError, OSError, _redis_errors()) as exc:
+                except error_types() as exc:
+                    if self._failing_over(exc):
+                        await asyncio.sleep(FAILOVER_RETRY)
+                        continue  # the same request id: admitted once, whatever was lost
                     self._failed(exc)
                     return False
                 if not self.healthy:
@@ -250,6 +277,17 @@ class RedisQuota:
 
     async def _seed(self, epoch: str, history: Iterable[Any]) -> None:
         """Write this process's admissions still in the window into a new shared state."""
+        ops = self._seed_ops(history)
+        if ops:
+            # The epoch check makes a concurrent reset of the state visible next time.
+            reply = await self._run("update", [*self._header(), *ops])
+            self._absorb(reply)
+        self._epoch = epoch
+        self._reseed_due = False
+        self._ensure_worker()
+
+    def _seed_ops(self, history: Iterable[Any]) -> list[Any]:
+        """Update ops adding this process's admissions still in the window (idempotent)."""
         ops: list[Any] = []
         now = time.monotonic()
         lease = self.options.lease_seconds
@@ -268,12 +306,7 @@ class RedisQuota:
             admission.shared_id = ops[-3]
             if admission.time is None:
                 self._held[admission.shared_id] = admission
-        if ops:
-            # The epoch check makes a concurrent reset of the state visible next time.
-            reply = await self._run("update", [*self._header(), *ops])
-            self._absorb(reply)
-        self._epoch = epoch
-        self._ensure_worker()
+        return ops
 
     # -- updates (fire and forget, in order) -------------------------------
 
@@ -302,20 +335,27 @@ class RedisQuota:
         next_renewal = time.monotonic() + renew_every
         wake = self._wake_worker
         assert wake is not None
-        while self._outbox or self._held:
+        while self._outbox or self._held or self._reseeding():
             now = time.monotonic()
             if now >= next_renewal:
                 lease = str(self.options.lease_seconds)
                 self._outbox += [("h", request_id, lease, "", now) for request_id in self._held]
                 next_renewal = now + renew_every
-            if self._outbox and self._available():
+            reseed = self._reseeding()
+            if (self._outbox or reseed) and self._available():
                 batch, self._outbox = self._outbox, []
                 try:
                     ops = _wire(batch, time.monotonic())
+                    if reseed and self._history is not None:  # before the answers they concern
+                        ops = self._seed_ops(self._history()) + ops
                     self._absorb(await self._run("update", [*self._header(), *ops]))
-                except (asyncio.TimeoutError, OSError, _redis_errors()) as exc:
-                    self._failed(exc)
+                    self._reseed_due = self._reseed_due and not reseed
+                except error_types() as exc:
                     self._outbox = (batch + self._outbox)[-MAX_OUTBOX:]
+                    if self._failing_over(exc):
+                        await asyncio.sleep(FAILOVER_RETRY)
+                    else:
+                        self._failed(exc)
                 continue
             wake.clear()
             until = next_renewal if not self._outbox else min(next_renewal, self._retry_at)
@@ -337,7 +377,11 @@ class RedisQuota:
             worker.cancel()
         client, self._client = self._client, None
         if client is not None:
-            await client.aclose()
+            for closable in [client, *self._closables]:
+                await closable.aclose()
+
+    def _reseeding(self) -> bool:
+        return self._reseed_due and self.healthy and self._history is not None
 
 
 def _wire(batch: list[tuple[str, str, str, str, float]], now: float) -> list[str]:
@@ -353,12 +397,6 @@ def _wire(batch: list[tuple[str, str, str, str, float]], now: float) -> list[str
 def _retrieve(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()
-
-
-def _redis_errors() -> type[Exception]:
-    from redis.exceptions import RedisError
-
-    return RedisError
 
 
 async def _first_of(*awaitables: Awaitable[Any]) -> None:

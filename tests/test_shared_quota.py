@@ -173,6 +173,31 @@ async def test_first_come_first_served_across_limiters(redis_url):
     await _close(first, second)
 
 
+async def test_tokens_first_come_first_served_across_limiters(redis_url):
+    """Issue 18's case: A queues first for 700 of a 1000-token window while B keeps
+    asking for 400s; A goes within about one window and B's later 400s wait behind it."""
+    a, b = _limiters(redis_url, 2, rpm=1000, tpm=1000, max_concurrency=10, period=1.0)
+    (await b.acquire(400)).release()  # the window holds 400: A's 700 does not fit yet
+    started = time.monotonic()
+    waiting_a = asyncio.create_task(a.acquire(700))
+    await asyncio.sleep(0.1)  # A is queued in Redis first
+    b_admitted: list[float] = []
+
+    async def b_keeps_asking() -> None:
+        while time.monotonic() - started < 4.0:
+            (await b.acquire(400)).release()
+            b_admitted.append(time.monotonic())
+
+    hammer = asyncio.create_task(b_keeps_asking())
+    (await asyncio.wait_for(waiting_a, 5)).release()
+    a_admitted = time.monotonic()
+    await asyncio.wait_for(hammer, 10)
+    await _close(a, b)
+    assert a_admitted - started < 1.0 + 0.6, a_admitted - started  # about one window
+    assert [t for t in b_admitted if t < a_admitted] == []  # B's later 400s came after A
+    assert b_admitted, "B must get its turn after A"
+
+
 async def test_unreachable_redis_falls_back_to_local_limits_and_warns_once(caplog):
     url = f"redis://:hunter2@127.0.0.1:{free_port()}/0?fallback_share=0.5"
     limiter = VertexRateLimiter(
