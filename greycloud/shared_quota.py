@@ -138,20 +138,25 @@ class RedisQuota:
 
     def _failed(self, exc: BaseException) -> None:
         self._retry_at = time.monotonic() + RETRY_SECONDS
-        self._failover_since = None
+        since, self._failover_since = self._failover_since, None
         if self.healthy:
             self.healthy = False
-            share = self.options.fallback_share
             now = time.monotonic()
             level = logging.WARNING if now - self._warned_at >= WARN_EVERY else logging.INFO
             self._warned_at = now if level == logging.WARNING else self._warned_at
+            misrouted = kind(exc, self.options) in ("moved", "replica")
+            detail = explain(exc, self.options, self.url)
+            if since is not None:
+                detail += f"; no new master after {now - since:.1f} s (failover_timeout)"
             logger.log(
                 level,
-                "Shared quota at %s is not answering (%s); limiting this process alone "
-                "to %d%% of the quota until it does.",
+                "Shared quota at %s %s (%s); limiting this process alone to %d%% of the quota "
+                "until %s.",
                 self.url,
-                explain(exc, self.options, self.url),
-                round(share * 100),
+                "cannot hold the quota" if misrouted else "is not answering",
+                detail,
+                round(self.options.fallback_share * 100),
+                "quota_url is fixed" if misrouted else "it does",
             )
 
     def _failing_over(self, exc: BaseException) -> bool:
