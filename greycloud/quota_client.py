@@ -72,6 +72,24 @@ def connect(options: QuotaOptions) -> tuple[Any, list[Any]]:
     return sentinel.master_for(options.service_name, ssl=tls, **common, **node), [sentinel]
 
 
+def master(client: Any, options: QuotaOptions, key: str) -> str | None:
+    """``host:port`` of the master that last served ``key`` (None for one server).
+
+    A change means another master took over: it may lack the last writes the
+    old one had not replicated yet, even if no call saw an error.
+    """
+    if options.topology == "sentinel":
+        address = client.connection_pool.master_address
+        return None if address is None else f"{address[0]}:{address[1]}"
+    if options.topology == "cluster":
+        try:
+            node = client.get_node_from_key(key)
+        except Exception:  # no slot map yet
+            return None
+        return None if node is None else str(node.name)
+    return None
+
+
 def error_types() -> tuple[type[BaseException], ...]:
     """Every error a script call can raise that means "Redis did not do it"."""
     from redis.exceptions import RedisClusterException, RedisError

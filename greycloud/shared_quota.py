@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from greycloud._quota_lua import ACQUIRE, UPDATE, quota_keys
-from greycloud.quota_client import connect, error_types, explain, kind
+from greycloud.quota_client import connect, error_types, explain, kind, master
 from greycloud.quota_url import QuotaOptions, redact_url
 
 logger = logging.getLogger("greycloud.quota")
@@ -85,6 +85,7 @@ class RedisQuota:
         self._epoch = ""
         self._reseed_due = False  # write this process's admissions back (new master)
         self._failover_since: float | None = None
+        self._master: str | None = None  # host:port that answered last (cluster, Sentinel)
         self._history: Callable[[], Iterable[Any]] | None = None
         self._closables: list[Any] = []
         self._retry_at = 0.0
@@ -117,6 +118,13 @@ class RedisQuota:
         call = asyncio.ensure_future(self._scripts[script](keys=self.keys, args=args))
         call.add_done_callback(_retrieve)  # a call abandoned on timeout fails silently
         reply = await asyncio.wait_for(call, self.options.timeout)
+        serving = master(self._client, self.options, self.keys[0])
+        if serving != self._master:
+            if self._master is not None and serving is not None:
+                logger.info("Shared quota at %s: the master is now %s.", self.url, serving)
+                self._reseed_due = True  # it may lack what the old master had not replicated
+                self._ensure_worker()
+            self._master = serving or self._master
         if self._failover_since is not None:
             logger.info(
                 "Shared quota at %s answers again after %.1f s of failover; limits stay shared.",
