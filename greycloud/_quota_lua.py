@@ -129,7 +129,11 @@ ACQUIRE = (
 -- ARGV: period, keep_ms, epoch_candidate, known_epoch, waiter, place_ttl, id,
 --       tokens, rpm, tpm, max_concurrency, lease_ttl
 -- Returns {verdict, delay_ms, requests, in_flight, tokens, blocked_ms, epoch}:
--- verdict 1 admitted; 0 wait delay_ms (-1: until a request in flight is answered);
+-- verdict 1 admitted; 0 wait delay_ms (-1: until a request in flight is answered),
+-- asking again sooner if room may come earlier; 2 no room comes before delay_ms
+-- (requests leave the window on a known schedule, one still in flight a period
+-- after its answer at the earliest, and a 429's pause ends on time), unless a
+-- waiter ahead gives up: sleep that long (the place in the queue is kept);
 -- -1 the state is not the one the caller knew (re-seed, then ask again).
 local known, waiter, place_ttl, id = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local tokens, rpm, tpm = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
@@ -162,6 +166,7 @@ if ahead > 0 then
 end
 
 local delay = 0
+local no_sooner = true  -- false if an answer or a usage report may bring room sooner
 local until_answer = false
 local blocked = tonumber(redis.call('HGET', meta, 'blocked')) or 0
 if blocked > now then delay = blocked - now end
@@ -184,6 +189,7 @@ end
 local charged = tonumber(redis.call('HGET', meta, 'charged')) or 0
 local excess = charged + queued_tokens + tokens - tpm
 if excess > 0 then
+  no_sooner = false  -- a request in flight may report less than its estimate
   local fits = false
   local entries = redis.call('ZRANGE', done, 0, -1, 'WITHSCORES')
   for i = 1, #entries, 2 do
@@ -198,7 +204,13 @@ if excess > 0 then
 end
 
 -- A known wait comes first: room by rate is needed anyway, and then a slot.
-if delay > 0 then return reply(0, math.ceil(delay * 1000)) end
+if delay > 0 then
+  if no_sooner then
+    redis.call('ZADD', qexp, now + delay + place_ttl, waiter)
+    return reply(2, math.ceil(delay * 1000))
+  end
+  return reply(0, math.ceil(delay * 1000))
+end
 if until_answer then return reply(0, -1) end
 
 redis.call('ZADD', lease, now + lease_ttl, id)

@@ -47,7 +47,11 @@ FAILOVER_RETRY = 0.1
 POLL_SECONDS = 0.05
 """How often a waiter asks again while every slot is taken (it waits for an answer)."""
 LONGEST_SLEEP = 0.5
-"""A waiter asks again at least this often (others may free room or give up)."""
+"""A waiter asks again at least this often (others may free room or give up)..."""
+LONGEST_EXACT_SLEEP = 5.0
+"""...unless Redis says no room comes sooner (requests leave the window on a known
+schedule): then it sleeps until then, ignoring this process's answers, up to this
+long (a waiter ahead may give up)."""
 WARN_EVERY = 600.0
 """One warning per outage, and at most one per this many seconds (the rest at INFO)."""
 MAX_OUTBOX = 10_000
@@ -278,6 +282,9 @@ class RedisQuota:
                     self._held[request_id] = admission
                     self._ensure_worker()
                     return True
+                if verdict == 2:
+                    await asyncio.sleep(min(delay_ms / 1000, LONGEST_EXACT_SLEEP))
+                    continue
                 pause = POLL_SECONDS if delay_ms < 0 else min(delay_ms / 1000, LONGEST_SLEEP)
                 await _first_of(asyncio.sleep(pause), local_change())
         finally:
