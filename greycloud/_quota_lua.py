@@ -127,7 +127,7 @@ ACQUIRE = (
     _PRELUDE
     + """
 -- ARGV: period, keep_ms, epoch_candidate, known_epoch, waiter, place_ttl, id,
---       tokens, rpm, tpm, max_concurrency, lease_ttl
+--       tokens, rpm, tpm, max_concurrency, lease_ttl, longest_sleep
 -- Returns {verdict, delay_ms, requests, in_flight, tokens, blocked_ms, epoch}:
 -- verdict 1 admitted; 0 wait delay_ms (-1: until a request in flight is answered),
 -- asking again sooner if room may come earlier; 2 no room comes before delay_ms
@@ -138,6 +138,7 @@ ACQUIRE = (
 local known, waiter, place_ttl, id = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local tokens, rpm, tpm = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local max_concurrency, lease_ttl = tonumber(ARGV[11]), tonumber(ARGV[12])
+local longest_sleep = tonumber(ARGV[13]) or 0
 keep()
 local function reply(verdict, delay_ms)
   local s = status()
@@ -206,7 +207,8 @@ end
 -- A known wait comes first: room by rate is needed anyway, and then a slot.
 if delay > 0 then
   if no_sooner then
-    redis.call('ZADD', qexp, now + delay + place_ttl, waiter)
+    -- The caller sleeps that long (at most longest_sleep) before it asks again.
+    redis.call('ZADD', qexp, now + math.min(delay, longest_sleep) + place_ttl, waiter)
     return reply(2, math.ceil(delay * 1000))
   end
   return reply(0, math.ceil(delay * 1000))

@@ -259,6 +259,7 @@ class RedisQuota:
                             tpm,
                             concurrency,
                             self.options.lease_seconds,
+                            LONGEST_EXACT_SLEEP,
                         ],
                     )
                     verdict, delay_ms = reply[0], reply[1]
