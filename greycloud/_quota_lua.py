@@ -42,6 +42,20 @@ def quota_keys(prefix: str, key: Iterable[object]) -> list[str]:
     return [f"{base}:{suffix}" for suffix in KEY_SUFFIXES]
 
 
+def update_ops(batch: list[tuple[str, str, str, str, float]], now: float) -> list[str]:
+    """`UPDATE`'s arguments for queued (op, id, a, b, posted) updates.
+
+    An answer or release carries how long ago it was posted (a duration on the
+    caller's clock, so clocks need not agree).
+    """
+    args = []
+    for op, ident, a, b, posted in batch:
+        if op in ("c", "r"):
+            a = f"{max(0.0, now - posted):.6f}"
+        args += [op, ident, a, b]
+    return args
+
+
 _PRELUDE = """
 -- TIME before writes needs effects replication (the default from Redis 5 on).
 if redis.replicate_commands then redis.replicate_commands() end

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from greycloud._quota_lua import ACQUIRE, UPDATE, quota_keys
+from greycloud._quota_lua import ACQUIRE, UPDATE, quota_keys, update_ops
 from greycloud.quota_client import connect, error_types, explain, kind, master
 from greycloud.quota_url import QuotaOptions, redact_url
 
@@ -366,7 +366,7 @@ class RedisQuota:
             if (self._outbox or reseed) and self._available():
                 batch, self._outbox = self._outbox, []
                 try:
-                    ops = _wire(batch, time.monotonic())
+                    ops = update_ops(batch, time.monotonic())
                     if reseed and self._history is not None:  # before the answers they concern
                         ops = self._seed_ops(self._history()) + ops
                     self._absorb(await self._run("update", [*self._header(), *ops]))
@@ -403,16 +403,6 @@ class RedisQuota:
 
     def _reseeding(self) -> bool:
         return self._reseed_due and self.healthy and self._history is not None
-
-
-def _wire(batch: list[tuple[str, str, str, str, float]], now: float) -> list[str]:
-    """Script arguments for queued updates; an answer carries how long ago it was posted."""
-    args = []
-    for op, ident, a, b, posted in batch:
-        if op in ("c", "r"):
-            a = f"{max(0.0, now - posted):.6f}"
-        args += [op, ident, a, b]
-    return args
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
