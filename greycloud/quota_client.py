@@ -72,6 +72,20 @@ def connect(options: QuotaOptions) -> tuple[Any, list[Any]]:
     return sentinel.master_for(options.service_name, ssl=tls, **common, **node), [sentinel]
 
 
+MASTER_CHECK_SECONDS = 1.0
+"""How often a Sentinel client asks the Sentinels which master is current."""
+
+
+async def check_master(client: Any, options: QuotaOptions) -> None:
+    """Sentinel: ask the Sentinels for the master; if it changed, drop the old connections.
+
+    After ``SENTINEL FAILOVER`` the old master accepts writes until the Sentinels
+    demote it (seconds later), so an open connection would not notice by itself.
+    """
+    if options.topology == "sentinel":
+        await client.connection_pool.get_master_address()
+
+
 def master(client: Any, options: QuotaOptions, key: str) -> str | None:
     """``host:port`` of the master that last served ``key`` (None for one server).
 

@@ -36,7 +36,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from greycloud._quota_lua import ACQUIRE, UPDATE, quota_keys, update_ops
-from greycloud.quota_client import connect, error_types, explain, kind, master
+from greycloud.quota_client import (
+    MASTER_CHECK_SECONDS,
+    check_master,
+    connect,
+    error_types,
+    explain,
+    kind,
+    master,
+)
 from greycloud.quota_url import QuotaOptions, redact_url
 
 logger = logging.getLogger("greycloud.quota")
@@ -90,6 +98,7 @@ class RedisQuota:
         self._reseed_due = False  # write this process's admissions back (new master)
         self._failover_since: float | None = None
         self._master: str | None = None  # host:port that answered last (cluster, Sentinel)
+        self._master_checked = float("-inf")
         self._history: Callable[[], Iterable[Any]] | None = None
         self._closables: list[Any] = []
         self._retry_at = 0.0
@@ -119,6 +128,9 @@ class RedisQuota:
 
     async def _run(self, script: str, args: list[Any]) -> list[Any]:
         self._redis()
+        if time.monotonic() - self._master_checked >= MASTER_CHECK_SECONDS:
+            self._master_checked = time.monotonic()
+            await asyncio.wait_for(check_master(self._client, self.options), self.options.timeout)
         call = asyncio.ensure_future(self._scripts[script](keys=self.keys, args=args))
         call.add_done_callback(_retrieve)  # a call abandoned on timeout fails silently
         reply = await asyncio.wait_for(call, self.options.timeout)

@@ -6,7 +6,8 @@
 * ``redis_sentinel``: per test (a failover changes it), a master, one replica
   and one Sentinel (``redis-server --sentinel``, quorum 1, a master is down
   after 500 ms); ``url`` is ``redis+sentinel://127.0.0.1:PORT/quota-master``,
-  ``kill_master()`` kills the current master by PID.
+  ``kill_master()`` kills the current master by PID, ``fail_over()`` asks the
+  Sentinel for a failover (the master becomes a replica).
 
 Every process is stopped by PID at the end; nothing is written to disk but the
 nodes' and Sentinel's own config files in a temporary directory.
@@ -223,6 +224,12 @@ class RedisSentinel(_Processes):
         port = self.current_master()
         self.kill(port)
         return port
+
+    def fail_over(self) -> None:
+        """Ask the Sentinel for a failover (the master is demoted to a replica)."""
+        answer = _command(self.sentinel, "SENTINEL", "FAILOVER", SERVICE)
+        if answer != "OK":
+            raise RuntimeError(f"SENTINEL FAILOVER answered {answer!r}")
 
     def wait_promoted(self, timeout: float = 20) -> int:
         """Wait until the Sentinel names the replica as master; return its port."""

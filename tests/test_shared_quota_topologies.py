@@ -114,17 +114,24 @@ async def test_a_plain_url_at_a_cluster_node_says_to_use_the_cluster_url(
     assert "pw-never-shown" not in caplog.text
 
 
-async def test_sentinel_url_follows_a_failover_and_keeps_the_window(redis_sentinel, caplog):
-    """The master dies holding a full window: admissions wait for the new master
-    (no fallback), then the window is still full there."""
+@pytest.mark.parametrize("failover", ["master killed", "SENTINEL FAILOVER"])
+async def test_sentinel_url_follows_a_failover_and_keeps_the_window(
+    redis_sentinel, caplog, failover
+):
+    """The master dies (or is demoted: READONLY) holding a full window: admissions
+    wait for the new master (no fallback), then the window is still full there."""
     caplog.set_level(logging.INFO, logger="greycloud.quota")
     url = f"{redis_sentinel.url}?prefix=failover:&failover_timeout=30"
-    first, second = _limiters(url, 2, rpm=3, tpm=10**9, max_concurrency=10, period=4.0)
+    first, second = _limiters(url, 2, rpm=4, tpm=10**9, max_concurrency=10, period=4.0)
     filled = time.monotonic()
+    (await asyncio.wait_for(second.acquire(1), NO_HANG)).release()  # both know the master
     for _ in range(3):
         (await asyncio.wait_for(first.acquire(1), NO_HANG)).release()
     await asyncio.sleep(0.3)  # the answers reach Redis and its replica
-    redis_sentinel.kill_master()
+    if failover == "master killed":
+        redis_sentinel.kill_master()
+    else:
+        redis_sentinel.fail_over()
     waiter = asyncio.create_task(second.acquire(1))
     await asyncio.to_thread(redis_sentinel.wait_promoted)
     reservation = await asyncio.wait_for(waiter, NO_HANG)
@@ -134,5 +141,17 @@ async def test_sentinel_url_follows_a_failover_and_keeps_the_window(redis_sentin
     assert admitted - filled >= 4.0 - SLACK  # the full window held across the failover
     for limiter in (first, second):
         assert limiter.shared.healthy  # type: ignore[union-attr]
-    assert "is failing over" in caplog.text and "after" in caplog.text
+    # Seen as an error (then "answers again after N s") or only as a new master.
+    assert "is failing over" in caplog.text or "the master is now" in caplog.text
     assert "not answering" not in caplog.text  # never fell back to the local share
+
+
+async def test_a_plain_url_at_a_replica_says_to_use_the_master_or_sentinel(redis_sentinel, caplog):
+    caplog.set_level(logging.WARNING, logger="greycloud.quota")
+    url = f"redis://127.0.0.1:{redis_sentinel.replica}/0?prefix=replica:"
+    (limiter,) = _limiters(url, 1, rpm=5, tpm=10**9, max_concurrency=5)
+    (await asyncio.wait_for(limiter.acquire(1), NO_HANG)).release()
+    await limiter.aclose()
+    assert not limiter.shared.healthy  # type: ignore[union-attr]
+    assert "cannot hold the quota (ReadOnlyError" in caplog.text
+    assert "is a read-only replica" in caplog.text and "redis+sentinel://" in caplog.text
