@@ -43,7 +43,7 @@ def connect(options: QuotaOptions) -> tuple[Any, list[Any]]:
         return aioredis.from_url(options.connect_url, **common), []
     from redis.asyncio.connection import parse_url
 
-    node = parse_url(options.connect_url)  # credentials, db, TLS and redis-py's options
+    node: dict[str, Any] = dict(parse_url(options.connect_url))  # login, db, TLS, options
     for name in ("host", "port"):
         node.pop(name, None)
     tls = node.pop("connection_class", None) is not None
