@@ -4,7 +4,8 @@
     python tests/quota_worker.py hold DIR NAME --hold K ...
 
 Talks to the emulator named by the environment (ADC key, PROJECT_ID,
-GREYCLOUD_ENDPOINT). Writes ``DIR/NAME.ready`` once warmed up, waits for
+GREYCLOUD_ENDPOINT). Writes ``DIR/NAME.ready`` once warmed up (a token count and,
+in ``run``, one generate per client: it counts in the quota's window), waits for
 ``DIR/go`` (and the wall-clock time written in it, if any), then:
 
 * ``run``: sends N requests through `GreyCloudAsyncClient.generate_with_retry`
@@ -60,6 +61,8 @@ async def main(args: argparse.Namespace) -> None:
     for client in clients:
         await client.ensure_client()
         await client.count_tokens("warm up", fallback=False)  # token, connections, scripts
+        if args.mode == "run":  # a first generate builds its request and response models
+            await client.generate_with_retry("warm up")
     client, limiter = clients[0], limiters[0]
     if args.mode == "hold":
         held = [await limiter.acquire(1) for _ in range(args.hold)]
