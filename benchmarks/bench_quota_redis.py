@@ -97,6 +97,11 @@ def _worker_envs(directory: Path, emulator: EmulatorProcess, key_path: str) -> l
     return envs
 
 
+def _generate_log(emulator: EmulatorProcess) -> list[dict]:
+    requests = emulator.admin("requests")["requests"]  # type: ignore[index]
+    return [entry for entry in requests if entry["action"] == "generateContent"]
+
+
 def layout(clients: int) -> tuple[int, int]:
     """(processes, clients per process): a process each up to 16, else 4 processes."""
     processes = clients if clients <= 16 else 4
@@ -168,6 +173,7 @@ def measure_quota_fit(
                 time.sleep(0.05)
             time.sleep(window)  # warm-up calls leave the window
             emulator.admin("quota", {"rpm": limit, "window_seconds": window})
+            warm_up = len(_generate_log(emulator))  # each worker's client sent one
             commands_before = round_trips_so_far(server)
             # One start time for all: the fit is the limiter's, not the processes' start-up.
             (directory / "go").write_text(str(time.time() + 0.5))
@@ -176,11 +182,7 @@ def measure_quota_fit(
                 worker.wait(300)
             round_trips = round_trips_so_far(server) - commands_before
             results = [json.loads((directory / f"w{i}.json").read_text()) for i in range(processes)]
-            log = [
-                entry
-                for entry in emulator.admin("requests")["requests"]  # type: ignore[index]
-                if entry["action"] == "generateContent"
-            ]
+            log = _generate_log(emulator)[warm_up:]
         finally:
             for worker in workers:
                 if worker.poll() is None:
