@@ -81,9 +81,15 @@ async def check_master(client: Any, options: QuotaOptions) -> None:
 
     After ``SENTINEL FAILOVER`` the old master accepts writes until the Sentinels
     demote it (seconds later), so an open connection would not notice by itself.
+    Sentinels that do not answer change nothing: the master may be fine, and the
+    next call on it tells.
     """
     if options.topology == "sentinel":
-        await client.connection_pool.get_master_address()
+        pool = client.connection_pool
+        try:
+            await asyncio.wait_for(pool.get_master_address(), options.timeout)
+        except error_types():
+            pass
 
 
 def master(client: Any, options: QuotaOptions, key: str) -> str | None:

@@ -130,7 +130,7 @@ class RedisQuota:
         self._redis()
         if time.monotonic() - self._master_checked >= MASTER_CHECK_SECONDS:
             self._master_checked = time.monotonic()
-            await asyncio.wait_for(check_master(self._client, self.options), self.options.timeout)
+            await check_master(self._client, self.options)
         call = asyncio.ensure_future(self._scripts[script](keys=self.keys, args=args))
         call.add_done_callback(_retrieve)  # a call abandoned on timeout fails silently
         reply = await asyncio.wait_for(call, self.options.timeout)
