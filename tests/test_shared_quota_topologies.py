@@ -15,6 +15,7 @@ import pytest
 from redis.crc import key_slot
 
 from greycloud._quota_lua import quota_keys
+from greycloud.quota_client import explain, kind
 from greycloud.quota_url import QuotaOptions, redact_url
 from greycloud.rate_limiter import VertexRateLimiter
 from greycloud.shared_quota import RedisQuota
@@ -60,6 +61,22 @@ def test_cluster_and_sentinel_urls_are_parsed_and_masked():
         with pytest.raises(ValueError, match=says) as error:
             QuotaOptions.parse(bad)
         assert "pw" not in str(error.value)
+
+
+def test_error_texts_never_show_a_password_and_failovers_are_told_apart():
+    from redis.exceptions import AuthenticationError, ConnectionError, ReadOnlyError
+
+    url = "redis+sentinel://:s%40cret-pw@s1/m?sentinel_password=sentinel-pw"
+    options = QuotaOptions.parse(url)
+    said = ConnectionError("refused: redis://:s%40cret-pw@s1:26379/0 (s@cret-pw, sentinel-pw)")
+    text = explain(said, options, redact_url(url))
+    assert "cret-pw" not in text and "sentinel-pw" not in text and "***" in text
+    assert kind(said, options) == "failover"
+    assert kind(ReadOnlyError("READONLY"), options) == "failover"  # a demoted master
+    assert kind(AuthenticationError("WRONGPASS"), options) == "down"  # no election fixes it
+    plain = QuotaOptions.parse("redis://h:6379/0")
+    assert kind(said, plain) == "down"  # one server: nothing to fail over to
+    assert kind(ReadOnlyError("READONLY"), plain) == "replica"
 
 
 def test_every_key_of_a_quota_is_in_one_cluster_slot():
