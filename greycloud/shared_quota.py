@@ -10,19 +10,16 @@ scripts on the Redis server, on its clock (``TIME``).
 
 When Redis does not answer within ``timeout`` the limiter falls back to
 limiting this process alone to ``fallback_share`` of the quota (default: all of
-it), logs one warning per outage, tries Redis again every second, and rejoins
-the shared state when it answers: what the process admitted meanwhile (or, if
-Redis lost its data, everything still in the window) is written back first.
-
-On Redis Cluster or Sentinel, an error that means "another master is taking
-over" (see `greycloud.quota_client.kind`) does not fall back: admissions wait,
-asking again every `FAILOVER_RETRY` seconds, for up to ``failover_timeout``;
+it) and rejoins the shared state when it answers: what the process admitted
+meanwhile (or, if Redis lost its data, everything still in the window) is
+written back first. During a failover on Redis Cluster or Sentinel admissions
+wait instead, for up to ``failover_timeout`` (see `greycloud.quota_health`);
 then every script call is repeated (each is idempotent: a request id is
 admitted once) and the process writes back its admissions still in the window
 (replication is asynchronous: the new master may lack the last writes).
 
-The quota URL and its options are read by :mod:`greycloud.quota_url`, the
-client for its topology is built by :mod:`greycloud.quota_client`.
+The quota URL is read by :mod:`greycloud.quota_url`, the client for its
+topology is built by :mod:`greycloud.quota_client`.
 """
 
 from __future__ import annotations
@@ -36,22 +33,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from greycloud._quota_lua import ACQUIRE, UPDATE, quota_keys, update_ops
-from greycloud.quota_client import (
-    MASTER_CHECK_SECONDS,
-    check_master,
-    connect,
-    error_types,
-    explain,
-    kind,
-    master,
-)
+from greycloud.quota_client import MASTER_CHECK_SECONDS, check_master, connect, error_types, master
+from greycloud.quota_health import FAILOVER_RETRY, QuotaHealth
 from greycloud.quota_url import QuotaOptions, redact_url
 
 logger = logging.getLogger("greycloud.quota")
 
-RETRY_SECONDS = 1.0
-FAILOVER_RETRY = 0.1
-"""How often a call is repeated while a cluster or Sentinel elects a new master."""
 POLL_SECONDS = 0.05
 """How often a waiter asks again while every slot is taken (it waits for an answer)."""
 LONGEST_SLEEP = 0.5
@@ -60,8 +47,6 @@ LONGEST_EXACT_SLEEP = 5.0
 """...unless Redis says no room comes sooner (requests leave the window on a known
 schedule): then it sleeps until then, ignoring this process's answers, up to this
 long (a waiter ahead may give up)."""
-WARN_EVERY = 600.0
-"""One warning per outage, and at most one per this many seconds (the rest at INFO)."""
 MAX_OUTBOX = 10_000
 """Updates kept for Redis while it does not answer (oldest dropped first)."""
 KEEP_SECONDS = 600.0
@@ -93,16 +78,13 @@ class RedisQuota:
         self.url = redact_url(url)
         self.keys = quota_keys(self.options.prefix, key)
         self.snapshot = Snapshot()
-        self.healthy = True
+        self.health = QuotaHealth(self.options, self.url)
         self._epoch = ""
         self._reseed_due = False  # write this process's admissions back (new master)
-        self._failover_since: float | None = None
         self._master: str | None = None  # host:port that answered last (cluster, Sentinel)
         self._master_checked = float("-inf")
         self._history: Callable[[], Iterable[Any]] | None = None
         self._closables: list[Any] = []
-        self._retry_at = 0.0
-        self._warned_at = float("-inf")
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -141,13 +123,7 @@ class RedisQuota:
                 self._reseed_due = True  # it may lack what the old master had not replicated
                 self._ensure_worker()
             self._master = serving or self._master
-        if self._failover_since is not None:
-            logger.info(
-                "Shared quota at %s answers again after %.1f s of failover; limits stay shared.",
-                self.url,
-                time.monotonic() - self._failover_since,
-            )
-            self._failover_since = None
+        self.health.answered()
         return [int(x) if isinstance(x, int) else x.decode() for x in reply]
 
     def _header(self) -> list[Any]:
@@ -160,52 +136,14 @@ class RedisQuota:
         self.snapshot = Snapshot(requests, in_flight, tokens, now + blocked_ms / 1000, now)
         return str(epoch)
 
-    def _failed(self, exc: BaseException) -> None:
-        self._retry_at = time.monotonic() + RETRY_SECONDS
-        since, self._failover_since = self._failover_since, None
-        if self.healthy:
-            self.healthy = False
-            now = time.monotonic()
-            level = logging.WARNING if now - self._warned_at >= WARN_EVERY else logging.INFO
-            self._warned_at = now if level == logging.WARNING else self._warned_at
-            misrouted = kind(exc, self.options) in ("moved", "replica")
-            detail = explain(exc, self.options, self.url)
-            if since is not None:
-                detail += f"; no new master after {now - since:.1f} s (failover_timeout)"
-            logger.log(
-                level,
-                "Shared quota at %s %s (%s); limiting this process alone to %d%% of the quota "
-                "until %s.",
-                self.url,
-                "cannot hold the quota" if misrouted else "is not answering",
-                detail,
-                round(self.options.fallback_share * 100),
-                "quota_url is fixed" if misrouted else "it does",
-            )
-
-    def _failing_over(self, exc: BaseException) -> bool:
-        """True while ``exc`` means a failover worth waiting for (logged once)."""
-        if not self.healthy or kind(exc, self.options) != "failover":
-            return False
-        now = time.monotonic()
-        if self._failover_since is None:
-            self._failover_since = now
-            logger.warning(
-                "Shared quota at %s: the Redis master is failing over (%s); admissions wait "
-                "for the new master, up to %g s (failover_timeout), and no request is lost.",
-                self.url,
-                explain(exc, self.options, self.url),
-                self.options.failover_timeout,
-            )
-        self._reseed_due = True  # the new master may lack this process's last writes
-        return now - self._failover_since < self.options.failover_timeout
-
-    def _available(self) -> bool:
-        return self.healthy or time.monotonic() >= self._retry_at
+    @property
+    def healthy(self) -> bool:
+        """Whether Redis answers (else this process limits itself alone)."""
+        return self.health.healthy
 
     def retry_in(self) -> float:
         """Seconds until Redis, unreachable, may be asked again (0 when it answers)."""
-        return 0.0 if self.healthy else max(0.0, self._retry_at - time.monotonic())
+        return self.health.retry_in()
 
     async def probe(self) -> None:
         """While Redis is unreachable, ask it again when that is due; rejoin if it answers.
@@ -213,16 +151,15 @@ class RedisQuota:
         Lets a caller waiting for more than this process's fallback share get the
         whole quota back without an admission of its own to notice Redis returned.
         """
-        if not self._available() or self.healthy:
+        if not self.health.available() or self.healthy:
             return
         try:
             self._absorb(await self._run("update", self._header()))
         except error_types() as exc:
-            self._failed(exc)
+            self.health.failed(exc)
             return
         self._reseed_due = True  # rejoining: write back what was admitted meanwhile
-        self.healthy = True
-        logger.info("Shared quota at %s answers again; limits are shared.", self.url)
+        self.health.rejoined()
 
     def view(self) -> Snapshot:
         """The shared state as last seen, if Redis answers and it is recent (else empty)."""
@@ -252,7 +189,7 @@ class RedisQuota:
         asked = False
         try:
             while True:
-                if not self._available():
+                if not self.health.available():
                     return False
                 if not self.healthy:
                     self._reseed_due = True  # rejoining: write back what was admitted meanwhile
@@ -279,14 +216,13 @@ class RedisQuota:
                     if verdict == -1:
                         await self._seed(epoch, history())
                 except error_types() as exc:
-                    if self._failing_over(exc):
+                    if self.health.failing_over(exc):
+                        self._reseed_due = True  # the new master may lack the last writes
                         await asyncio.sleep(FAILOVER_RETRY)
                         continue  # the same request id: admitted once, whatever was lost
-                    self._failed(exc)
+                    self.health.failed(exc)
                     return False
-                if not self.healthy:
-                    self.healthy = True
-                    logger.info("Shared quota at %s answers again; limits are shared.", self.url)
+                self.health.rejoined()
                 if verdict == -1:
                     continue
                 if verdict == 1:
@@ -375,7 +311,7 @@ class RedisQuota:
                 self._outbox += [("h", request_id, lease, "", now) for request_id in self._held]
                 next_renewal = now + renew_every
             reseed = self._reseeding()
-            if (self._outbox or reseed) and self._available():
+            if (self._outbox or reseed) and self.health.available():
                 batch, self._outbox = self._outbox, []
                 try:
                     ops = update_ops(batch, time.monotonic())
@@ -385,13 +321,14 @@ class RedisQuota:
                     self._reseed_due = self._reseed_due and not reseed
                 except error_types() as exc:
                     self._outbox = (batch + self._outbox)[-MAX_OUTBOX:]
-                    if self._failing_over(exc):
+                    if self.health.failing_over(exc):
+                        self._reseed_due = True  # the new master may lack the last writes
                         await asyncio.sleep(FAILOVER_RETRY)
                     else:
-                        self._failed(exc)
+                        self.health.failed(exc)
                 continue
             wake.clear()
-            until = next_renewal if not self._outbox else min(next_renewal, self._retry_at)
+            until = next_renewal if not self._outbox else min(next_renewal, self.health.retry_at)
             try:
                 await asyncio.wait_for(wake.wait(), max(0.0, until - time.monotonic()))
             except asyncio.TimeoutError:
