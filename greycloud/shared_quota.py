@@ -46,7 +46,7 @@ LONGEST_SLEEP = 0.5
 LONGEST_EXACT_SLEEP = 5.0
 """...unless Redis says no room comes sooner (requests leave the window on a known
 schedule): then it sleeps until then, ignoring this process's answers, up to this
-long (a waiter ahead may give up)."""
+long (a waiter ahead may give up, or `VertexRateLimiter.set_limits` raise a limit)."""
 MAX_OUTBOX = 10_000
 """Updates kept for Redis while it does not answer (oldest dropped first)."""
 KEEP_SECONDS = 600.0
