@@ -4,14 +4,21 @@
    and with the Redis backend (loopback redis-server), limits out of the way;
    p50 and p99 over sequential admissions, measured in the same run.
 2. Quota fit: the emulator (its own process) enforces R requests per window;
-   P worker processes (tests/quota_worker.py, two "machines" = two HOMEs) share
-   the quota through Redis and send a backlog of 3R between them. Reports 429s
-   from the quota (target 0) and the achieved rate over R after the first
-   window's burst (target >= 0.95), for P = 4 and 16.
+   C clients share the quota through Redis and send a backlog of at least 3R
+   (R x max(3, ceil(C / R))) between them. A client is a `GreyCloudAsyncClient`
+   with its own limiter and Redis connection; up to 16 clients each run in a
+   process of their own (tests/quota_worker.py, two "machines" = two HOMEs),
+   more run as C / 4 clients in each of 4 processes (a 2-core machine cannot run
+   64 Python processes on time). Reports 429s from the quota (target 0), the
+   achieved rate over R after the first window's burst (target >= 0.95) and the
+   Redis round trips per admitted request (the commands clients sent during the
+   run, from INFO commandstats: the script calls and connection set-up, not the
+   commands a script runs), for C = 4, 16 and 64.
 
 Needs ``redis-server`` on PATH (``bash .ci/services.sh``).
 Run: ``python benchmarks/bench_quota_redis.py`` (prints a table, writes JSON to
-benchmarks/results/bench_quota_redis.json).
+benchmarks/results/bench_quota_redis.json); ``--quick`` for 4 and 16 clients
+and fewer admissions.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import shutil
 import statistics
@@ -89,9 +97,38 @@ def _worker_envs(directory: Path, emulator: EmulatorProcess, key_path: str) -> l
     return envs
 
 
+def _generate_log(emulator: EmulatorProcess) -> list[dict]:
+    requests = emulator.admin("requests")["requests"]  # type: ignore[index]
+    return [entry for entry in requests if entry["action"] == "generateContent"]
+
+
+def layout(clients: int) -> tuple[int, int]:
+    """(processes, clients per process): a process each up to 16, else 4 processes."""
+    processes = clients if clients <= 16 else 4
+    return processes, math.ceil(clients / processes)
+
+
+CLIENT_COMMANDS = ("eval", "script", "client", "hello", "ping", "select", "auth", "cluster")
+"""Commands only a client sends (commandstats also counts those a script runs)."""
+
+
+def round_trips_so_far(server: RedisServer) -> int:
+    """Commands clients have sent the server so far (INFO commandstats; INFO left out)."""
+    import redis
+
+    with redis.Redis(port=server.port) as client:
+        stats = client.info("commandstats")
+    return sum(
+        v["calls"]
+        for k, v in stats.items()
+        if k.removeprefix("cmdstat_").startswith(CLIENT_COMMANDS)  # eval, evalsha, ...
+    )
+
+
 def measure_quota_fit(
-    redis_url: str, processes: int, limit: int, window: float, latency: float
+    server: RedisServer, clients: int, limit: int, window: float, latency: float
 ) -> dict[str, float]:
+    processes, per_process = layout(clients)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         key_path = str(directory / "key.json")
@@ -99,8 +136,8 @@ def measure_quota_fit(
         workers: list[subprocess.Popen[bytes]] = []
         try:
             envs = _worker_envs(directory, emulator, key_path)
-            url = f"{redis_url}?prefix=bench-{processes}:"
-            backlog = 3 * limit
+            url = f"{server.url}?prefix=bench-{clients}:"
+            backlog = limit * max(3, math.ceil(clients / limit))
             for i in range(processes):
                 share = backlog // processes + (1 if i < backlog % processes else 0)
                 workers.append(
@@ -121,6 +158,8 @@ def measure_quota_fit(
                             str(window),
                             "--concurrency",
                             str(limit),
+                            "--clients",
+                            str(per_process),
                         ],
                         env=envs[i % 2],
                         stdout=subprocess.DEVNULL,
@@ -134,17 +173,16 @@ def measure_quota_fit(
                 time.sleep(0.05)
             time.sleep(window)  # warm-up calls leave the window
             emulator.admin("quota", {"rpm": limit, "window_seconds": window})
+            warm_up = len(_generate_log(emulator))  # each worker's client sent one
+            commands_before = round_trips_so_far(server)
             # One start time for all: the fit is the limiter's, not the processes' start-up.
             (directory / "go").write_text(str(time.time() + 0.5))
             started = time.monotonic() + 0.5
             for worker in workers:
                 worker.wait(300)
+            round_trips = round_trips_so_far(server) - commands_before
             results = [json.loads((directory / f"w{i}.json").read_text()) for i in range(processes)]
-            log = [
-                entry
-                for entry in emulator.admin("requests")["requests"]  # type: ignore[index]
-                if entry["action"] == "generateContent"
-            ]
+            log = _generate_log(emulator)[warm_up:]
         finally:
             for worker in workers:
                 if worker.poll() is None:
@@ -152,9 +190,14 @@ def measure_quota_fit(
             emulator.stop()
     arrivals = sorted(entry["time"] for entry in log if entry["status"] == 200)
     span = arrivals[-1] - arrivals[0] if arrivals else 0.0
-    achieved = (len(arrivals) - limit) / span * window / limit if span else 0.0
+    # At the quota, the last of n requests goes floor((n - 1) / R) windows after the first.
+    achieved = (len(arrivals) - 1) // limit * window / span if span else 0.0
     return {
+        "clients": clients,
         "processes": processes,
+        "clients_per_process": per_process,
+        "redis_round_trips": round_trips,
+        "round_trips_per_request": round_trips / len(log) if log else 0.0,
         "limit_per_window": limit,
         "window_seconds": window,
         "requests_sent": len(log),
@@ -173,8 +216,11 @@ def main() -> int:
     parser.add_argument("--quota", type=int, default=20)
     parser.add_argument("--window", type=float, default=3.0)
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--processes", type=int, nargs="+", default=[4, 16])
+    parser.add_argument("--clients", type=int, nargs="+", default=[4, 16, 64])
+    parser.add_argument("--quick", action="store_true", help="4 and 16 clients, 300 admissions")
     args = parser.parse_args()
+    if args.quick:
+        args.clients, args.admissions = [4, 16], 300
     os.environ["NO_GCE_CHECK"] = "true"
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -183,8 +229,8 @@ def main() -> int:
         try:
             overhead = measure_overhead(server.url, args.admissions)
             fits = [
-                measure_quota_fit(server.url, p, args.quota, args.window, args.latency)
-                for p in args.processes
+                measure_quota_fit(server, c, args.quota, args.window, args.latency)
+                for c in args.clients
             ]
         finally:
             server.stop()
@@ -198,19 +244,16 @@ def main() -> int:
         ("admission p99, Redis", f"{overhead['redis_p99_ms']:.3f} ms", ""),
     ]
     for fit in fits:
-        p = fit["processes"]
+        c = f"{fit['clients']} clients ({fit['processes']} proc.)"
         rows += [
-            (f"{p} processes: requests sent", str(fit["requests_sent"]), str(3 * args.quota)),
-            (f"{p} processes: 429s from the quota", str(fit["server_429s"]), "0"),
-            (
-                f"{p} processes: achieved rate / quota",
-                f"{fit['achieved_rate_over_limit']:.3f}",
-                ">= 0.95",
-            ),
+            (f"{c}: requests sent", str(fit["requests_sent"]), str(fit["succeeded"])),
+            (f"{c}: 429s from the quota", str(fit["server_429s"]), "0"),
+            (f"{c}: achieved rate / quota", f"{fit['achieved_rate_over_limit']:.3f}", ">= 0.95"),
+            (f"{c}: Redis round trips / request", f"{fit['round_trips_per_request']:.1f}", ""),
         ]
-    print(f"{'measure':<40}{'value':>14}  target")
+    print(f"{'measure':<50}{'value':>14}  target")
     for name, value, target in rows:
-        print(f"{name:<40}{value:>14}  {target}")
+        print(f"{name:<50}{value:>14}  {target}")
     return 0
 
 

@@ -10,11 +10,16 @@ scripts on the Redis server, on its clock (``TIME``).
 
 When Redis does not answer within ``timeout`` the limiter falls back to
 limiting this process alone to ``fallback_share`` of the quota (default: all of
-it), logs one warning per outage, tries Redis again every second, and rejoins
-the shared state when it answers: what the process admitted meanwhile (or, if
-Redis lost its data, everything still in the window) is written back first.
+it) and rejoins the shared state when it answers: what the process admitted
+meanwhile (or, if Redis lost its data, everything still in the window) is
+written back first. During a failover on Redis Cluster or Sentinel admissions
+wait instead, for up to ``failover_timeout`` (see `greycloud.quota_health`);
+then every script call is repeated (each is idempotent: a request id is
+admitted once) and the process writes back its admissions still in the window
+(replication is asynchronous: the new master may lack the last writes).
 
-The quota URL and its options are read by :mod:`greycloud.quota_url`.
+The quota URL is read by :mod:`greycloud.quota_url`, the client for its
+topology is built by :mod:`greycloud.quota_client`.
 """
 
 from __future__ import annotations
@@ -28,24 +33,26 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from greycloud._quota_lua import ACQUIRE, STATUS, UPDATE
+from greycloud._quota_lua import ACQUIRE, STATUS, UPDATE, quota_keys, update_ops
+from greycloud.quota_client import MASTER_CHECK_SECONDS, check_master, connect, error_types, master
+from greycloud.quota_health import FAILOVER_RETRY, QuotaHealth
 from greycloud.quota_status import QuotaStatus
 from greycloud.quota_url import QuotaOptions, redact_url
 
 logger = logging.getLogger("greycloud.quota")
 
-RETRY_SECONDS = 1.0
 POLL_SECONDS = 0.05
 """How often a waiter asks again while every slot is taken (it waits for an answer)."""
 LONGEST_SLEEP = 0.5
-"""A waiter asks again at least this often (others may free room or give up)."""
-WARN_EVERY = 600.0
-"""One warning per outage, and at most one per this many seconds (the rest at INFO)."""
+"""A waiter asks again at least this often (others may free room or give up)..."""
+LONGEST_EXACT_SLEEP = 5.0
+"""...unless Redis says no room comes sooner (requests leave the window on a known
+schedule): then it sleeps until then, ignoring this process's answers, up to this
+long (a waiter ahead may give up, or `VertexRateLimiter.set_limits` raise a limit)."""
 MAX_OUTBOX = 10_000
 """Updates kept for Redis while it does not answer (oldest dropped first)."""
 KEEP_SECONDS = 600.0
 """Idle quota state stays in Redis this long past the window and leases."""
-_SUFFIXES = ("lease", "pend", "done", "tok", "meta", "queue", "qexp")
 
 
 @dataclass
@@ -72,14 +79,15 @@ class RedisQuota:
                 'extra: pip install -e ".[shared-quota]" in a clone).'
             ) from None
         self.url = redact_url(url)
-        name = "/".join(str(part) for part in key)
-        base = f"{self.options.prefix}quota:{{{name}}}"
-        self.keys = [f"{base}:{suffix}" for suffix in _SUFFIXES]
+        self.keys = quota_keys(self.options.prefix, key)
         self.snapshot = Snapshot()
-        self.healthy = True
+        self.health = QuotaHealth(self.options, self.url)
         self._epoch = ""
-        self._retry_at = 0.0
-        self._warned_at = float("-inf")
+        self._reseed_due = False  # write this process's admissions back (new master)
+        self._master: str | None = None  # host:port that answered last (cluster, Sentinel)
+        self._master_checked = float("-inf")
+        self._history: Callable[[], Iterable[Any]] | None = None
+        self._closables: list[Any] = []
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -94,19 +102,7 @@ class RedisQuota:
     def _redis(self) -> Any:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            import redis.asyncio as aioredis
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
-
-            timeout = self.options.timeout
-            self._client = aioredis.from_url(
-                self.options.connect_url,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                # One immediate retry: a pooled connection that died with a restarted
-                # server is replaced at once. The overall bound is ``timeout`` per call.
-                retry=Retry(NoBackoff(), 1),
-            )
+            self._client, self._closables = connect(self.options)
             self._scripts = {
                 "acquire": self._client.register_script(ACQUIRE),
                 "update": self._client.register_script(UPDATE),
@@ -117,9 +113,20 @@ class RedisQuota:
 
     async def _run(self, script: str, args: list[Any]) -> list[Any]:
         self._redis()
+        if time.monotonic() - self._master_checked >= MASTER_CHECK_SECONDS:
+            self._master_checked = time.monotonic()
+            await check_master(self._client, self.options)
         call = asyncio.ensure_future(self._scripts[script](keys=self.keys, args=args))
         call.add_done_callback(_retrieve)  # a call abandoned on timeout fails silently
         reply = await asyncio.wait_for(call, self.options.timeout)
+        serving = master(self._client, self.options, self.keys[0])
+        if serving != self._master:
+            if self._master is not None and serving is not None:
+                logger.info("Shared quota at %s: the master is now %s.", self.url, serving)
+                self._reseed_due = True  # it may lack what the old master had not replicated
+                self._ensure_worker()
+            self._master = serving or self._master
+        self.health.answered()
         return [int(x) if isinstance(x, int) else x.decode() for x in reply]
 
     def _header(self) -> list[Any]:
@@ -132,31 +139,14 @@ class RedisQuota:
         self.snapshot = Snapshot(requests, in_flight, tokens, now + blocked_ms / 1000, now)
         return str(epoch)
 
-    def _failed(self, exc: BaseException) -> None:
-        self._retry_at = time.monotonic() + RETRY_SECONDS
-        if self.healthy:
-            self.healthy = False
-            detail = str(exc).replace(self.options.connect_url, self.url) or type(exc).__name__
-            share = self.options.fallback_share
-            now = time.monotonic()
-            level = logging.WARNING if now - self._warned_at >= WARN_EVERY else logging.INFO
-            self._warned_at = now if level == logging.WARNING else self._warned_at
-            logger.log(
-                level,
-                "Shared quota at %s is not answering (%s: %s); limiting this process alone "
-                "to %d%% of the quota until it does.",
-                self.url,
-                type(exc).__name__,
-                detail,
-                round(share * 100),
-            )
-
-    def _available(self) -> bool:
-        return self.healthy or time.monotonic() >= self._retry_at
+    @property
+    def healthy(self) -> bool:
+        """Whether Redis answers (else this process limits itself alone)."""
+        return self.health.healthy
 
     def retry_in(self) -> float:
         """Seconds until Redis, unreachable, may be asked again (0 when it answers)."""
-        return 0.0 if self.healthy else max(0.0, self._retry_at - time.monotonic())
+        return self.health.retry_in()
 
     async def probe(self) -> None:
         """While Redis is unreachable, ask it again when that is due; rejoin if it answers.
@@ -164,16 +154,15 @@ class RedisQuota:
         Lets a caller waiting for more than this process's fallback share get the
         whole quota back without an admission of its own to notice Redis returned.
         """
-        if not self._available() or self.healthy:
+        if not self.health.available() or self.healthy:
             return
         try:
             self._absorb(await self._run("update", self._header()))
-        except (asyncio.TimeoutError, OSError, _redis_errors()) as exc:
-            self._failed(exc)
+        except error_types() as exc:
+            self.health.failed(exc)
             return
-        self._epoch = ""  # rejoining: the next admission writes back what was admitted meanwhile
-        self.healthy = True
-        logger.info("Shared quota at %s answers again; limits are shared.", self.url)
+        self._reseed_due = True  # rejoining: write back what was admitted meanwhile
+        self.health.rejoined()
 
     def view(self) -> Snapshot:
         """The shared state as last seen, if Redis answers and it is recent (else empty)."""
@@ -197,22 +186,23 @@ class RedisQuota:
         ``local_change`` returns an awaitable that fires when this process frees room.
         """
         rpm, tpm, concurrency = limits
+        self._history = history
         waiter = uuid.uuid4().hex
         request_id = uuid.uuid4().hex
         asked = False
         try:
             while True:
-                if not self._available():
+                if not self.health.available():
                     return False
                 if not self.healthy:
-                    self._epoch = ""  # rejoining: write back what was admitted meanwhile
+                    self._reseed_due = True  # rejoining: write back what was admitted meanwhile
                 try:
                     asked = True
                     reply = await self._run(
                         "acquire",
                         [
                             *self._header(),
-                            self._epoch,
+                            "" if self._reseed_due else self._epoch,  # "": re-seed first
                             waiter,
                             self._place_ttl(),
                             request_id,
@@ -221,18 +211,21 @@ class RedisQuota:
                             tpm,
                             concurrency,
                             self.options.lease_seconds,
+                            LONGEST_EXACT_SLEEP,
                         ],
                     )
                     verdict, delay_ms = reply[0], reply[1]
                     epoch = self._absorb(reply)
                     if verdict == -1:
                         await self._seed(epoch, history())
-                except (asyncio.TimeoutError, OSError, _redis_errors()) as exc:
-                    self._failed(exc)
+                except error_types() as exc:
+                    if self.health.failing_over(exc):
+                        self._reseed_due = True  # the new master may lack the last writes
+                        await asyncio.sleep(FAILOVER_RETRY)
+                        continue  # the same request id: admitted once, whatever was lost
+                    self.health.failed(exc)
                     return False
-                if not self.healthy:
-                    self.healthy = True
-                    logger.info("Shared quota at %s answers again; limits are shared.", self.url)
+                self.health.rejoined()
                 if verdict == -1:
                     continue
                 if verdict == 1:
@@ -241,6 +234,9 @@ class RedisQuota:
                     self._held[request_id] = admission
                     self._ensure_worker()
                     return True
+                if verdict == 2:
+                    await asyncio.sleep(min(delay_ms / 1000, LONGEST_EXACT_SLEEP))
+                    continue
                 pause = POLL_SECONDS if delay_ms < 0 else min(delay_ms / 1000, LONGEST_SLEEP)
                 await _first_of(asyncio.sleep(pause), local_change())
         finally:
@@ -253,6 +249,17 @@ class RedisQuota:
 
     async def _seed(self, epoch: str, history: Iterable[Any]) -> None:
         """Write this process's admissions still in the window into a new shared state."""
+        ops = self._seed_ops(history)
+        if ops:
+            # The epoch check makes a concurrent reset of the state visible next time.
+            reply = await self._run("update", [*self._header(), *ops])
+            self._absorb(reply)
+        self._epoch = epoch
+        self._reseed_due = False
+        self._ensure_worker()
+
+    def _seed_ops(self, history: Iterable[Any]) -> list[Any]:
+        """Update ops adding this process's admissions still in the window (idempotent)."""
         ops: list[Any] = []
         now = time.monotonic()
         lease = self.options.lease_seconds
@@ -271,12 +278,7 @@ class RedisQuota:
             admission.shared_id = ops[-3]
             if admission.time is None:
                 self._held[admission.shared_id] = admission
-        if ops:
-            # The epoch check makes a concurrent reset of the state visible next time.
-            reply = await self._run("update", [*self._header(), *ops])
-            self._absorb(reply)
-        self._epoch = epoch
-        self._ensure_worker()
+        return ops
 
     # -- updates (fire and forget, in order) -------------------------------
 
@@ -305,23 +307,31 @@ class RedisQuota:
         next_renewal = time.monotonic() + renew_every
         wake = self._wake_worker
         assert wake is not None
-        while self._outbox or self._held:
+        while self._outbox or self._held or self._reseeding():
             now = time.monotonic()
             if now >= next_renewal:
                 lease = str(self.options.lease_seconds)
                 self._outbox += [("h", request_id, lease, "", now) for request_id in self._held]
                 next_renewal = now + renew_every
-            if self._outbox and self._available():
+            reseed = self._reseeding()
+            if (self._outbox or reseed) and self.health.available():
                 batch, self._outbox = self._outbox, []
                 try:
-                    ops = _wire(batch, time.monotonic())
+                    ops = update_ops(batch, time.monotonic())
+                    if reseed and self._history is not None:  # before the answers they concern
+                        ops = self._seed_ops(self._history()) + ops
                     self._absorb(await self._run("update", [*self._header(), *ops]))
-                except (asyncio.TimeoutError, OSError, _redis_errors()) as exc:
-                    self._failed(exc)
+                    self._reseed_due = self._reseed_due and not reseed
+                except error_types() as exc:
                     self._outbox = (batch + self._outbox)[-MAX_OUTBOX:]
+                    if self.health.failing_over(exc):
+                        self._reseed_due = True  # the new master may lack the last writes
+                        await asyncio.sleep(FAILOVER_RETRY)
+                    else:
+                        self.health.failed(exc)
                 continue
             wake.clear()
-            until = next_renewal if not self._outbox else min(next_renewal, self._retry_at)
+            until = next_renewal if not self._outbox else min(next_renewal, self.health.retry_at)
             try:
                 await asyncio.wait_for(wake.wait(), max(0.0, until - time.monotonic()))
             except asyncio.TimeoutError:
@@ -342,7 +352,11 @@ class RedisQuota:
                 worker.cancel()
         client, self._client = self._client, None
         if client is not None:
-            await client.aclose()
+            for closable in [client, *self._closables]:
+                await closable.aclose()
+
+    def _reseeding(self) -> bool:
+        return self._reseed_due and self.healthy and self._history is not None
 
     # -- reading (greycloud quota status) ------------------------------------
 
@@ -372,25 +386,9 @@ class RedisQuota:
         return sorted(found)
 
 
-def _wire(batch: list[tuple[str, str, str, str, float]], now: float) -> list[str]:
-    """Script arguments for queued updates; an answer carries how long ago it was posted."""
-    args = []
-    for op, ident, a, b, posted in batch:
-        if op in ("c", "r"):
-            a = f"{max(0.0, now - posted):.6f}"
-        args += [op, ident, a, b]
-    return args
-
-
 def _retrieve(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()
-
-
-def _redis_errors() -> type[Exception]:
-    from redis.exceptions import RedisError
-
-    return RedisError
 
 
 async def _first_of(*awaitables: Awaitable[Any]) -> None:

@@ -112,7 +112,8 @@ class Settings:
         default=None, validator=within("maxConcurrency", POSITIVE)
     )
     quota_url: str | None = attrs.field(default=None, repr=False)
-    """``redis://...``: share rpm/tpm/concurrency with other processes (README)."""
+    """``redis://``, ``redis+cluster://`` or ``redis+sentinel://`` URL: share rpm/tpm/concurrency
+    with other processes (README)."""
     temperature: float | None = attrs.field(
         default=None, validator=within("temperature", TEMPERATURE)
     )

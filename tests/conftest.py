@@ -31,7 +31,7 @@ from greycloud.gcloud_project import forget_gcloud_project
 from tests.helpers import kill_daemons
 
 # Cloud Storage emulator (cache and batch tests) and a real redis-server (shared quota).
-pytest_plugins = ["tests.storage_emulator", "tests.redis_server"]
+pytest_plugins = ["tests.storage_emulator", "tests.redis_server", "tests.redis_topologies"]
 
 CLEARED_ENV_VARS = (
     "PROJECT_ID",

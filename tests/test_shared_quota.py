@@ -173,6 +173,31 @@ async def test_first_come_first_served_across_limiters(redis_url):
     await _close(first, second)
 
 
+async def test_tokens_first_come_first_served_across_limiters(redis_url):
+    """Issue 18's case: A queues first for 700 of a 1000-token window while B keeps
+    asking for 400s; A goes within about one window and B's later 400s wait behind it."""
+    a, b = _limiters(redis_url, 2, rpm=1000, tpm=1000, max_concurrency=10, period=1.0)
+    (await b.acquire(400)).release()  # the window holds 400: A's 700 does not fit yet
+    started = time.monotonic()
+    waiting_a = asyncio.create_task(a.acquire(700))
+    await asyncio.sleep(0.1)  # A is queued in Redis first
+    b_admitted: list[float] = []
+
+    async def b_keeps_asking() -> None:
+        while time.monotonic() - started < 4.0:
+            (await b.acquire(400)).release()
+            b_admitted.append(time.monotonic())
+
+    hammer = asyncio.create_task(b_keeps_asking())
+    (await asyncio.wait_for(waiting_a, 5)).release()
+    a_admitted = time.monotonic()
+    await asyncio.wait_for(hammer, 10)
+    await _close(a, b)
+    assert a_admitted - started < 1.0 + 0.6, a_admitted - started  # about one window
+    assert [t for t in b_admitted if t < a_admitted] == []  # B's later 400s came after A
+    assert b_admitted, "B must get its turn after A"
+
+
 async def test_unreachable_redis_falls_back_to_local_limits_and_warns_once(caplog):
     url = f"redis://:hunter2@127.0.0.1:{free_port()}/0?fallback_share=0.5"
     limiter = VertexRateLimiter(
@@ -281,3 +306,36 @@ def test_the_server_setting_reaches_the_client_config_and_logs_masked():
     assert settings.client_config_overrides()["quota_url"] == "redis://:pw9@10.0.0.5:6379/1"
     assert "pw9" not in repr(settings)
     assert dump_settings(settings)["quotaUrl"] == "redis://:***@10.0.0.5:6379/1"
+
+
+async def _script_calls(port: int) -> int:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis(port=port)
+    stats = await client.info("commandstats")
+    await client.aclose()
+    return sum(v["calls"] for k, v in stats.items() if k.startswith("cmdstat_eval"))
+
+
+async def test_waiters_sleep_until_room_is_due_instead_of_polling(redis_server, redis_url):
+    """A backlog of three windows across three limiters: a waiter asks Redis again
+    when its room is due, not every 0.5 s nor on every answer of its process."""
+    limiters = _limiters(redis_url, 3, rpm=5, tpm=10**9, max_concurrency=50, period=3.0)
+    for limiter in limiters:  # connections and scripts ready: count the steady state
+        (await limiter.acquire(0)).release()
+    await asyncio.sleep(3.1)
+    before = await _script_calls(redis_server.port)
+
+    async def one(limiter: VertexRateLimiter) -> None:
+        async with limiter.limit(1):
+            await asyncio.sleep(0.02)
+
+    started = time.monotonic()
+    await asyncio.wait_for(asyncio.gather(*(one(limiters[i % 3]) for i in range(15))), NO_HANG)
+    elapsed = time.monotonic() - started
+    await _close(*limiters)
+    calls = await _script_calls(redis_server.port) - before
+    assert elapsed < 2 * 3.0 + 1.5  # three windows: the burst, then two more
+    # One admission each plus its batched updates (2.6 here); polling every 0.5 s
+    # through a window took 4.5.
+    assert calls / 15 <= 3.0, calls

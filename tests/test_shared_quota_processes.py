@@ -241,3 +241,54 @@ def test_redis_stopped_mid_run_then_restarted(fleet, emulator, redis_server, red
     assert late, "the run ended before the shared state could be checked"
     assert [r for r in late if r.status == 429] == []
     assert _busiest_window([r.time for r in late if r.status == 200], window) <= quota
+
+
+@pytest.mark.timeout(180)
+def test_a_sentinel_failover_mid_run_loses_nothing_and_holds_the_quota(
+    fleet, emulator, redis_sentinel
+):
+    """The master is killed while two processes work through three windows of
+    backlog: they wait for the new master (no fallback), every request is sent
+    once and answered, the emulator answers no 429 and no window holds more than
+    the quota."""
+    quota, window = 10, 2.0
+    url = f"{redis_sentinel.url}?prefix=fleet:&failover_timeout=30"
+    names = ["a", "b"]
+    for i, name in enumerate(names):
+        fleet.start(
+            name,
+            i,
+            "run",
+            "--quota-url",
+            url,
+            "--requests",
+            str(3 * quota // 2),
+            "--rpm",
+            str(quota),
+            "--window",
+            str(window),
+            "--concurrency",
+            str(quota),
+        )
+    fleet.wait_ready(*names)
+    time.sleep(window)
+    emulator.state.set_quota(rpm=quota, window_seconds=window)
+    emulator.state.clear_log()
+    fleet.go()
+    time.sleep(window * 1.25)  # the second window's requests are being admitted
+    redis_sentinel.kill_master()
+    redis_sentinel.wait_promoted()
+    results = [fleet.result(name) for name in names]
+
+    assert all(r["ok"] == 3 * quota // 2 and r["failed"] == [] for r in results), results
+    log = _generate_log(emulator)
+    seen = [(round(r.time - log[0].time, 3), r.status) for r in log]
+    assert len(log) == 3 * quota, seen  # each request sent once
+    assert [r for r in log if r.status == 429] == [], seen
+    assert _busiest_window([r.time for r in log], window) <= quota, seen
+    for name in names:
+        text = fleet.log(name)
+        assert "not answering" not in text, text  # never fell back to a local share
+        # Each saw the failover (an error, or only the new master's address) and wrote
+        # back its admissions in the window (the new master may lack the last writes).
+        assert "is failing over" in text or "the master is now" in text, text
