@@ -294,9 +294,10 @@ return status()
 
 STATUS = """
 -- Read-only: what the state holds now, as the other scripts would count it,
--- without changing it (``greycloud quota status``). Same seven keys.
--- ARGV: period. Returns {requests, in_flight, tokens, waiting, blocked_ms}.
-local lease, pend, done, tok, meta, qexp = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]
+-- without changing it (``greycloud quota status``). Same keys.
+-- ARGV: period. Returns {requests, in_flight, tokens, waiting, blocked_ms, waiting_tokens}.
+local lease, pend, done, tok, meta, qexp, qtok =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7], KEYS[8]
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local since = now - tonumber(ARGV[1])
@@ -310,11 +311,17 @@ for _, list in ipairs({ids, answered}) do
   end
 end
 local blocked = tonumber(redis.call('HGET', meta, 'blocked')) or 0
+local waiters = redis.call('ZRANGEBYSCORE', qexp, '(' .. now, '+inf')
+local waiting_tokens = 0
+for _, waiter in ipairs(waiters) do
+  waiting_tokens = waiting_tokens + (tonumber(redis.call('HGET', qtok, waiter)) or 0)
+end
 return {
   #ids + #answered,
   redis.call('ZCOUNT', lease, '(' .. now, '+inf'),
   tokens,
-  redis.call('ZCOUNT', qexp, '(' .. now, '+inf'),
+  #waiters,
   math.max(0, math.ceil((blocked - now) * 1000)),
+  waiting_tokens,
 }
 """

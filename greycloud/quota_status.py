@@ -23,8 +23,8 @@ class QuotaStatus:
     """One quota's use in the current window, what runs and what waits, and its limits.
 
     Limits are None where they are not known (Redis keeps the state, while each
-    process brings its own limits). ``waiting_tokens`` is None when the source
-    does not know what its waiters asked for.
+    process brings its own limits). ``waiting_tokens``: what the waiters asked
+    for (None when the source does not know).
     """
 
     requests: int
@@ -79,7 +79,7 @@ def format_quotas(quotas: Sequence[dict[str, Any]], title: str = "quotas") -> st
     rows = [header]
     for q in quotas[:MAX_ROWS]:
         waiting = f"{q['waiting']:,}"
-        if q.get("waitingTokens") is not None and q["waiting"]:
+        if q.get("waitingTokens") and q["waiting"]:
             waiting += f" ({q['waitingTokens']:,} tok)"
         if q.get("blockedSeconds"):
             waiting += f", held {q['blockedSeconds']:.0f} s"

@@ -369,9 +369,9 @@ class RedisQuota:
         reply = await asyncio.wait_for(
             script(keys=self.keys, args=[self.period]), self.options.timeout
         )
-        requests, in_flight, tokens, waiting, blocked_ms = (int(x) for x in reply)
+        requests, in_flight, tokens, waiting, blocked_ms, waiting_tokens = (int(x) for x in reply)
         return QuotaStatus(
-            requests, tokens, in_flight, waiting, None, blocked_ms / 1000, self.period,
+            requests, tokens, in_flight, waiting, waiting_tokens, blocked_ms / 1000, self.period,
             source="redis",
         )  # fmt: skip
 

@@ -157,7 +157,7 @@ async def test_redis_settlement_charges_input_tokens_and_status_reads_it(adc_env
     reader = RedisQuota(redis_url, key)
     status = await reader.read_status()
     assert (status.requests, status.tokens, status.in_flight, status.waiting) == (1, 11, 0, 0)
-    assert status.source == "redis" and status.waiting_tokens is None
+    assert status.source == "redis" and status.waiting_tokens == 0
     assert await reader.known_keys() == [key]
     await reader.aclose()
 
@@ -194,7 +194,7 @@ async def test_quota_status_shows_what_other_processes_hold_and_wait_for(
         "tokens": 2,
         "inFlight": 2,
         "waiting": 1,
-        "waitingTokens": None,
+        "waitingTokens": 0,  # the waiter waits with its warm-up count, which charges none
         "blockedSeconds": 0,
         "rpm": 60,
         "tpm": 250_000,
