@@ -32,6 +32,8 @@ from greycloud.emulator.validation import (
 )
 
 EXPRESS_PROJECT = "express-mode"
+GONE_POLL_SECONDS = 0.01
+"""How often a request waiting out the latency looks whether its client went away."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,17 @@ async def _stream(
     return response
 
 
+async def _wait_unless_gone(request: web.Request, seconds: float) -> bool:
+    """Sleep ``seconds``; False as soon as the client closes the connection."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while (left := end - loop.time()) > 0:
+        await asyncio.sleep(min(left, GONE_POLL_SECONDS))
+        if request.transport is None or request.transport.is_closing():
+            return False
+    return True
+
+
 async def _answer(
     request: web.Request,
     state: EmulatorState,
@@ -129,8 +142,9 @@ async def _answer(
             over.kind, limit=over.limit, model=call.model, retry_delay=over.retry_delay
         )
         raise ApiError(429, message, retry_after=state.quota_retry_after, details=details)
-    if state.latency > 0:
-        await asyncio.sleep(state.latency)
+    if state.latency > 0 and not await _wait_unless_gone(request, state.latency):
+        record.client_disconnected = True  # cancelled while "thinking": logged as 499
+        return web.Response()  # never written: the connection is gone
     if call.action == "streamGenerateContent" and answer is not None:
         events = stream_payloads(answer, state.stream_chunk_tokens)
         return await _stream(request, state, events, record, fault)

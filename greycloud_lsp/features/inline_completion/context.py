@@ -1,0 +1,169 @@
+"""What a completion sends: the text around the cursor, then the most relevant open files.
+
+Budgets come from ``completion.contextTokens`` (`options.context_chars`). A
+document is never sent when the workspace cache would leave it out (ignore
+rules, secret names, ``cache.include``/``cache.exclude``:
+`file_selection.excluded_reason`) or when its text holds a credential
+(`greycloud.redaction.contains_secret`).
+
+Other open documents are ranked by a cheap score: identifiers they share with
+the text before the cursor, a bonus for the same language and for a recent
+edit. Each is cut to what is left of the budget.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import attrs
+from lsprotocol import types
+from pygls.uris import to_fs_path
+from pygls.workspace import TextDocument
+
+from greycloud.redaction import contains_secret
+from greycloud_lsp.features.workspace_cache.file_selection import excluded_reason
+from greycloud_lsp.features.workspace_cache.folders import workspace_roots
+from greycloud_lsp.language_server import GreyCloudLanguageServer
+
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w{2,}")
+SAME_LANGUAGE_BONUS = 5.0
+RECENT_SECONDS = 120.0
+RECENT_BONUS = 3.0
+MAX_OTHER_DOCUMENTS = 3
+IDENTIFIER_WINDOW = 2000
+"""Characters before the cursor whose identifiers rank the other documents."""
+
+
+@attrs.define
+class Cursor:
+    """A document's text split at the cursor (the whole text, not cut to a budget)."""
+
+    prefix: str
+    suffix: str
+
+    @property
+    def line_prefix(self) -> str:
+        return self.prefix.rsplit("\n", 1)[-1]
+
+    @property
+    def line_suffix(self) -> str:
+        return self.suffix.split("\n", 1)[0]
+
+
+@attrs.define
+class CompletionContext:
+    """The parts of one prompt, cut to the budget."""
+
+    path: str
+    language_id: str | None
+    prefix: str
+    suffix: str
+    others: list[tuple[str, str]] = attrs.field(factory=list)
+    """(path, text) of other open documents, most relevant first."""
+
+
+def split_at(document: TextDocument, position: types.Position) -> Cursor:
+    """``document``'s text before and after ``position`` (LSP columns)."""
+    source = document.source
+    offset = min(len(source), document.offset_at_position(position))
+    return Cursor(source[:offset], source[offset:])
+
+
+def display_path(ls: GreyCloudLanguageServer, uri: str) -> str:
+    """``uri`` relative to its workspace folder when inside one (what the prompt names)."""
+    path = to_fs_path(uri)
+    if path is None:
+        return uri
+    for root in workspace_roots(ls):
+        try:
+            return Path(path).resolve().relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return Path(path).name
+
+
+def exclusion(ls: GreyCloudLanguageServer, uri: str, text: str) -> str | None:
+    """Why ``uri`` must not be sent (the cache's rules, or a credential in it), or None."""
+    path = to_fs_path(uri)
+    if path is not None:
+        roots = workspace_roots(ls)
+        cache = ls.settings.cache
+        candidate = Path(path)
+        for root in roots:
+            reason = excluded_reason(candidate, root, include=cache.include, exclude=cache.exclude)
+            if reason != "outside workspace":
+                if reason is not None:
+                    return reason
+                break
+        else:  # outside every folder: its name still must not look like a secret
+            reason = excluded_reason(candidate, candidate.parent)
+            if reason is not None and reason != "outside workspace":
+                return reason
+    if contains_secret(text):
+        return "secret (content)"
+    return None
+
+
+def cut(cursor: Cursor, prefix_chars: int, suffix_chars: int) -> tuple[str, str]:
+    """The prefix's end and the suffix's start within their budgets, cut at line breaks."""
+    prefix = cursor.prefix[-prefix_chars:] if prefix_chars > 0 else ""
+    if len(prefix) < len(cursor.prefix) and "\n" in prefix:
+        prefix = prefix[prefix.index("\n") + 1 :]
+    suffix = cursor.suffix[:suffix_chars] if suffix_chars > 0 else ""
+    if len(suffix) < len(cursor.suffix) and "\n" in suffix:
+        suffix = suffix[: suffix.rindex("\n") + 1]
+    return prefix, suffix
+
+
+def rank_others(
+    ls: GreyCloudLanguageServer,
+    uri: str,
+    language_id: str | None,
+    prefix: str,
+    edited: dict[str, float],
+) -> list[TextDocument]:
+    """Other open documents, most relevant first (documents sharing nothing are left out)."""
+    wanted = set(_IDENTIFIER.findall(prefix[-IDENTIFIER_WINDOW:]))
+    now = time.monotonic()
+    scored: list[tuple[float, str, TextDocument]] = []
+    for other_uri, document in list(ls.workspace.text_documents.items()):
+        if other_uri == uri:
+            continue
+        shared = len(wanted & set(_IDENTIFIER.findall(document.source)))
+        if not shared:
+            continue
+        score = float(shared)
+        if language_id is not None and document.language_id == language_id:
+            score += SAME_LANGUAGE_BONUS
+        if now - edited.get(other_uri, float("-inf")) < RECENT_SECONDS:
+            score += RECENT_BONUS
+        scored.append((score, other_uri, document))
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    return [document for _, _, document in scored[:MAX_OTHER_DOCUMENTS]]
+
+
+def build_context(
+    ls: GreyCloudLanguageServer,
+    document: TextDocument,
+    cursor: Cursor,
+    budgets: tuple[int, int, int],
+    edited: dict[str, float],
+) -> CompletionContext:
+    """The prompt's parts for ``cursor`` in ``document`` (the caller checked it may be sent)."""
+    prefix_chars, suffix_chars, total = budgets
+    prefix, suffix = cut(cursor, prefix_chars, suffix_chars)
+    context = CompletionContext(
+        display_path(ls, document.uri), document.language_id, prefix, suffix
+    )
+    left = total - len(prefix) - len(suffix)
+    for other in rank_others(ls, document.uri, document.language_id, cursor.prefix, edited):
+        if left <= 0:
+            break
+        text = other.source[:left]
+        if exclusion(ls, other.uri, other.source) is not None:
+            continue
+        context.others.append((display_path(ls, other.uri), text))
+        left -= len(text)
+    return context
