@@ -186,7 +186,7 @@ async def test_completions_beyond_their_lane_are_dropped_and_commands_go_at_once
         "tokenCount": {"enabled": False},  # live counts would take spare requests too
         "completion": {"debounceMs": 0, "quotaShare": 0.5, "maxWaitMs": 100},
     }
-    client = await start_session(settings=settings)
+    client = await start_session(settings=settings, init_options=settings)
     answers = []
     for i in range(4):
         uri = _uri(tmp_path, f"lane{i}.py")
