@@ -9,6 +9,7 @@ import pytest
 from lsprotocol import types
 
 from greycloud.emulator.cache_routes import cache_store
+from tests.daemon.daemon_helpers import status
 from tests.helpers import NO_HANG, PROMPTLY
 from tests.lsp.completion_helpers import (
     complete,
@@ -307,3 +308,7 @@ async def test_two_daemon_windows_with_their_own_settings(adc_env, tmp_path):
         assert (await complete(eager, uri, end_of(CODE))).items
         assert (await execute(quiet, "greycloud.completionStats"))["upstream"] == 0
         assert (await execute(eager, "greycloud.completionStats"))["upstream"] == 1
+        daemon = await status()
+        assert daemon is not None
+        counts = sorted(s["completions"]["upstream"] for s in daemon["sessions"])
+        assert counts == [0, 1]
