@@ -150,7 +150,9 @@ async def test_lane_is_shared_across_processes_on_redis(redis_url):
     lanes = [lane_of(q, _config(redis_url)) for q in quotas]
     assert lanes[0] is not lanes[1] and lanes[0].shared is not None
     assert lanes[0].shared.keys[0].endswith("gemini-lane/completion}:lease")
-    limiters = [LaneLimiter(q, lane, share=0.5, max_wait=1.0) for q, lane in zip(quotas, lanes)]
+    limiters = [
+        LaneLimiter(q, lane, share=0.5, max_wait=1.0) for q, lane in zip(quotas, lanes, strict=True)
+    ]
     admitted = 0
     try:
         for i in range(8):

@@ -103,9 +103,7 @@ async def test_rapid_requests_make_one_model_call(start_session, adc_env, tmp_pa
     assert stats["requests"] == 6 and stats["upstream"] == 1 and stats["shown"] == 1
 
 
-async def test_the_model_call_is_cancelled_when_the_text_moves_on(
-    start_session, adc_env, tmp_path
-):
+async def test_the_model_call_is_cancelled_when_the_text_moves_on(start_session, adc_env, tmp_path):
     adc_env.state.configure(latency=3.0)
     client = await start_session(settings=FAST)
     uri = _uri(tmp_path, "moving.py")
@@ -155,9 +153,7 @@ async def test_an_answer_for_a_position_left_is_empty(start_session, adc_env, tm
     assert (await asyncio.wait_for(second, NO_HANG)).items  # the cursor's new place
 
 
-async def test_typing_what_was_suggested_reuses_it_without_a_call(
-    start_session, adc_env, tmp_path
-):
+async def test_typing_what_was_suggested_reuses_it_without_a_call(start_session, adc_env, tmp_path):
     client = await start_session(settings=FAST)
     uri = _uri(tmp_path, "ahead.py")
     open_code(client, uri, CODE)
@@ -265,9 +261,7 @@ async def test_excluded_files_are_never_sent(start_session, adc_env, tmp_path):
     assert secret not in sent and "add_all" not in sent and "ADD_TOKEN" not in sent
 
 
-async def test_other_open_files_come_first_and_related_ones_only(
-    start_session, adc_env, tmp_path
-):
+async def test_other_open_files_come_first_and_related_ones_only(start_session, adc_env, tmp_path):
     client = await start_session(settings=FAST)
     helper = _uri(tmp_path, "helpers.py")
     unrelated = _uri(tmp_path, "zzz.py")
