@@ -65,12 +65,34 @@ class Completions(Feature):
         self.edited: dict[str, float] = {}
         self.lane = LaneClients(ls)
         self._ids = itertools.count(1)
+        self._warming: asyncio.Task[None] | None = None
 
     def document_changed(self, uri: str) -> None:
-        self.edited[uri] = time.monotonic()
+        now = self.edited[uri] = time.monotonic()
         turns = self.turns.get(uri)
-        if turns is not None and turns.supersede():
+        if turns is None:
+            self.warm_up()
+            turns = self.turns[uri] = DocumentTurns()
+        turns.edited(now)
+        if turns.supersede():
             self.stats.cancelled += 1
+
+    def warm_up(self) -> None:
+        """Make the lane client and load its credentials before the first completion."""
+        settings = self.ls.settings.completion
+        if self._warming is not None or not settings.enabled:
+            return
+
+        async def warm() -> None:
+            await self.ls.settings_ready()
+            completion = self.ls.settings.completion
+            try:
+                client = self.lane.client(completion_model(completion), completion)
+                await client.ensure_client()
+            except Exception as exc:  # the first completion reports it
+                log.debug("completion client not warmed up: %s", exc)
+
+        self._warming = self.ls.spawn(warm(), name="warm up completions")
 
     def document_closed(self, uri: str) -> None:
         self.document_changed(uri)

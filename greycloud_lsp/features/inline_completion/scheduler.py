@@ -1,5 +1,11 @@
 """Per-document scheduling: debounce, one model call at a time, cancel when the text moves on.
 
+The debounce adapts to the typist (as Tabby's does): a request waits for
+``debounceMs`` of quiet, or for `RHYTHM_FACTOR` times the median gap between
+the document's recent edits when that is longer (at most `MAX_STRETCH` times
+``debounceMs``), so a slow typist's ordinary gaps between keys are not taken
+for pauses. Gaps longer than `PAUSE_SECONDS` are pauses, not rhythm.
+
 Each request takes a new *turn* of its document. A turn ends when a newer
 request arrives or the document changes (`DocumentTurns.supersede`): its
 debounce wait returns at once with False, and its model call is cancelled
@@ -10,10 +16,18 @@ model call per document runs, always for the latest text.
 from __future__ import annotations
 
 import asyncio
+import statistics
+import time
+from collections import deque
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+RHYTHM_FACTOR = 2.5
+MAX_STRETCH = 3.0
+PAUSE_SECONDS = 1.0
+RHYTHM_EDITS = 12
 
 
 class Superseded(Exception):
@@ -27,6 +41,22 @@ class DocumentTurns:
         self.turn = 0
         self._ended = asyncio.Event()
         self._call: asyncio.Task[Any] | None = None
+        self._last_edit: float | None = None
+        self._gaps: deque[float] = deque(maxlen=RHYTHM_EDITS)
+
+    def edited(self, now: float | None = None) -> None:
+        """Note an edit of the document (its rhythm stretches the debounce)."""
+        now = time.monotonic() if now is None else now
+        if self._last_edit is not None and now - self._last_edit < PAUSE_SECONDS:
+            self._gaps.append(now - self._last_edit)
+        self._last_edit = now
+
+    def quiet_needed(self, base: float) -> float:
+        """Seconds of quiet before asking: ``base``, stretched for a slow typist."""
+        if len(self._gaps) < 3:
+            return base
+        rhythm = RHYTHM_FACTOR * statistics.median(self._gaps)
+        return max(base, min(rhythm, MAX_STRETCH * base))
 
     def begin(self) -> int:
         """A new request: end the current turn, start the next; returns its number."""
@@ -47,10 +77,11 @@ class DocumentTurns:
     def current(self, turn: int) -> bool:
         return turn == self.turn
 
-    async def debounce(self, turn: int, seconds: float) -> bool:
-        """Wait ``seconds`` of quiet; False if the turn ended meanwhile."""
+    async def debounce(self, turn: int, base: float) -> bool:
+        """Wait for quiet (`quiet_needed`); False if the turn ended meanwhile."""
         if not self.current(turn):
             return False
+        seconds = self.quiet_needed(base)
         if seconds > 0:
             ended = self._ended
             try:
