@@ -106,14 +106,23 @@ async def _stream(
 
 
 async def _wait_unless_gone(request: web.Request, seconds: float) -> bool:
-    """Sleep ``seconds``; False as soon as the client closes the connection."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + seconds
-    while (left := end - loop.time()) > 0:
-        await asyncio.sleep(min(left, GONE_POLL_SECONDS))
-        if request.transport is None or request.transport.is_closing():
-            return False
-    return True
+    """Sleep ``seconds`` (one timer: no drift); False as soon as the client closes the
+    connection (looked at every `GONE_POLL_SECONDS`)."""
+
+    async def gone() -> None:
+        while True:
+            await asyncio.sleep(GONE_POLL_SECONDS)
+            if request.transport is None or request.transport.is_closing():
+                return
+
+    sleeper = asyncio.ensure_future(asyncio.sleep(seconds))
+    watcher = asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait({sleeper, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        return not watcher.done()
+    finally:
+        sleeper.cancel()
+        watcher.cancel()
 
 
 async def _answer(

@@ -110,19 +110,22 @@ class Completions(Feature):
     async def complete(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:
         self.stats.requests += 1
         uri, position = params.text_document.uri, params.position
-        await self.ls.settings_ready()
-        settings = self.ls.settings.completion
         if uri not in self.ls.workspace.text_documents:
             return EMPTY
+        # The request is for the text as it is now: take its turn before any wait.
         document = self.ls.workspace.get_text_document(uri)
-        if not language_enabled(settings, document.language_id):
-            return EMPTY
         version = document.version
-        cursor = split_at(document, position)
         turns = self.turns.setdefault(uri, DocumentTurns())
         if turns.supersede():
             self.stats.cancelled += 1
         turn = turns.turn
+        await self.ls.settings_ready()
+        if not turns.current(turn) or document.version != version:
+            return EMPTY
+        settings = self.ls.settings.completion
+        if not language_enabled(settings, document.language_id):
+            return EMPTY
+        cursor = split_at(document, position)
         last = self.last.get(uri)
         rest = reuse(last, cursor.prefix, cursor.suffix)
         if rest is not None and last is not None:

@@ -78,10 +78,13 @@ class DocumentTurns:
         return turn == self.turn
 
     async def debounce(self, turn: int, base: float) -> bool:
-        """Wait for quiet (`quiet_needed`); False if the turn ended meanwhile."""
+        """Wait for quiet (`quiet_needed`, counted from the last edit); False if the
+        turn ended meanwhile."""
         if not self.current(turn):
             return False
         seconds = self.quiet_needed(base)
+        if self._last_edit is not None:
+            seconds -= time.monotonic() - self._last_edit
         if seconds > 0:
             ended = self._ended
             try:
