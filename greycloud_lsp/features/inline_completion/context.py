@@ -107,14 +107,18 @@ def exclusion(ls: GreyCloudLanguageServer, uri: str, text: str) -> str | None:
 
 
 def cut(cursor: Cursor, prefix_chars: int, suffix_chars: int) -> tuple[str, str]:
-    """The prefix's end and the suffix's start within their budgets, cut at line breaks."""
-    prefix = cursor.prefix[-prefix_chars:] if prefix_chars > 0 else ""
-    if len(prefix) < len(cursor.prefix) and "\n" in prefix:
-        prefix = prefix[prefix.index("\n") + 1 :]
-    suffix = cursor.suffix[:suffix_chars] if suffix_chars > 0 else ""
-    if len(suffix) < len(cursor.suffix) and "\n" in suffix:
-        suffix = suffix[: suffix.rindex("\n") + 1]
-    return prefix, suffix
+    """The prefix's end and the suffix's start within their budgets, cut at line breaks
+    (a single line longer than the budget is cut where the budget ends)."""
+    text = cursor.prefix
+    start = max(0, len(text) - max(0, prefix_chars))
+    if 0 < start and text[start - 1] != "\n" and (line := text.find("\n", start)) != -1:
+        start = line + 1
+    after = cursor.suffix
+    end = min(len(after), max(0, suffix_chars))
+    if end < len(after) and after[end - 1 : end] != "\n":
+        line = after.rfind("\n", 0, end)
+        end = line + 1 if line != -1 else end
+    return text[start:], after[:end]
 
 
 def rank_others(
