@@ -306,3 +306,46 @@ async def test_two_daemon_windows_with_their_own_settings(adc_env, tmp_path):
         assert daemon is not None
         counts = sorted(s["completions"]["upstream"] for s in daemon["sessions"])
         assert counts == [0, 1]
+
+
+async def test_two_servers_share_the_completion_lane_through_redis(adc_env, redis_url, tmp_path):
+    settings = {
+        "quotaUrl": redis_url,
+        "rpm": 8,
+        "tokenCount": {"enabled": False},
+        "completion": {"debounceMs": 0, "quotaShare": 0.25, "maxWaitMs": 1000},
+    }
+    async with language_servers(tmp_path) as start:
+        servers = [await start(settings=settings, init_options=settings) for _ in range(2)]
+        answers = []
+        for i in range(6):
+            client = servers[i % 2]
+            uri = _uri(tmp_path, f"redis{i}.py")
+            open_code(client, uri, CODE)
+            answers.append(bool((await complete(client, uri, end_of(CODE))).items))
+        # A quarter of 8 rpm is 2 completions a minute, for both servers together.
+        assert sum(answers) == 2
+        dropped = [(await execute(c, "greycloud.completionStats"))["dropped"] for c in servers]
+        assert sum(dropped) == 4
+        result = await execute(servers[1], "greycloud.generate", {"prompt": "Hi [[words=3]]"})
+        assert result["text"]  # the rest of the quota is there for commands
+    assert not [r for r in adc_env.state.requests if r.status == 429]
+
+
+async def test_the_server_advertises_inline_completions(tmp_path):
+    from pytest_lsp import ClientServerConfig, client_capabilities
+
+    from tests.lsp import lsp_helpers
+
+    command = [*lsp_helpers.SERVER, *lsp_helpers.MODE_ARGS["standalone"]]
+    client = await ClientServerConfig(server_command=command).start()
+    try:
+        result = await client.initialize_session(
+            types.InitializeParams(capabilities=client_capabilities("visual-studio-code"))
+        )
+        await client.shutdown_session()
+    finally:
+        await client.stop()
+    assert result.capabilities.inline_completion_provider is not None
+    commands = result.capabilities.execute_command_provider.commands
+    assert {"greycloud.completionAccepted", "greycloud.completionStats"} <= set(commands)
