@@ -25,7 +25,7 @@ import math
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from greycloud.errors import GreyCloudError
 from greycloud.rate_limiter import Reservation, VertexRateLimiter
@@ -93,6 +93,12 @@ class LaneReservation:
     def settle(self, actual_tokens: int) -> None:
         for reservation in self._both:
             reservation.settle(actual_tokens)
+
+    def settle_usage(self, usage: Any) -> None:
+        """Settle both with what their quota counts of a response's ``usage_metadata``
+        (the library's clients call this once `Reservation` has it)."""
+        for reservation in self._both:
+            reservation.settle_usage(usage)  # type: ignore[attr-defined]
 
     def release(self) -> None:
         for reservation in self._both:

@@ -86,18 +86,18 @@ class Reservation:
         """Replace the estimate with the usage the server reported."""
         self._limiter._recharge(self._admission, max(0, int(actual_tokens)))
 
-    def withdraw(self) -> None:
-        """The call was never sent: give everything back, as if it had not been admitted."""
-        if not self._released:
-            self._released = True
-            self._limiter._withdraw(self._admission)
-
     def release(self) -> None:
         """Give the concurrency slot back (safe to call more than once)."""
         if not self._released:
             self._released = True
             self.confirm()
             self._limiter._release_slot(self._admission)
+
+    def withdraw(self) -> None:
+        """The call was never sent: give everything back, as if it had not been admitted."""
+        if not self._released:
+            self._released = True
+            self._limiter._withdraw(self._admission)
 
 
 def config_limits(config: GreyCloudConfig) -> tuple[int, int, int]:
