@@ -226,6 +226,8 @@ async def typing_run(env: dict[str, str], root: Path, emulator: Any, trace: list
         "debounce_p50_ms": ms(statistics.median(debounces)),
         "overhead_p50_ms": ms(statistics.median(overhead)),
         "overhead_p95_ms": ms(_p95(overhead)),
+        # The session's first suggestion also fetches credentials and connects.
+        "overhead_warm_p95_ms": ms(_p95(overhead[1:])) if len(overhead) > 1 else None,
         "overhead_each_ms": [ms(o) for o in overhead],
         "stale_shown": sum(1 for a in typist.answers if a.get("stale")),
         "http_429": sum(1 for r in emulator.state.requests if r.status == 429),
@@ -398,6 +400,7 @@ def print_table(r: dict[str, Any]) -> None:
         ("  debounce used (adaptive), p50 ms", t["debounce_p50_ms"], f">= {DEBOUNCE_MS}"),
         ("  beyond latency + debounce, p50 ms", t["overhead_p50_ms"], "<= 30"),
         ("  beyond latency + debounce, p95 ms", t["overhead_p95_ms"], "<= 30"),
+        ("  same, p95 without the session's first", t["overhead_warm_p95_ms"], "<= 30"),
         ("stale suggestions shown", t["stale_shown"], "0"),
         ("generate start delay, lane saturated, ms", c["generate_start_delay_ms"], "< 1000"),
         ("429s (typing + load)", t["http_429"] + c["http_429"], "0"),

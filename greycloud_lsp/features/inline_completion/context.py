@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import attrs
 from lsprotocol import types
@@ -84,26 +85,47 @@ def display_path(ls: GreyCloudLanguageServer, uri: str) -> str:
     return Path(path).name
 
 
-def exclusion(ls: GreyCloudLanguageServer, uri: str, text: str) -> str | None:
-    """Why ``uri`` must not be sent (the cache's rules, or a credential in it), or None."""
+def name_exclusion(ls: GreyCloudLanguageServer, uri: str) -> str | None:
+    """Why the workspace cache would leave ``uri``'s file out by its name and place, or None."""
     path = to_fs_path(uri)
-    if path is not None:
-        roots = workspace_roots(ls)
-        cache = ls.settings.cache
-        candidate = Path(path)
-        for root in roots:
-            reason = excluded_reason(candidate, root, include=cache.include, exclude=cache.exclude)
-            if reason != "outside workspace":
-                if reason is not None:
-                    return reason
-                break
-        else:  # outside every folder: its name still must not look like a secret
-            reason = excluded_reason(candidate, candidate.parent)
-            if reason is not None and reason != "outside workspace":
-                return reason
-    if contains_secret(text):
-        return "secret (content)"
-    return None
+    if path is None:
+        return None
+    cache = ls.settings.cache
+    candidate = Path(path)
+    for root in workspace_roots(ls):
+        reason = excluded_reason(candidate, root, include=cache.include, exclude=cache.exclude)
+        if reason != "outside workspace":
+            return reason
+    # Outside every folder: its name still must not look like a secret.
+    reason = excluded_reason(candidate, candidate.parent)
+    return None if reason == "outside workspace" else reason
+
+
+class Exclusions:
+    """Which documents may be sent: the cache's rules by name (kept `NAME_TTL` seconds per
+    document, as ``.gitignore`` files rarely change), then a credential in the text."""
+
+    NAME_TTL = 10.0
+
+    def __init__(self, ls: GreyCloudLanguageServer) -> None:
+        self.ls = ls
+        self._names: dict[str, tuple[float, tuple[Any, ...], str | None]] = {}
+
+    def reason(self, uri: str, text: str) -> str | None:
+        """Why ``uri`` (holding ``text``) must not be sent, or None."""
+        cache = self.ls.settings.cache
+        rules = (tuple(cache.include), tuple(cache.exclude))
+        now = time.monotonic()
+        known = self._names.get(uri)
+        if known is None or known[0] < now or known[1] != rules:
+            known = (now + self.NAME_TTL, rules, name_exclusion(self.ls, uri))
+            self._names[uri] = known
+        if known[2] is not None:
+            return known[2]
+        return "secret (content)" if contains_secret(text) else None
+
+    def forget(self, uri: str) -> None:
+        self._names.pop(uri, None)
 
 
 def cut(cursor: Cursor, prefix_chars: int, suffix_chars: int) -> tuple[str, str]:
@@ -154,6 +176,7 @@ def build_context(
     cursor: Cursor,
     budgets: tuple[int, int, int],
     edited: dict[str, float],
+    exclusions: Exclusions,
 ) -> CompletionContext:
     """The prompt's parts for ``cursor`` in ``document`` (the caller checked it may be sent)."""
     prefix_chars, suffix_chars, total = budgets
@@ -166,7 +189,7 @@ def build_context(
         if left <= 0:
             break
         text = other.source[:left]
-        if exclusion(ls, other.uri, other.source) is not None:
+        if exclusions.reason(other.uri, other.source) is not None:
             continue
         context.others.append((display_path(ls, other.uri), text))
         left -= len(text)

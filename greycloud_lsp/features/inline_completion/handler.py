@@ -21,8 +21,8 @@ from greycloud_lsp.common.field_validators import one_of
 from greycloud_lsp.common.payload_conversion import dump, parse
 from greycloud_lsp.features.inline_completion.context import (
     Cursor,
+    Exclusions,
     build_context,
-    exclusion,
     split_at,
 )
 from greycloud_lsp.features.inline_completion.options import (
@@ -64,6 +64,7 @@ class Completions(Feature):
         self.last: dict[str, Suggestion] = {}
         self.edited: dict[str, float] = {}
         self.lane = LaneClients(ls)
+        self.exclusions = Exclusions(ls)
         self._ids = itertools.count(1)
         self._warming: asyncio.Task[None] | None = None
 
@@ -99,6 +100,7 @@ class Completions(Feature):
         self.turns.pop(uri, None)
         self.last.pop(uri, None)
         self.edited.pop(uri, None)
+        self.exclusions.forget(uri)
 
     async def close(self) -> None:
         for turns in self.turns.values():
@@ -131,13 +133,13 @@ class Completions(Feature):
         if rest is not None and last is not None:
             self.stats.reused += 1
             return self._answer(position, rest, last.item_id, document.position_codec)
-        reason = exclusion(self.ls, uri, document.source)
-        if reason is not None:
-            log.debug("no completion for %s: %s", uri, reason)
-            return EMPTY
         if not await turns.debounce(turn, settings.debounce_ms / 1000):
             return EMPTY
         if document.version != version:
+            return EMPTY
+        reason = self.exclusions.reason(uri, document.source)
+        if reason is not None:
+            log.debug("no completion for %s: %s", uri, reason)
             return EMPTY
         text = await self._ask_model(uri, document, cursor, turns, turn)
         if text is None or not turns.current(turn) or document.version != version:
@@ -159,7 +161,7 @@ class Completions(Feature):
         settings = self.ls.settings.completion
         model = completion_model(settings)
         budgets = context_chars(settings)
-        context = build_context(self.ls, document, cursor, budgets, self.edited)
+        context = build_context(self.ls, document, cursor, budgets, self.edited, self.exclusions)
         cached = self._fresh_cache(uri, model)
         contents, system = build_request(context, cached=cached is not None)
         try:
