@@ -28,6 +28,7 @@ JSON_TYPES = {
     float: "number",
     list: "array",
     tuple: "array",
+    dict: "object",
 }
 
 
