@@ -349,3 +349,21 @@ async def test_the_server_advertises_inline_completions(tmp_path):
     assert result.capabilities.inline_completion_provider is not None
     commands = result.capabilities.execute_command_provider.commands
     assert {"greycloud.completionAccepted", "greycloud.completionStats"} <= set(commands)
+
+
+async def test_daemon_windows_share_one_lane(adc_env, tmp_path):
+    settings = {
+        "rpm": 8,
+        "tokenCount": {"enabled": False},
+        "completion": {"debounceMs": 0, "quotaShare": 0.25, "maxWaitMs": 100},
+    }
+    async with language_servers(tmp_path, mode="daemon") as start:
+        windows = [await start(settings=settings, init_options=settings) for _ in range(2)]
+        answers = []
+        for i in range(6):
+            client = windows[i % 2]
+            uri = _uri(tmp_path, f"lane{i}.py")
+            open_code(client, uri, CODE)
+            answers.append(bool((await complete(client, uri, end_of(CODE))).items))
+        assert answers == [True, True, False, False, False, False]  # 2 a minute, both windows
+    assert not [r for r in adc_env.state.requests if r.status == 429]
