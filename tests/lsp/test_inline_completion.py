@@ -84,7 +84,7 @@ async def test_an_item_restating_the_typed_word_replaces_it(start_session, adc_e
 
 
 async def test_rapid_requests_make_one_model_call(start_session, adc_env, tmp_path):
-    client = await start_session(settings={"completion": {"debounceMs": 300}})
+    client = await start_session(settings={"completion": {"debounceMs": 1000}})
     uri = _uri(tmp_path, "typing.py")
     text = "value = 1\nresult = val"
     open_code(client, uri, text)
