@@ -123,6 +123,12 @@ class Typist(Bench):
         def log_message(ls: Any, params: Any) -> None:
             return None
 
+        @self.client.feature(types.WINDOW_SHOW_MESSAGE)
+        def show_message(ls: Any, params: Any) -> None:
+            self.messages.append(params.message)
+
+        self.messages: list[str] = []
+
     def open_code(self, uri: str, text: str) -> None:
         self.text = text
         self.client.text_document_did_open(
@@ -152,7 +158,7 @@ class Typist(Bench):
         if self.pending is not None and not self.pending[1].done():
             self.client.protocol.notify("$/cancelRequest", types.CancelParams(id=self.pending[0]))
         self._ids += 1
-        msg_id = f"complete-{self._ids}"
+        msg_id = f"complete-{id(self)}-{self._ids}"
         lines = self.text.split("\n")
         params = types.InlineCompletionParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
@@ -270,7 +276,8 @@ async def naive_run(env: dict[str, str], emulator: Any, trace: list) -> dict:
 
 
 async def command_under_load(env: dict[str, str], root: Path, emulator: Any) -> dict:
-    """Completions saturate their lane (4 documents, no debounce); then a generate."""
+    """4 documents typed into at 20 keys a second with no debounce: every key starts a
+    completion until the lane (a quarter of 40 rpm) is used up; then a generate."""
     emulator.state.clear_log()
     settings = {
         "model": "gemini-2.5-flash-lite",
@@ -278,46 +285,37 @@ async def command_under_load(env: dict[str, str], root: Path, emulator: Any) -> 
         "tokenCount": {"enabled": False},
         "completion": {"debounceMs": 0, "quotaShare": 0.25},
     }
-    window = Typist()
-    await window.start(env, settings, root)
+    typists = [Typist() for _ in range(4)]
+    await typists[0].start(env, settings, root)
+    for typist in typists[1:]:  # one server, one client connection: they share it
+        typist.client = typists[0].client
     uris = []
-    for i in range(4):
+    for i, typist in enumerate(typists):
         path = root / f"load{i}.py"
         path.write_text("")
         uris.append(path.as_uri())
-        window.client.text_document_did_open(
-            types.DidOpenTextDocumentParams(
-                text_document=types.TextDocumentItem(
-                    uri=uris[-1], language_id="python", version=1, text="def area(r):\n    ret"
-                )
-            )
-        )
-    position = types.Position(1, 7)
+        typist.open_code(uris[-1], "def area(r):\n    return r")
 
-    async def hammer(uri: str, until: float) -> None:
+    async def hammer(typist: Typist, uri: str, until: float) -> None:
         while time.perf_counter() < until:
-            await window.client.text_document_inline_completion_async(
-                types.InlineCompletionParams(
-                    text_document=types.TextDocumentIdentifier(uri=uri),
-                    position=position,
-                    context=types.InlineCompletionContext(
-                        trigger_kind=types.InlineCompletionTriggerKind.Automatic
-                    ),
-                )
-            )
+            typist.key(uri, "x")
+            typist.ask(uri)
+            await asyncio.sleep(0.05)
 
     until = time.perf_counter() + 6.0
-    load = [asyncio.ensure_future(hammer(uri, until)) for uri in uris]
-    await asyncio.sleep(3.0)  # the lane (10 of 40 rpm) is used up by now
-    stats = await window.execute("greycloud.completionStats", {})
+    load = [asyncio.ensure_future(hammer(t, u, until)) for t, u in zip(typists, uris, strict=True)]
+    await asyncio.sleep(3.0)  # the lane is used up by now, and completions keep coming
+    stats = await typists[0].execute("greycloud.completionStats", {})
     sent_at = time.monotonic()
-    await window.execute("greycloud.generate", {"prompt": "Summarise [[words=5]]"})
+    await typists[0].execute("greycloud.generate", {"prompt": "Summarise [[words=5]]"})
     (record,) = [r for r in emulator.state.requests if r.action == "streamGenerateContent"]
     await asyncio.gather(*load)
-    await window.stop()
+    await asyncio.sleep(0.5)
+    await typists[0].stop()
     return {
-        "completions_dropped_before": stats["dropped"],
+        "completions_asked_before": stats["requests"],
         "completion_calls_before": stats["upstream"],
+        "completions_dropped_before": stats["dropped"],
         "generate_start_delay_ms": ms(record.time - sent_at),
         "http_429": sum(1 for r in emulator.state.requests if r.status == 429),
     }
@@ -374,9 +372,10 @@ async def main_async(quick: bool) -> dict[str, Any]:
         try:
             results = {
                 "typing": await typing_run(env, root, emulator, trace),
-                "naive": await naive_run(env, emulator, trace),
                 "command_under_load": await command_under_load(env, root, emulator),
                 "memory": await memory(env, root, runtime, trace),
+                # Last: its 429s fill the emulator's quota window for a minute.
+                "naive": await naive_run(env, emulator, trace),
                 "latency_ms": ms(LATENCY),
                 "debounce_ms": DEBOUNCE_MS,
                 "cpu_count": os.cpu_count(),
@@ -402,6 +401,7 @@ def print_table(r: dict[str, Any]) -> None:
         ("  beyond latency + debounce, p95 ms", t["overhead_p95_ms"], "<= 30"),
         ("  same, p95 without the session's first", t["overhead_warm_p95_ms"], "<= 30"),
         ("stale suggestions shown", t["stale_shown"], "0"),
+        ("completions asked / sent / dropped (load)", _load(c), ""),
         ("generate start delay, lane saturated, ms", c["generate_start_delay_ms"], "< 1000"),
         ("429s (typing + load)", t["http_429"] + c["http_429"], "0"),
         ("daemon MB per window, completions on", m["on"]["per_window_mb"], ""),
@@ -412,6 +412,11 @@ def print_table(r: dict[str, Any]) -> None:
     for name, value, goal in rows:
         print(f"{name:46} {value!s:>10}  {goal}")
     print(f"server counts (typing): {t['server_stats']}")
+
+
+def _load(c: dict[str, Any]) -> str:
+    asked, sent = c["completions_asked_before"], c["completion_calls_before"]
+    return f"{asked}/{sent}/{c['completions_dropped_before']}"
 
 
 def main() -> None:
