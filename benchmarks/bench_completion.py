@@ -316,6 +316,7 @@ async def command_under_load(env: dict[str, str], root: Path, emulator: Any) -> 
         "completions_asked_before": stats["requests"],
         "completion_calls_before": stats["upstream"],
         "completions_dropped_before": stats["dropped"],
+        "emulator_completion_calls": len(completion_calls(emulator)),
         "generate_start_delay_ms": ms(record.time - sent_at),
         "http_429": sum(1 for r in emulator.state.requests if r.status == 429),
     }

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +120,7 @@ class LaneLimiter:
         *,
         share: float,
         max_wait: float,
+        on_admit: Callable[[], None] | None = None,
     ) -> None:
         SHARE.check("share", share)
         NON_NEGATIVE.check("max_wait", max_wait)
@@ -127,6 +128,8 @@ class LaneLimiter:
         self.lane = lane
         self.share = share
         self.max_wait = max_wait
+        self.on_admit = on_admit
+        """Called for each call admitted (it is sent next): e.g. to count model calls."""
 
     async def acquire(self, estimated_tokens: int) -> LaneReservation:
         """Admit in the lane and the quota, or raise `LaneFullError` (nothing held)."""
@@ -146,6 +149,8 @@ class LaneLimiter:
         if quota is None:
             lane.withdraw()
             raise LaneFullError("the quota has no spare room within the completion's budget")
+        if self.on_admit is not None:
+            self.on_admit()
         return LaneReservation(lane, quota)
 
     @asynccontextmanager

@@ -63,7 +63,7 @@ class Completions(Feature):
         self.turns: dict[str, DocumentTurns] = {}
         self.last: dict[str, Suggestion] = {}
         self.edited: dict[str, float] = {}
-        self.lane = LaneClients(ls)
+        self.lane = LaneClients(ls, on_admit=self._sent)
         self.exclusions = Exclusions(ls)
         self._ids = itertools.count(1)
         self._warming: asyncio.Task[None] | None = None
@@ -169,7 +169,6 @@ class Completions(Feature):
         except Exception as exc:
             log.warning("no completion: %s", exc)
             return None
-        self.stats.upstream += 1
         call = generate(
             client,
             contents,
@@ -183,7 +182,6 @@ class Completions(Feature):
         except Superseded:
             return None
         except LaneFullError:
-            self.stats.upstream -= 1  # nothing was sent
             self.stats.dropped += 1
             return None
         except asyncio.CancelledError:
@@ -193,6 +191,9 @@ class Completions(Feature):
             log.warning("completion failed: %s", exc)
             return None
         return clean(answer, cursor)
+
+    def _sent(self) -> None:
+        self.stats.upstream += 1
 
     def _fresh_cache(self, uri: str, model: str) -> str | None:
         """The newest fresh workspace cache of the document's folder made for ``model``."""

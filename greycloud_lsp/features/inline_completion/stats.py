@@ -10,8 +10,8 @@ class CompletionStats:
     """Counts since the session started.
 
     ``requests``: ``textDocument/inlineCompletion`` requests received;
-    ``upstream``: model calls started; ``shown``: items answered to a request
-    that was still current; ``accepted``: ``greycloud.completionAccepted``
+    ``upstream``: model calls sent (admitted by the quota lane);
+    ``shown``: items answered to a request that was still current; ``accepted``: ``greycloud.completionAccepted``
     commands received; ``dropped``: completions the quota lane had no room for
     within ``maxWaitMs``; ``reused``: answers from the last suggestion (typed
     ahead, no model call); ``cancelled``: model calls stopped because the text

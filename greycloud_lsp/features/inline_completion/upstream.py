@@ -10,6 +10,7 @@ retry: a completion is worth nothing a second later.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from greycloud_lsp.language_server import GreyCloudLanguageServer
@@ -22,8 +23,9 @@ if TYPE_CHECKING:
 class LaneClients:
     """One session's lane client, rebuilt when its quota, share or budget changes."""
 
-    def __init__(self, ls: GreyCloudLanguageServer) -> None:
+    def __init__(self, ls: GreyCloudLanguageServer, on_admit: Callable[[], None]) -> None:
         self.ls = ls
+        self.on_admit = on_admit
         self._key: tuple[Any, ...] | None = None
         self._client: GreyCloudAsyncClient | None = None
 
@@ -41,6 +43,7 @@ class LaneClients:
                 lane_of(quota, quota_client.config),
                 share=settings.quota_share,
                 max_wait=settings.max_wait_ms / 1000,
+                on_admit=self.on_admit,
             )
             # Completions never use the generate settings' Vertex AI Search tool.
             config = quota_client.config.replace(use_vertex_ai_search=False)
