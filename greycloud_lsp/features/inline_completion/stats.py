@@ -11,11 +11,12 @@ class CompletionStats:
 
     ``requests``: ``textDocument/inlineCompletion`` requests received;
     ``upstream``: model calls sent (admitted by the quota lane);
-    ``shown``: items answered to a request that was still current; ``accepted``: ``greycloud.completionAccepted``
-    commands received; ``dropped``: completions the quota lane had no room for
-    within ``maxWaitMs``; ``reused``: answers from the last suggestion (typed
-    ahead, no model call); ``cancelled``: model calls stopped because the text
-    moved on or the client cancelled.
+    ``shown``: items answered to a request that was still current;
+    ``accepted``: ``greycloud.completionAccepted`` commands received;
+    ``dropped``: completions the quota lane had no room for within ``maxWaitMs``;
+    ``reused``: answers from the last suggestion (typed ahead, no model call);
+    ``cancelled``: model calls stopped because the text moved on or the client
+    cancelled.
     """
 
     requests: int = 0
@@ -25,8 +26,3 @@ class CompletionStats:
     dropped: int = 0
     reused: int = 0
     cancelled: int = 0
-
-    def add(self, other: CompletionStats) -> None:
-        """Add ``other``'s counts to these (a daemon's total over its sessions)."""
-        for field in attrs.fields(CompletionStats):
-            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
