@@ -10,8 +10,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from greycloud import fill_in_middle
-from greycloud.emulator.completion import continuation
 from greycloud.emulator.schema import json_answer
 from greycloud.emulator.text import (
     count_tokens,
@@ -55,11 +53,7 @@ def build_answer(model: str, body: dict[str, Any], cached_tokens: int = 0) -> An
     """
     prompt = prompt_info(body)
     config = body.get("generationConfig") or {}
-    fim = fill_in_middle.parse(prompt.text)
-    if fim is not None:  # a code-completion prompt: continue the code at the cursor
-        text = continuation(fim, prompt.text)
-    else:
-        text = response_text(model, prompt.text, config)
+    text = response_text(model, prompt.text, config)
     if config.get("responseMimeType") == "application/json":
         text = json_answer(config, text, random.Random(text))
     finish = "STOP"
