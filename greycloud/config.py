@@ -32,6 +32,8 @@ DEFAULT_LOCATION = "us-central1"
 GCLOUD_TIMEOUT_SECONDS = 5.0
 # The longest wait a 429 may ask for before GreyCloud gives up at once (seconds).
 DEFAULT_MAX_RETRY_DELAY = 300.0
+# Inline completions' default model: the fastest and cheapest flash model.
+DEFAULT_COMPLETION_MODEL = "gemini-2.5-flash-lite"
 
 _DATASTORE_PATTERN = re.compile(
     r"^projects/[^/\s]+/locations/[^/\s]+/collections/[^/\s]+/dataStores/[^/\s]+$"

@@ -106,6 +106,12 @@ class Reservation:
             self.confirm()
             self._limiter._release_slot(self._admission)
 
+    def withdraw(self) -> None:
+        """The call was never sent: give everything back, as if it had not been admitted."""
+        if not self._released:
+            self._released = True
+            self._limiter._withdraw(self._admission)
+
 
 def config_limits(config: GreyCloudConfig) -> tuple[int, int, int]:
     """``config``'s (rpm, tpm, max_concurrency), the defaults where it sets none."""
@@ -283,6 +289,62 @@ class VertexRateLimiter:
             self._waiting -= 1
             self._waiting_tokens -= estimated_tokens
 
+    async def try_acquire(self, estimated_tokens: int, *, max_wait: float) -> Reservation | None:
+        """Admit within ``max_wait`` seconds, else None: for work dropped rather than delayed.
+
+        Never queues ahead of `acquire`: None at once while anyone waits there,
+        for a request that can never fit, and when room comes later than
+        ``max_wait`` (a slot that only an answer frees counts as never). It
+        waits outside the queue, so a caller of `acquire` arriving meanwhile
+        goes first. With a shared quota it asks Redis only when the last shared
+        view shows room, for at most what is left of ``max_wait``.
+        """
+        tokens = max(0, int(estimated_tokens))
+        if tokens > self.tpm:
+            return None
+        deadline = self.clock.now() + max(0.0, max_wait)
+        while True:
+            now = self.clock.now()
+            if self._waiting or not self._shared_room(tokens):
+                return None
+            delay = float("inf") if self._slots.locked() else self._delay(tokens, now)
+            if delay > 0:
+                if now + delay > deadline:
+                    return None
+                await self.clock.sleep(delay)
+                continue
+            await self._slots.acquire()  # free (checked above): returns without waiting
+            admission = _Admission(tokens)
+            self._held += 1
+            self._pending.add(admission)
+            self._charged += tokens
+            if self.shared is None or await self._try_shared(admission, deadline):
+                return Reservation(self, admission)
+            return None
+
+    def _shared_room(self, tokens: int) -> bool:
+        """Whether the last shared view leaves room for one more request of ``tokens``."""
+        view = self._shared_view()
+        if view.blocked_until > time.monotonic():
+            return False
+        return (
+            view.requests < self.rpm
+            and view.in_flight < self.max_concurrency
+            and view.tokens + tokens <= self.tpm
+        )
+
+    async def _try_shared(self, admission: _Admission, deadline: float) -> bool:
+        """Ask the shared quota for ``admission`` until ``deadline``; True if it may go."""
+        try:
+            wait = max(0.001, deadline - self.clock.now())
+            await asyncio.wait_for(self._admit_shared(admission), wait)
+            return True  # admitted, or Redis is not answering and this process had room
+        except BaseException as exc:
+            self._withdraw(admission)
+            if isinstance(exc, asyncio.TimeoutError):
+                return False
+            raise
+
     @asynccontextmanager
     async def limit(self, estimated_tokens: int) -> AsyncIterator[Reservation]:
         """``async with limiter.limit(n) as r:`` admits, then releases on exit."""
@@ -355,7 +417,7 @@ class VertexRateLimiter:
         return await self.shared.admit(
             admission,
             limits,
-            lambda: [*self._pending, *self._answered],
+            lambda: [a for a in (*self._pending, *self._answered) if a is not admission],
             lambda: self._changed.wait(),
         )
 
@@ -416,6 +478,13 @@ class VertexRateLimiter:
             self._notify()
             if self.shared is not None and admission.shared_id is not None:
                 self.shared.post("c", admission.shared_id)
+
+    def _withdraw(self, admission: _Admission) -> None:
+        """Forget a call that was never sent: unlike a release, it leaves no trace locally."""
+        if admission in self._pending:
+            self._pending.discard(admission)
+            self._charged -= admission.tokens
+            self._release_slot(admission)
 
     def _release_slot(self, admission: _Admission) -> None:
         self._held -= 1

@@ -152,6 +152,7 @@ IDLE_TIMEOUT = Bound(0, 7 * 24 * 3600)  # seconds the LSP daemon outlives its la
 TEMPERATURE = Bound(0.0, 2.0)
 TOP_P = Bound(0.0, 1.0)
 MAX_OUTPUT_TOKENS = POSITIVE
+SHARE = Bound(0.0, 1.0, exclusive=True)  # a share of a quota: more than 0, at most all of it
 
 GENERATION_BOUNDS: dict[str, Bound] = {
     "temperature": TEMPERATURE,

@@ -68,6 +68,12 @@ class Feature:
     async def initialized(self) -> None:
         """The client finished ``initialized`` and the settings are in."""
 
+    def document_changed(self, uri: str) -> None:
+        """``uri`` was opened or edited (called on the event loop, in arrival order)."""
+
+    def document_closed(self, uri: str) -> None:
+        """``uri`` was closed."""
+
     async def close(self) -> None:
         """The session ends: stop background work, release what it holds."""
 
@@ -142,6 +148,16 @@ class GreyCloudLanguageServer(LanguageServer):
 
     def features(self) -> list[Feature]:
         return list(self._features.values())
+
+    def document_changed(self, uri: str) -> None:
+        """Tell every feature that ``uri`` was opened or edited."""
+        for feature in self.features():
+            feature.document_changed(uri)
+
+    def document_closed(self, uri: str) -> None:
+        """Tell every feature that ``uri`` was closed."""
+        for feature in self.features():
+            feature.document_closed(uri)
 
     # -- settings ---------------------------------------------------------------
 

@@ -32,6 +32,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "greycloud_lsp.features.generation",
     "greycloud_lsp.features.workspace_ask",
     "greycloud_lsp.features.code_actions",
+    "greycloud_lsp.features.inline_completion",
 )
 
 

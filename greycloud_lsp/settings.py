@@ -21,6 +21,7 @@ from greycloud.rules import (
     MAX_OUTPUT_TOKENS,
     NON_NEGATIVE,
     POSITIVE,
+    SHARE,
     TEMPERATURE,
     TPM_COUNTS,
     ConfigError,
@@ -66,6 +67,30 @@ class CacheSettings:
     )
     """Pre-check minimum for ``greycloud.cacheWorkspace``: None uses the library's
     table (``greycloud.pricing.MIN_CACHE_TOKENS``), 0 skips the check."""
+
+
+@attrs.define(frozen=True)
+class CompletionSettings:
+    """``completion``: inline (ghost-text) completions, ``textDocument/inlineCompletion``."""
+
+    enabled: bool = True
+    model: str | None = None
+    """None: the library's ``DEFAULT_COMPLETION_MODEL`` (a fast flash model)."""
+    debounce_ms: int = attrs.field(
+        default=200, validator=within("completion.debounceMs", NON_NEGATIVE)
+    )
+    max_tokens: int = attrs.field(
+        default=96, validator=within("completion.maxTokens", MAX_OUTPUT_TOKENS)
+    )
+    context_tokens: int = attrs.field(
+        default=2048, validator=within("completion.contextTokens", POSITIVE)
+    )
+    languages: dict[str, bool] = attrs.field(factory=dict)
+    """languageId -> on/off; ``"*"`` is the default for the others (on when absent)."""
+    quota_share: float = attrs.field(default=0.25, validator=within("completion.quotaShare", SHARE))
+    max_wait_ms: int = attrs.field(
+        default=300, validator=within("completion.maxWaitMs", NON_NEGATIVE)
+    )
 
 
 @attrs.define(frozen=True)
@@ -124,6 +149,7 @@ class Settings:
     token_count: TokenCountSettings = attrs.field(factory=TokenCountSettings)
     cache: CacheSettings = attrs.field(factory=CacheSettings)
     code_actions: tuple[CodeActionTemplate, ...] = ()
+    completion: CompletionSettings = attrs.field(factory=CompletionSettings)
     daemon: DaemonSettings = attrs.field(factory=DaemonSettings)
 
     def client_config_overrides(self) -> dict[str, Any]:
@@ -148,7 +174,14 @@ class Settings:
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
 
-for _cls in (TokenCountSettings, CacheSettings, DaemonSettings, CodeActionTemplate, Settings):
+for _cls in (
+    TokenCountSettings,
+    CacheSettings,
+    CompletionSettings,
+    DaemonSettings,
+    CodeActionTemplate,
+    Settings,
+):
     attrs.resolve_types(_cls)
 
 

@@ -35,6 +35,8 @@ from greycloud.emulator.validation import (
 from greycloud.quotas import tpm_tokens
 
 EXPRESS_PROJECT = "express-mode"
+GONE_POLL_SECONDS = 0.01
+"""How often a request waiting out the latency looks whether its client went away."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,26 @@ async def _stream(
     return response
 
 
+async def _wait_unless_gone(request: web.Request, seconds: float) -> bool:
+    """Sleep ``seconds`` (one timer: no drift); False as soon as the client closes the
+    connection (looked at every `GONE_POLL_SECONDS`)."""
+
+    async def gone() -> None:
+        while True:
+            await asyncio.sleep(GONE_POLL_SECONDS)
+            if request.transport is None or request.transport.is_closing():
+                return
+
+    sleeper = asyncio.ensure_future(asyncio.sleep(seconds))
+    watcher = asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait({sleeper, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        return not watcher.done()
+    finally:
+        sleeper.cancel()
+        watcher.cancel()
+
+
 async def _answer(
     request: web.Request,
     state: EmulatorState,
@@ -138,8 +160,9 @@ async def _answer(
             over.kind, limit=over.limit, model=call.model, retry_delay=over.retry_delay
         )
         raise ApiError(429, message, retry_after=state.quota_retry_after, details=details)
-    if state.latency > 0:
-        await asyncio.sleep(state.latency)
+    if state.latency > 0 and not await _wait_unless_gone(request, state.latency):
+        record.client_disconnected = True  # cancelled while "thinking": logged as 499
+        return web.Response()  # never written: the connection is gone
     if call.action == "streamGenerateContent" and answer is not None:
         events = stream_payloads(answer, state.stream_chunk_tokens)
         return await _stream(request, state, events, record, fault)

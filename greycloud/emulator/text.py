@@ -124,8 +124,16 @@ def response_text(model: str, prompt: str, config: dict[str, Any] | None = None)
 
     Starts with ``Echo: <first words of the prompt>.`` then sentences drawn
     from ``WORDS``; about 40-60 tokens unless ``[[words=N]]`` asks otherwise
-    (then exactly N generated words after the echo).
+    (then exactly N generated words after the echo). A fill-in-the-middle prompt
+    (`greycloud.fill_in_middle`) gets a code continuation instead
+    (`greycloud.emulator.completion`).
     """
+    from greycloud import fill_in_middle
+    from greycloud.emulator.completion import continuation
+
+    fim = fill_in_middle.parse(prompt)
+    if fim is not None:
+        return continuation(fim, prompt)
     config = config or {}
     rng = random.Random(_seed(model, prompt, config))
     echo_words = WORDS_DIRECTIVE_RE.sub(" ", prompt).split()[:ECHO_WORDS]

@@ -141,6 +141,7 @@ class AttachedSession:
     def status(self) -> dict[str, Any]:
         server = self.server
         documents = generations = 0
+        completions: dict[str, int] | None = None
         folders: list[str] = []
         if server is not None:
             try:
@@ -152,6 +153,10 @@ class AttachedSession:
             from greycloud_lsp.features.generation.generate_command import Generations
 
             generations = len(server.get_feature(Generations).runs)
+            from greycloud_lsp.common.payload_conversion import dump
+            from greycloud_lsp.features.inline_completion.handler import Completions
+
+            completions = dump(server.get_feature(Completions).stats)
         return {
             "id": self.number,
             "window": self.window,
@@ -161,6 +166,7 @@ class AttachedSession:
             "workspaceFolders": folders,
             "documents": documents,
             "generations": generations,
+            "completions": completions,
         }
 
 

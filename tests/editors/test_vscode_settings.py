@@ -29,6 +29,7 @@ JSON_TYPES = {
     float: "number",
     list: "array",
     tuple: "array",
+    dict: "object",
 }
 
 

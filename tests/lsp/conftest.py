@@ -25,6 +25,9 @@ DAEMON_SMOKE = {
     "test_open_publishes_estimate_then_exact",
     "test_bad_arguments_are_invalid_params",
     "test_settings_change_applies_at_runtime",
+    "test_items_continue_the_prefix",
+    "test_the_model_call_is_cancelled_when_the_text_moves_on",
+    "test_typing_what_was_suggested_reuses_it_without_a_call",
 }
 
 

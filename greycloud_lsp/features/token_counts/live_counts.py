@@ -101,6 +101,12 @@ class TokenTracker(Feature):
 
     # -- document events ------------------------------------------------------
 
+    def document_changed(self, uri: str) -> None:
+        self.changed(uri)
+
+    def document_closed(self, uri: str) -> None:
+        self.closed(uri)
+
     def changed(self, uri: str) -> None:
         """A document was opened or edited: publish the estimate, re-arm the debounce."""
         config = self.ls.settings.token_count
@@ -257,15 +263,15 @@ def setup(server: GreyCloudLanguageServer) -> None:
 
 
 def on_did_open(ls: GreyCloudLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
-    ls.get_feature(TokenTracker).changed(params.text_document.uri)
+    ls.document_changed(params.text_document.uri)
 
 
 def on_did_change(ls: GreyCloudLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
-    ls.get_feature(TokenTracker).changed(params.text_document.uri)
+    ls.document_changed(params.text_document.uri)
 
 
 def on_did_close(ls: GreyCloudLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
-    ls.get_feature(TokenTracker).closed(params.text_document.uri)
+    ls.document_closed(params.text_document.uri)
 
 
 def on_token_count_request(ls: GreyCloudLanguageServer, params: Any) -> Any:

@@ -92,13 +92,7 @@ def collect(
         active = [(b, s) for b, s in ignores if b == current or b in current.parents]
 
         def ignored(path: Path, is_dir: bool, active: list = active) -> bool:
-            # Like git: the deepest .gitignore with a matching rule (or negation) decides.
-            for base, spec in reversed(active):
-                rel = path.relative_to(base).as_posix() + ("/" if is_dir else "")
-                verdict = _verdict(spec, rel)
-                if verdict is not None:
-                    return bool(verdict)
-            return False
+            return _ignored(active, path, is_dir)
 
         kept_dirs = []
         for name in sorted(dirnames):
@@ -127,6 +121,72 @@ def collect(
             if reason is not None:
                 result.skipped.append((rel, reason))
     return result
+
+
+def _ignored(active: list[tuple[Path, pathspec.PathSpec]], path: Path, is_dir: bool) -> bool:
+    """Like git: the deepest .gitignore (of ``active``) with a matching rule or negation decides."""
+    for base, spec in reversed(active):
+        rel = path.relative_to(base).as_posix() + ("/" if is_dir else "")
+        verdict = _verdict(spec, rel)
+        if verdict is not None:
+            return bool(verdict)
+    return False
+
+
+def _gitignore_spec(directory: Path) -> pathspec.PathSpec | None:
+    gitignore = directory / ".gitignore"
+    if not gitignore.is_file() or gitignore.is_symlink():
+        return None
+    try:
+        return _spec(gitignore.read_text("utf-8", errors="replace").splitlines())
+    except OSError:
+        return None
+
+
+def excluded_reason(
+    path: Path,
+    root: Path,
+    *,
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
+) -> str | None:
+    """Why `collect` would leave ``path`` (inside ``root``) out by its name and place, or None.
+
+    The same rules as a walk of ``root``: secret names, ``.gitignore`` files
+    on the way down, include/exclude globs (its content is not read: check
+    it with `greycloud.redaction.contains_secret`). A path that is not a file
+    on disk (an unsaved document) is judged by its name.
+    """
+    root = root.resolve()
+    path = path.resolve()
+    if not is_within(path, root) or path == root:
+        return "outside workspace"
+    secret_spec = _spec(SECRET_FILE_PATTERNS)
+    exclude_spec = _spec(exclude or [])
+    active: list[tuple[Path, pathspec.PathSpec]] = []
+    directory = root
+    for name in path.relative_to(root).parts[:-1]:
+        if (spec := _gitignore_spec(directory)) is not None:
+            active.append((directory, spec))
+        directory = directory / name
+        rel = directory.relative_to(root).as_posix() + "/"
+        if name in ALWAYS_SKIPPED_DIRS or secret_spec.match_file(rel):  # type: ignore[union-attr]
+            return "secret"
+        if _ignored(active, directory, True):
+            return "gitignored"
+        if exclude_spec is not None and exclude_spec.match_file(rel):
+            return "excluded"
+    if (spec := _gitignore_spec(directory)) is not None:
+        active.append((directory, spec))
+    rel = path.relative_to(root).as_posix()
+
+    def ignored(candidate: Path, is_dir: bool) -> bool:
+        return _ignored(active, candidate, is_dir)
+
+    reason = _file_problem(
+        path, rel, root, ignored, _spec(include or []), exclude_spec, secret_spec
+    )
+    return None if reason == "not a regular file" else reason
 
 
 def _verdict(spec: pathspec.PathSpec, rel: str) -> bool | None:
