@@ -95,10 +95,9 @@ class LaneReservation:
             reservation.settle(actual_tokens)
 
     def settle_usage(self, usage: Any) -> None:
-        """Settle both with what their quota counts of a response's ``usage_metadata``
-        (the library's clients call this once `Reservation` has it)."""
+        """Settle both with what their quota counts of a response's ``usage_metadata``."""
         for reservation in self._both:
-            reservation.settle_usage(usage)  # type: ignore[attr-defined]
+            reservation.settle_usage(usage)
 
     def release(self) -> None:
         for reservation in self._both:
