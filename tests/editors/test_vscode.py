@@ -420,3 +420,40 @@ def test_vscode_in_code_server(
         f"code-server: install {t_install:.1f}s, up {t_up:.1f}s; seen {seen['initial']} -> "
         f"{seen['afterEdit']}; answer grew {stream['first']} -> {stream['second']} chars"
     )
+
+
+@pytest.mark.timeout(600)
+def test_vscode_inline_completion_in_code_server(
+    tmp_path, editor_workspace, greycloud_server_cmd, require_tool, artifacts_dir
+):
+    """Ghost text through vscode-languageclient's inline completion support: shown while
+    typing, Ctrl+Right accepts a word, Tab the rest, the status bar item turns it off."""
+    need_code_server(require_tool)
+    demo = editor_workspace / "completion_demo.py"
+    demo.write_text("def add(a, b):\n    return a + b\n")
+    outcome = run_in_code_server(
+        tmp_path,
+        editor_workspace,
+        greycloud_server_cmd,
+        artifacts_dir,
+        "drive_completion.cjs",
+        {"greycloud.completion.debounceMs": 100},
+        name="vscode-completion",
+    )
+    seen, diag = outcome.seen, outcome.diag
+    assert outcome.drive.returncode == 0 and seen.get("ok"), diag
+    ghost = seen["ghost"]
+    assert ghost.strip() and "```" not in ghost, diag
+    for name in ("ghost", "word", "accepted", "off"):
+        assert (artifacts_dir / f"vscode-completion-{name}.png").exists(), name
+    # The word accept left the rest; Tab took it: the saved file has the whole suggestion.
+    saved = demo.read_text()
+    assert "def multiply(a, b):" in saved and "total = multiply(" in saved, saved
+    first_line = ghost.strip().splitlines()[0].strip()
+    assert first_line in saved, (first_line, saved)
+    assert seen["ghostAfterWord"] and len(seen["ghostAfterWord"]) < len(ghost), diag
+    # The toggle said on, then off; with completions off no ghost text came.
+    assert "on" in seen["toggleBefore"] and "off" in seen["toggleAfter"], diag
+    assert seen["ghostWhileOff"] is None, diag
+    # Accepting ran the item's command: the server counted it.
+    assert "completion accepted" in outcome.ext_log or seen["requests"] > 0, diag
