@@ -19,7 +19,7 @@ function M.check()
   local exe = vim.fn.exepath(cmd[1])
   if exe == '' then
     health.error('server command not found: ' .. cmd[1], {
-      'pip install greycloud (gives the greycloud-lsp command)',
+      'pip install -e . in a GreyCloud checkout (gives the greycloud-lsp command)',
       "or setup{ cmd = { '/path/to/python', '-m', 'greycloud_lsp' } }",
     })
   else
@@ -38,7 +38,7 @@ function M.check()
   if (client.server_capabilities or {}).codeActionProvider then
     health.ok('code actions: offered (vim.lsp.buf.code_action())')
   else
-    health.warn('code actions: the server does not offer them', { 'Upgrade greycloud (pip install -U greycloud)' })
+    health.warn('code actions: the server does not offer them', { 'Update your GreyCloud checkout and run pip install -e . again' })
   end
   local comp = gc.completion
   local keys = gc.config.completion.keys or {}
