@@ -174,3 +174,24 @@ def test_nvim_cache_statusline_resets_when_the_server_goes(
     keep_artifacts(artifacts_dir, tmp_path, "nvim-cache-reset", report)
     assert report and not report["failures"] and proc.returncode == 0, diag
     assert report["before"].startswith("cache fresh") and report["after"] == ""
+
+
+@pytest.mark.timeout(180)
+def test_nvim_inline_completion_typing_in_insert_mode(
+    tmp_path, editor_workspace, greycloud_server_cmd, nvim, artifacts_dir
+):
+    """Ghost text from textDocument/inlineCompletion as a user types: shown, kept while
+    typing along (no new upstream request), accepted by word and whole with the default
+    keys (the server counts both), dismissed, a plain <Tab> without one, toggled off."""
+    (editor_workspace / "completion_demo.py").write_text(
+        "def add(a, b):\n    return a + b\n\n\ndef subtract(a, b):\n    return a - b\n"
+    )
+    proc, report, diag = run_nvim(
+        nvim, tmp_path, editor_workspace, greycloud_server_cmd, script="run_completion.lua"
+    )
+    keep_artifacts(artifacts_dir, tmp_path, "nvim-completion", report)
+    assert report and not report["failures"] and proc.returncode == 0, diag
+    assert report["ghost"].strip() and "```" not in report["ghost"], diag
+    written = report["buffer"]
+    assert "def multiply(a, b):" in written and "total = multiply(" in written, diag
+    assert report["stats_after_accept"]["accepted"] >= 2, diag

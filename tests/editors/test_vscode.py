@@ -8,6 +8,7 @@ code-server + Node 24 + playwright-core, Debian chromium) is installed by
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -146,10 +147,7 @@ def server_settings(cmd: list[str]) -> dict:
     return {"greycloud.server.command": cmd[0], "greycloud.server.args": cmd[1:]}
 
 
-@pytest.mark.timeout(600)
-def test_vscode_in_code_server(
-    tmp_path, editor_workspace, greycloud_server_cmd, require_tool, artifacts_dir
-):
+def need_code_server(require_tool) -> None:
     need_extension_deps(require_tool)
     for path, what in (
         (NODE24, "Node 24"),
@@ -161,28 +159,62 @@ def test_vscode_in_code_server(
     if not Path(CHROMIUM).exists():
         require_tool("chromium missing (apt-get install chromium)")
 
+
+BASE_SETTINGS = {
+    "greycloud.server.emulator": True,
+    "greycloud.server.logLevel": "DEBUG",
+    "workbench.startupEditor": "none",
+    "workbench.tips.enabled": False,
+    "workbench.enableExperiments": False,
+    "security.workspace.trust.enabled": False,
+    "telemetry.telemetryLevel": "off",
+    "extensions.autoCheckUpdates": False,
+    "extensions.autoUpdate": False,
+    "update.mode": "none",
+    "files.autoSave": "off",
+    "chat.disableAIFeatures": True,
+    "editor.wordWrap": "on",
+}
+
+
+@dataclasses.dataclass
+class CodeServerRun:
+    """What one driver run left: its report, output, and the logs it wrote."""
+
+    seen: dict
+    drive: subprocess.CompletedProcess
+    ext_log: str
+    t_install: float
+    t_up: float
+
+    @property
+    def diag(self) -> str:
+        return (
+            f"drive exit={self.drive.returncode}\nseen={json.dumps(self.seen, indent=1)[:5000]}\n"
+            f"stderr={self.drive.stderr[-3000:]}\nextension log={self.ext_log[-3000:]}"
+        )
+
+
+def run_in_code_server(
+    tmp_path: Path,
+    workspace: Path,
+    server_cmd: list[str],
+    artifacts_dir: Path,
+    driver: str,
+    settings: dict,
+    name: str = "vscode",
+) -> CodeServerRun:
+    """Install the packaged extension into a fresh code-server, open ``workspace`` in
+    Chromium and run ``driver`` (a .cjs next to this file); stops everything by PID."""
     vsix = build_vsix()
     user_data = tmp_path / "cs-user"
     extensions = tmp_path / "cs-extensions"
     (user_data / "User").mkdir(parents=True)
     settings = {
-        "greycloud.server.emulator": True,
-        "greycloud.server.logLevel": "DEBUG",
+        **BASE_SETTINGS,
         "greycloud.server.logFile": str(tmp_path / "server.log"),
-        "greycloud.tokenCount.debounceMs": 200,
-        "greycloud.generate.output": "insert",
-        "workbench.startupEditor": "none",
-        "workbench.tips.enabled": False,
-        "workbench.enableExperiments": False,
-        "security.workspace.trust.enabled": False,
-        "telemetry.telemetryLevel": "off",
-        "extensions.autoCheckUpdates": False,
-        "extensions.autoUpdate": False,
-        "update.mode": "none",
-        "files.autoSave": "off",
-        "chat.disableAIFeatures": True,
-        "editor.wordWrap": "on",
-        **server_settings(greycloud_server_cmd),
+        **settings,
+        **server_settings(server_cmd),
     }
     (user_data / "User" / "settings.json").write_text(json.dumps(settings, indent=2))
     # code-server's window is a remote one: machine-scoped settings (the server command and
@@ -226,7 +258,7 @@ def test_vscode_in_code_server(
             "--disable-update-check",
             "--disable-workspace-trust",
             "--disable-getting-started-override",
-            str(editor_workspace),
+            str(workspace),
         ],
         cwd=tmp_path,
         env=env,
@@ -244,12 +276,12 @@ def test_vscode_in_code_server(
             CHROMIUM=CHROMIUM,
             CHROMIUM_USER_DATA_DIR=str(tmp_path / "chromium"),
             CODE_SERVER_URL=f"http://127.0.0.1:{port}",
-            GREYCLOUD_TEST_WORKSPACE=str(editor_workspace),
+            GREYCLOUD_TEST_WORKSPACE=str(workspace),
             GREYCLOUD_TEST_ARTIFACTS=str(artifacts_dir),
             GREYCLOUD_TEST_SERVER_LOG=str(tmp_path / "server.log"),
         )
         drive = subprocess.run(
-            [str(NODE24), str(HERE / "vscode" / "drive_code_server.cjs")],
+            [str(NODE24), str(HERE / "vscode" / driver)],
             cwd=tmp_path,
             env=denv,
             capture_output=True,
@@ -260,19 +292,39 @@ def test_vscode_in_code_server(
     finally:
         stop(proc)
         cs_log.close()
-        for name in ("code-server.log", "server.log"):
-            if (tmp_path / name).exists():
-                shutil.copy(tmp_path / name, artifacts_dir / f"vscode-{name}")
+        for log_name in ("code-server.log", "server.log"):
+            if (tmp_path / log_name).exists():
+                shutil.copy(tmp_path / log_name, artifacts_dir / f"{name}-{log_name}")
     ext_logs = sorted(user_data.glob("logs/**/*GreyCloud*.log"))
     ext_log = "\n".join(p.read_text(errors="replace") for p in ext_logs)
-    (artifacts_dir / "vscode-extension.log").write_text(ext_log)
+    (artifacts_dir / f"{name}-extension.log").write_text(ext_log)
     lines = [ln for ln in drive.stdout.splitlines() if ln.startswith("{")]
     seen = json.loads(lines[-1]) if lines else {}
-    (artifacts_dir / "vscode-seen.json").write_text(json.dumps(seen, indent=1))
-    diag = (
-        f"drive exit={drive.returncode}\nseen={json.dumps(seen, indent=1)[:5000]}\n"
-        f"stderr={drive.stderr[-3000:]}\nextension log={ext_log[-3000:]}"
+    (artifacts_dir / f"{name}-seen.json").write_text(json.dumps(seen, indent=1))
+    return CodeServerRun(seen, drive, ext_log, t_install, t_up)
+
+
+@pytest.mark.timeout(600)
+def test_vscode_in_code_server(
+    tmp_path, editor_workspace, greycloud_server_cmd, require_tool, artifacts_dir
+):
+    need_code_server(require_tool)
+    settings = {
+        "greycloud.tokenCount.debounceMs": 200,
+        "greycloud.generate.output": "insert",
+        # Ghost text would take the Tab and Enter keys of this scenario's typing.
+        "greycloud.completion.enabled": False,
+    }
+    outcome = run_in_code_server(
+        tmp_path,
+        editor_workspace,
+        greycloud_server_cmd,
+        artifacts_dir,
+        "drive_code_server.cjs",
+        settings,
     )
+    seen, drive, ext_log, diag = outcome.seen, outcome.drive, outcome.ext_log, outcome.diag
+    t_install, t_up = outcome.t_install, outcome.t_up
     assert drive.returncode == 0 and seen.get("ok"), diag
 
     # What the user saw in the status bar, before and after a restart.
@@ -282,13 +334,14 @@ def test_vscode_in_code_server(
     )
     assert seen["afterRestart"]["tokens"] > 0, diag
     # Whatever order the settings arrived in, the server that runs is the configured one.
+    launch = server_settings(greycloud_server_cmd)
     commands = [
         ln.split("server command: ", 1)[1]
         for ln in ext_log.splitlines()
         if "server command: " in ln
     ]
     assert commands and commands[-1].startswith(
-        settings.get("greycloud.server.pythonPath") or settings["greycloud.server.command"]
+        launch.get("greycloud.server.pythonPath") or launch["greycloud.server.command"]
     ), diag
     assert "--emulator" in commands[-1], diag
     # A changed greycloud.server.* setting restarted the server by itself (with the new
@@ -367,3 +420,40 @@ def test_vscode_in_code_server(
         f"code-server: install {t_install:.1f}s, up {t_up:.1f}s; seen {seen['initial']} -> "
         f"{seen['afterEdit']}; answer grew {stream['first']} -> {stream['second']} chars"
     )
+
+
+@pytest.mark.timeout(600)
+def test_vscode_inline_completion_in_code_server(
+    tmp_path, editor_workspace, greycloud_server_cmd, require_tool, artifacts_dir
+):
+    """Ghost text through vscode-languageclient's inline completion support: shown while
+    typing, Ctrl+Right accepts a word, Tab the rest, the status bar item turns it off."""
+    need_code_server(require_tool)
+    demo = editor_workspace / "completion_demo.py"
+    demo.write_text("def add(a, b):\n    return a + b\n")
+    outcome = run_in_code_server(
+        tmp_path,
+        editor_workspace,
+        greycloud_server_cmd,
+        artifacts_dir,
+        "drive_completion.cjs",
+        {"greycloud.completion.debounceMs": 100},
+        name="vscode-completion",
+    )
+    seen, diag = outcome.seen, outcome.diag
+    assert outcome.drive.returncode == 0 and seen.get("ok"), diag
+    ghost = seen["ghost"]
+    assert ghost.strip() and "```" not in ghost, diag
+    for name in ("ghost", "word", "accepted", "off"):
+        assert (artifacts_dir / f"vscode-completion-{name}.png").exists(), name
+    # The word accept left the rest; Tab took it: the saved file has the whole suggestion.
+    saved = demo.read_text()
+    assert "def multiply(a, b):" in saved and "total = multiply(" in saved, saved
+    first_line = ghost.strip().splitlines()[0].strip()
+    assert first_line in saved, (first_line, saved)
+    assert seen["ghostAfterWord"] and len(seen["ghostAfterWord"]) < len(ghost), diag
+    # The toggle said on, then off; with completions off no ghost text came.
+    assert "on" in seen["toggleBefore"] and "off" in seen["toggleAfter"], diag
+    assert seen["ghostWhileOff"] is None, diag
+    # Accepting ran the item's command: the server counted it.
+    assert "completion accepted" in outcome.ext_log or seen["requests"] > 0, diag

@@ -11,6 +11,7 @@ import { AskWorkspace } from './ask';
 import { registerCaches } from './caches';
 import { CacheTracker } from './cacheStatus';
 import { interceptCodeActions } from './codeActions';
+import { CompletionStatus } from './completionStatus';
 import { registerGenerate } from './generate';
 import { Generations } from './generation';
 import { createLog } from './log';
@@ -33,6 +34,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     log,
     server,
     tokens,
+    new CompletionStatus(server, log),
     caches,
     generations,
     answers,

@@ -9,6 +9,8 @@ export const Commands = {
   deleteCache: 'greycloud.deleteCache',
   extendCache: 'greycloud.extendCache',
   runCodeAction: 'greycloud.runCodeAction',
+  completionAccepted: 'greycloud.completionAccepted',
+  completionStats: 'greycloud.completionStats',
 } as const;
 
 export const Notifications = {

@@ -54,4 +54,61 @@ function M.run(body)
   vim.cmd(#M.report.failures > 0 and 'cquit 1' or 'qall!')
 end
 
+--- Run the driver's body as a coroutine that gives the main loop back while it waits, so
+--- that keys sent with nvim_input() are typed as a user types them (insert-mode
+--- autocommands and mappings run). Inside the body use M.sleep and M.wait_for.
+---@param body fun()
+function M.run_async(body)
+  local co = coroutine.create(function()
+    local ok, err = xpcall(body, debug.traceback)
+    if not ok then
+      M.check('test script error', false, err)
+    end
+  end)
+  M._resume = function()
+    local ok, err = coroutine.resume(co)
+    if not ok then
+      M.check('test script error', false, err)
+    end
+    if coroutine.status(co) == 'dead' then
+      M.report.messages = vim.api.nvim_exec2('messages', { output = true }).output
+      local f = assert(io.open(M.result_file, 'w'))
+      f:write(vim.json.encode(M.report))
+      f:close()
+      vim.cmd(#M.report.failures > 0 and 'cquit 1' or 'qall!')
+    end
+  end
+  vim.schedule(M._resume)
+end
+
+--- In run_async: give the main loop `ms` milliseconds (typed keys are processed).
+---@param ms integer
+function M.sleep(ms)
+  vim.defer_fn(M._resume, ms)
+  coroutine.yield()
+end
+
+--- In run_async: wait until `cond()` is truthy (checked every 20 ms) or `timeout` ms pass.
+---@return boolean
+function M.wait_for(cond, timeout)
+  local deadline = vim.uv.now() + (timeout or M.TIMEOUT)
+  while vim.uv.now() < deadline do
+    if cond() then
+      return true
+    end
+    M.sleep(20)
+  end
+  return cond() and true or false
+end
+
+--- In run_async: type `text` key by key, `delay` ms apart, as a person types.
+---@param text string keys in nvim_input() notation
+---@param delay? integer
+function M.type(text, delay)
+  for _, key in ipairs(vim.split(text, '')) do
+    vim.api.nvim_input(key == '<' and '<lt>' or key)
+    M.sleep(delay or 40)
+  end
+end
+
 return M

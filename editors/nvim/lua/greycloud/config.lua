@@ -7,6 +7,18 @@
 ---@class greycloud.AskOptions
 ---@field confirm? boolean Ask before creating or refreshing a workspace cache (default true)
 
+---@class greycloud.CompletionKeys
+---@field accept? string|false Accept the whole suggestion (default '<Tab>'; the key's own meaning when none shows)
+---@field accept_word? string|false Accept the next word (default '<M-w>')
+---@field accept_line? string|false Accept the rest of the line, or the next line (default '<M-l>')
+---@field dismiss? string|false Hide the suggestion (default '<C-]>')
+
+---@class greycloud.CompletionOptions
+---@field enabled? boolean Ask for inline completions as you type (default true; toggle with require('greycloud').completion.toggle())
+---@field keys? greycloud.CompletionKeys Insert-mode keys; false turns one off
+---@field hl_group? string Highlight of the ghost text (default 'Comment')
+---@field native? boolean Use Neovim's vim.lsp.inline_completion when it exists (0.12+; default true)
+
 ---@class greycloud.Options
 ---@field cmd? string|string[] Server command (default { 'greycloud-lsp' })
 ---@field emulator? boolean Append `--emulator`: a local Vertex AI emulator, no Google account
@@ -20,6 +32,7 @@
 ---@field extend_ttl_seconds? integer TTL offered when extending a cache from :GreyCloudCaches
 ---@field generate? greycloud.GenerateOptions
 ---@field ask? greycloud.AskOptions
+---@field completion? greycloud.CompletionOptions Ghost text; server-side settings (model, debounceMs, ...) go in settings.completion
 
 local M = {}
 
@@ -37,6 +50,12 @@ M.defaults = {
   extend_ttl_seconds = 3600,
   generate = { include_document = false },
   ask = { confirm = true },
+  completion = {
+    enabled = true,
+    keys = { accept = '<Tab>', accept_word = '<M-w>', accept_line = '<M-l>', dismiss = '<C-]>' },
+    hl_group = 'Comment',
+    native = true,
+  },
 }
 
 ---@type greycloud.Options
@@ -58,7 +77,7 @@ function M.set(opts)
 end
 
 -- Server settings whose value is an object: an empty Lua table must go out as {} not [].
-local OBJECT_KEYS = { tokenCount = true, cache = true }
+local OBJECT_KEYS = { tokenCount = true, cache = true, completion = true }
 
 --- The `greycloud` settings section as JSON-ready data (empty tables become objects).
 ---@param settings? table

@@ -40,6 +40,19 @@ function M.check()
   else
     health.warn('code actions: the server does not offer them', { 'Upgrade GreyCloud (git pull, then pip install -e . in its clone)' })
   end
+  local comp = gc.completion
+  local keys = gc.config.completion.keys or {}
+  local shown = string.format('accept %s, word %s, line %s, dismiss %s', tostring(keys.accept), tostring(keys.accept_word),
+    tostring(keys.accept_line), tostring(keys.dismiss))
+  if not (client.server_capabilities or {}).inlineCompletionProvider then
+    health.warn('inline completions: the server does not offer them', { 'Upgrade greycloud-lsp' })
+  elseif not comp.enabled then
+    health.info("inline completions: off (require('greycloud').completion.toggle() turns them on)")
+  elseif gc.config.completion.native ~= false and vim.lsp.inline_completion then
+    health.ok("inline completions: on, Neovim's vim.lsp.inline_completion (" .. shown .. ')')
+  else
+    health.ok('inline completions: on, ghost text as extmarks (' .. shown .. ')')
+  end
   local t0 = vim.uv.hrtime()
   local res, err = client:request_sync('workspace/executeCommand', {
     command = 'greycloud.countTokens',

@@ -10,6 +10,7 @@
 --   generate :GreyCloudGenerate, streaming into a scratch buffer, :GreyCloudCancel
 --   cache    :GreyCloudCacheWorkspace, :GreyCloudCaches, cache status
 --   ask      :GreyCloudAsk (ask the cached workspace)
+--   completion  inline completions as ghost text (accept / word / line / dismiss keys)
 --   health   :checkhealth greycloud
 -- Code actions: vim.lsp.buf.code_action() lists the server's; their command runs
 -- through generate.run_code_action (streams prose answers into a scratch buffer).
@@ -17,6 +18,7 @@
 local ask = require('greycloud.ask')
 local cache = require('greycloud.cache')
 local client = require('greycloud.client')
+local completion = require('greycloud.completion')
 local config = require('greycloud.config')
 local generate = require('greycloud.generate')
 local lsp = require('greycloud.lsp')
@@ -55,6 +57,8 @@ M.tokens = tokens.count
 M.cache_workspace = cache.cache_workspace
 M.caches = cache.caches
 M.ask = ask.ask
+--- Inline completions: accept(kind?), dismiss(), toggle(), visible(), stats.
+M.completion = completion
 
 --- Statusline component: the buffer's token count, "~120 tok" (estimate) or "118 tok" (exact).
 M.statusline = tokens.statusline
@@ -77,6 +81,7 @@ function M.setup(opts)
 
   augroup = vim.api.nvim_create_augroup('greycloud', { clear = true })
   vim.api.nvim_create_autocmd('LspProgress', { group = augroup, callback = generate.on_progress })
+  completion.setup(augroup)
   vim.api.nvim_create_autocmd('BufWipeout', {
     group = augroup,
     callback = function(ev)

@@ -2,6 +2,7 @@
 
 local cache = require('greycloud.cache')
 local client = require('greycloud.client')
+local completion = require('greycloud.completion')
 local config = require('greycloud.config')
 local generate = require('greycloud.generate')
 local tokens = require('greycloud.tokens')
@@ -33,6 +34,7 @@ function M.config()
     on_exit = function()
       generate.reset()
       cache.reset()
+      completion.dismiss()
     end,
   }
 end

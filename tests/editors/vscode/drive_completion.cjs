@@ -1,0 +1,91 @@
+// Inline completions in code-server, as a user meets them: type a function into a
+// Python file, see ghost text, accept a word with Ctrl+Right, accept the rest with
+// Tab, save; turn completions off from the status bar and type on (no ghost text).
+// Prints one JSON line with what it saw; exits non-zero (with a screenshot) on failure.
+'use strict';
+
+const path = require('path');
+const { ARTIFACTS, emulator, launch, log, openFile, openWorkbench, statusText, waitFor } = require('./driver_common.cjs');
+
+const GHOST = '.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text';
+const TOGGLE = '[id="greycloud.greycloud.completion"]';
+
+async function ghostText(page) {
+  const parts = page.locator(GHOST);
+  if ((await parts.count()) === 0) return null;
+  const texts = await parts.allInnerTexts();
+  const text = texts.join('\n').replace(/\u00a0/g, ' ');
+  return text.trim() ? text : null;
+}
+
+async function main() {
+  const { browser, page, shot } = await launch();
+  const seen = { console: [] };
+  try {
+    await openWorkbench(page);
+    const editor = await openFile(page, 'completion_demo.py');
+    await emulator('DELETE', '_emulator/requests');
+    await editor.locator('.view-lines').click();
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('def multiply(a, b):', { delay: 70 });
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('return a', { delay: 70 });
+
+    // 1. Ghost text at the cursor.
+    seen.ghost = await waitFor('ghost text', () => ghostText(page), 60000, 100);
+    await shot('vscode-completion-ghost.png');
+    log(`ghost: ${JSON.stringify(seen.ghost)}`);
+
+    // 2. Ctrl+Right accepts one word; the rest stays as ghost text.
+    await page.keyboard.press('Control+ArrowRight');
+    await new Promise((r) => setTimeout(r, 500));
+    seen.ghostAfterWord = await ghostText(page);
+    await shot('vscode-completion-word.png');
+
+    // 3. Tab accepts the rest; then save.
+    if (seen.ghostAfterWord) {
+      await page.keyboard.press('Tab');
+      await waitFor('the ghost text to go', async () => !(await ghostText(page)), 10000, 100);
+    }
+    await shot('vscode-completion-accepted.png');
+    await page.keyboard.press('Control+S');
+    await new Promise((r) => setTimeout(r, 800));
+
+    // 4. The status bar item turns completions off; typing shows no ghost text.
+    const toggle = page.locator(TOGGLE);
+    await toggle.waitFor({ state: 'visible', timeout: 20000 });
+    seen.toggleBefore = await toggle.getAttribute('aria-label');
+    await toggle.click();
+    seen.toggleAfter = await waitFor('the toggle to say off', async () => {
+      const label = await toggle.getAttribute('aria-label');
+      return label && label.includes('off') ? label : null;
+    }, 20000);
+    await shot('vscode-completion-off.png');
+    await editor.locator('.view-lines').click();
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('total = multiply(', { delay: 70 });
+    await new Promise((r) => setTimeout(r, 3000));
+    seen.ghostWhileOff = await ghostText(page);
+    await page.keyboard.press('Control+S');
+    await new Promise((r) => setTimeout(r, 800));
+    seen.requests = (await emulator('GET', '_emulator/requests')).length;
+    seen.status = await statusText(page);
+    process.stdout.write(JSON.stringify({ ok: true, ...seen }) + '\n');
+  } catch (err) {
+    seen.error = String(err && err.stack ? err.stack : err);
+    seen.status = await statusText(page).catch(() => []);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'vscode-completion-failure.png') }).catch(() => {});
+    process.stdout.write(JSON.stringify({ ok: false, ...seen }) + '\n');
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(String(err && err.stack ? err.stack : err) + '\n');
+  process.exit(2);
+});
