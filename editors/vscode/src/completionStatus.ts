@@ -19,8 +19,9 @@ export interface CompletionStats {
   reused?: number;
 }
 
+/** On unless set to false (the setting's default, null, leaves it to the server: on). */
 export function completionsEnabled(): boolean {
-  return vscode.workspace.getConfiguration(SECTION).get<boolean>(ENABLED, true);
+  return vscode.workspace.getConfiguration(SECTION).get<boolean | null>(ENABLED) !== false;
 }
 
 export class CompletionStatus implements vscode.Disposable {
