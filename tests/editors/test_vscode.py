@@ -437,7 +437,13 @@ def test_vscode_inline_completion_in_code_server(
         greycloud_server_cmd,
         artifacts_dir,
         "drive_completion.cjs",
-        {"greycloud.completion.debounceMs": 100},
+        {
+            "greycloud.completion.debounceMs": 100,
+            "editor.inlineSuggest.enabled": True,
+            # The word-based suggest widget would open on every letter and hide ghost text
+            # that does not extend its selected word; a user sees both, the test one.
+            "editor.quickSuggestions": {"other": "off", "comments": "off", "strings": "off"},
+        },
         name="vscode-completion",
     )
     seen, diag = outcome.seen, outcome.diag
@@ -449,11 +455,16 @@ def test_vscode_inline_completion_in_code_server(
     # The word accept left the rest; Tab took it: the saved file has the whole suggestion.
     saved = demo.read_text()
     assert "def multiply(a, b):" in saved and "total = multiply(" in saved, saved
-    first_line = ghost.strip().splitlines()[0].strip()
-    assert first_line in saved, (first_line, saved)
+    # Every piece of the ghost text (inline part and the lines below) is in the file.
+    flat = " ".join(saved.split())
+    for piece in ghost.splitlines():
+        assert " ".join(piece.split()) in flat, (piece, saved)
     assert seen["ghostAfterWord"] and len(seen["ghostAfterWord"]) < len(ghost), diag
     # The toggle said on, then off; with completions off no ghost text came.
     assert "on" in seen["toggleBefore"] and "off" in seen["toggleAfter"], diag
     assert seen["ghostWhileOff"] is None, diag
-    # Accepting ran the item's command: the server counted it.
-    assert "completion accepted" in outcome.ext_log or seen["requests"] > 0, diag
+    # About 30 keys typed: the debounce and typed-ahead reuse kept model calls few.
+    assert 1 <= seen["modelCalls"] <= 6, diag
+    # Accepting ran the item's command on the server (logged at debug).
+    assert "accepted (all)" in (tmp_path / "server.log").read_text(), diag
+

@@ -51,7 +51,8 @@ async def test_items_continue_the_prefix(start_session, adc_env, tmp_path):
     text = item.insert_text
     assert isinstance(text, str) and text.startswith("d(")  # finishes `add`, then calls it
     assert "\n" in text and "```" not in text and "<|" not in text
-    assert item.range is None
+    cursor = end_of(CODE)  # an insertion: an empty range at the cursor
+    assert item.range == types.Range(cursor, cursor)
     assert item.command is not None and item.command.command == "greycloud.completionAccepted"
     assert item.command.title == "GreyCloud: completion accepted"
     (argument,) = item.command.arguments

@@ -227,11 +227,17 @@ class Completions(Feature):
             command=ACCEPTED_COMMAND,
             arguments=[{"id": item_id, "kind": "all"}],
         )
-        item = types.InlineCompletionItem(insert_text=text, command=command)
-        if replaced:
-            start = position.character - codec.client_num_units(replaced)
-            item.insert_text = replaced + text
-            item.range = types.Range(types.Position(position.line, start), position)
+        # Always a range: without one a client picks its own (VS Code replaces the word
+        # at the cursor up to the end of the line, which hides an insertion's ghost text).
+        start = position.character - codec.client_num_units(replaced) if replaced else None
+        item = types.InlineCompletionItem(
+            insert_text=replaced + text,
+            command=command,
+            range=types.Range(
+                types.Position(position.line, position.character if start is None else start),
+                position,
+            ),
+        )
         return types.InlineCompletionList(items=[item])
 
     def accepted(self, args: AcceptedArgs) -> None:

@@ -5,10 +5,20 @@
 'use strict';
 
 const path = require('path');
-const { ARTIFACTS, emulator, launch, log, openFile, openWorkbench, statusText, waitFor } = require('./driver_common.cjs');
+const {
+  ARTIFACTS,
+  emulator,
+  launch,
+  log,
+  openFile,
+  openWorkbench,
+  statusText,
+  tokenStatus,
+  waitFor,
+} = require('./driver_common.cjs');
 
 const GHOST = '.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text';
-const TOGGLE = '[id="greycloud.greycloud.completion"]';
+const TOGGLE = '#workbench\\.parts\\.statusbar [aria-label*="GreyCloud inline completions"]';
 
 async function ghostText(page) {
   const parts = page.locator(GHOST);
@@ -24,6 +34,8 @@ async function main() {
   try {
     await openWorkbench(page);
     const editor = await openFile(page, 'completion_demo.py');
+    // The server is up once the file's token count shows.
+    seen.tokens = await waitFor('a token count in the status bar', () => tokenStatus(page), 90000);
     await emulator('DELETE', '_emulator/requests');
     await editor.locator('.view-lines').click();
     await page.keyboard.press('Control+End');
@@ -54,7 +66,7 @@ async function main() {
     await new Promise((r) => setTimeout(r, 800));
 
     // 4. The status bar item turns completions off; typing shows no ghost text.
-    const toggle = page.locator(TOGGLE);
+    const toggle = page.locator(TOGGLE).first();
     await toggle.waitFor({ state: 'visible', timeout: 20000 });
     seen.toggleBefore = await toggle.getAttribute('aria-label');
     await toggle.click();
@@ -71,7 +83,9 @@ async function main() {
     seen.ghostWhileOff = await ghostText(page);
     await page.keyboard.press('Control+S');
     await new Promise((r) => setTimeout(r, 800));
-    seen.requests = (await emulator('GET', '_emulator/requests')).length;
+    // What reached the model while typing: completions only (generateContent).
+    const logged = (await emulator('GET', '_emulator/requests')).requests;
+    seen.modelCalls = logged.filter((r) => /generateContent/.test(r.action)).length;
     seen.status = await statusText(page);
     process.stdout.write(JSON.stringify({ ok: true, ...seen }) + '\n');
   } catch (err) {
