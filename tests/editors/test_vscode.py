@@ -467,4 +467,3 @@ def test_vscode_inline_completion_in_code_server(
     assert 1 <= seen["modelCalls"] <= 6, diag
     # Accepting ran the item's command on the server (logged at debug).
     assert "accepted (all)" in (tmp_path / "server.log").read_text(), diag
-
