@@ -24,7 +24,7 @@ from greycloud_lsp.features.workspace_cache.folders import (
     folder_for,
     workspace_roots,
 )
-from greycloud_lsp.features.workspace_cache.registry import OwnedCache, iso_time
+from greycloud_lsp.features.workspace_cache.owned_cache import OwnedCache, iso_time
 from greycloud_lsp.language_server import GreyCloudLanguageServer
 
 STATE_COMMAND = "greycloud.workspaceCacheState"
