@@ -93,3 +93,29 @@ async def test_polling_and_watched_changes_touch_files_off_the_loop(
     assert shared.caches.get("c3").stale
     assert loop_file_access == []
     await shared.aclose()
+
+
+async def test_a_cache_deleted_while_the_times_are_read_is_not_announced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from greycloud_lsp.features.workspace_cache import registry
+
+    a = tmp_path / "a.py"
+    a.write_text("# a\n")
+    shared = SharedState()
+    server = create_server(shared)
+    caches = server.get_feature(CacheRegistry)
+    announced: list[str] = []
+    caches.announce = lambda cache, deleted=False: announced.append(cache.name)  # type: ignore[method-assign]
+    shared.caches.add("c1", held_cache("c1", {a: "# a\n"}), server, None)
+    a.unlink()
+    real = registry.mtimes_of
+
+    def deleted_meanwhile(paths: Any) -> dict[str, float]:
+        shared.caches.forget("c1")  # e.g. greycloud.deleteCache ran during the poll
+        return real(paths)
+
+    monkeypatch.setattr(registry, "mtimes_of", deleted_meanwhile)
+    await caches._poll_files()
+    assert announced == []
+    await shared.aclose()

@@ -185,8 +185,8 @@ class CacheRegistry(Feature):
         on_disk = await asyncio.to_thread(mtimes_of, paths)
         for cache in watched:
             for path, mtime in list(cache.mtimes.items()):
-                if cache.stale:
-                    break
+                if cache.stale or cache.name not in self.ls.shared.caches:
+                    break  # stale already, or deleted while the times were read
                 now = on_disk.get(path)
                 if now is None:
                     self.mark_stale(cache, f"deleted: {Path(path).name}")
