@@ -118,4 +118,18 @@ async def test_a_cache_deleted_while_the_times_are_read_is_not_announced(
     monkeypatch.setattr(registry, "mtimes_of", deleted_meanwhile)
     await caches._poll_files()
     assert announced == []
+
+    # The same while a changed file is read (a watched-file event).
+    a.write_text("# a changed\n")
+    shared.caches.add("c1", held_cache("c1", {a: "# a\n"}), server, None)
+    read = registry._read_text
+
+    def read_deleted_meanwhile(path: str) -> str | None:
+        shared.caches.forget("c1")
+        return read(path)
+
+    monkeypatch.setattr(registry, "_read_text", read_deleted_meanwhile)
+    changed = types.FileEvent(uri=from_fs_path(str(a)), type=types.FileChangeType.Changed)
+    await on_watched_files(server, types.DidChangeWatchedFilesParams(changes=[changed]))
+    assert announced == []
     await shared.aclose()

@@ -147,7 +147,9 @@ class CacheRegistry(Feature):
         if text is None:  # deleted or unreadable (None): certainly stale
             text = await asyncio.to_thread(_read_text, resolved)
         for cache in holding:
-            if cache.stale or (text is not None and digest(text) == cache.files.get(resolved)):
+            if cache.stale or cache.name not in self.ls.shared.caches:
+                continue  # marked meanwhile, or deleted while the file was read
+            if text is not None and digest(text) == cache.files.get(resolved):
                 continue
             self.mark_stale(cache, f"{reason}: {Path(resolved).name}")
 
