@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,16 @@ from typing import Any
 
 from greycloud_lsp.forwarder.autostart import control
 from greycloud_lsp.wire.socket_paths import daemon_paths
+
+
+def daemon_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``greycloud-lsp daemon ARGS`` (blocking: ``asyncio.to_thread`` it in async tests)."""
+    return subprocess.run(
+        [sys.executable, "-m", "greycloud_lsp", "daemon", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 async def status(kind: str = "daemon") -> dict[str, Any] | None:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from greycloud_lsp.daemon.cache_file import CacheFile
+from greycloud_lsp.features.workspace_cache.owned_cache import OwnedCache
 from greycloud_lsp.features.workspace_cache.persistence import restore, wait_for_windows
-from greycloud_lsp.features.workspace_cache.registry import OwnedCache
 from greycloud_lsp.shared_state import SharedState
 
 NAME = "projects/p/locations/l/cachedContents/1"

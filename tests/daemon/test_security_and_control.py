@@ -17,7 +17,7 @@ import pytest
 
 from greycloud_lsp.wire import handshake
 from greycloud_lsp.wire.socket_paths import daemon_paths
-from tests.daemon.daemon_helpers import RawSession, status, wait_until
+from tests.daemon.daemon_helpers import RawSession, daemon_cli, status, wait_until
 from tests.helpers import NO_HANG, daemon_processes, kill_daemons
 from tests.lsp.lsp_helpers import execute, language_servers
 
@@ -114,27 +114,18 @@ async def test_bad_handshakes_are_refused_cleanly(adc_env, tmp_path):
         await session.close()
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "greycloud_lsp", "daemon", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 async def test_status_and_stop_commands(adc_env, tmp_path):
-    assert _cli("status").returncode == 3  # none running
+    assert daemon_cli("status").returncode == 3  # none running
     async with language_servers(tmp_path, mode="daemon") as start:
         client = await start(settings={"rpm": 30})
         await execute(client, "greycloud.generate", {"prompt": "hi [[words=2]]"})
-        shown = await asyncio.to_thread(_cli, "status")
+        shown = await asyncio.to_thread(daemon_cli, "status")
         assert shown.returncode == 0, shown.stderr
         assert "sessions: 1" in shown.stdout and "quotas in use (local" in shown.stdout
         (row,) = [line for line in shown.stdout.splitlines() if "gemini-3-flash" in line]
         assert row.split()[:2] == ["emulator-project/us-central1/gemini-3-flash-preview", "1/30"]
         before = await status()
-        stopped = await asyncio.to_thread(_cli, "stop")
+        stopped = await asyncio.to_thread(daemon_cli, "stop")
         assert f"stopped greycloud-lsp daemon {before['pid']}" in stopped.stdout
         assert not psutil.pid_exists(before["pid"]) or psutil.Process(before["pid"]).status() == (
             psutil.STATUS_ZOMBIE

@@ -22,6 +22,20 @@ MODE_ARGS = {"standalone": ["--standalone"], "daemon": []}
 Session = Callable[..., Awaitable[LanguageClient]]
 
 
+async def server_capabilities() -> types.ServerCapabilities:
+    """What a freshly started standalone server advertises to a VS Code-like client."""
+    command = [*SERVER, *MODE_ARGS["standalone"]]
+    client = await ClientServerConfig(server_command=command).start()
+    try:
+        result = await client.initialize_session(
+            types.InitializeParams(capabilities=client_capabilities("visual-studio-code"))
+        )
+        await client.shutdown_session()
+    finally:
+        await client.stop()
+    return result.capabilities
+
+
 class Recorder:
     """Collects custom notifications the server sends."""
 

@@ -334,21 +334,11 @@ async def test_two_servers_share_the_completion_lane_through_redis(adc_env, redi
 
 
 async def test_the_server_advertises_inline_completions(tmp_path):
-    from pytest_lsp import ClientServerConfig, client_capabilities
-
     from tests.lsp import lsp_helpers
 
-    command = [*lsp_helpers.SERVER, *lsp_helpers.MODE_ARGS["standalone"]]
-    client = await ClientServerConfig(server_command=command).start()
-    try:
-        result = await client.initialize_session(
-            types.InitializeParams(capabilities=client_capabilities("visual-studio-code"))
-        )
-        await client.shutdown_session()
-    finally:
-        await client.stop()
-    assert result.capabilities.inline_completion_provider is not None
-    commands = result.capabilities.execute_command_provider.commands
+    capabilities = await lsp_helpers.server_capabilities()
+    assert capabilities.inline_completion_provider is not None
+    commands = capabilities.execute_command_provider.commands
     assert {"greycloud.completionAccepted", "greycloud.completionStats"} <= set(commands)
 
 

@@ -132,3 +132,48 @@ def test_fill_in_middle_round_trip():
     prompt = render_file("a.py", "x = 1") + render("b.py", "pre", "post")
     assert parse(prompt) == FillInMiddle("pre", "post")
     assert parse("no markers") is None
+
+
+async def test_exclusions_read_the_ignore_rules_off_the_event_loop(tmp_path, monkeypatch):
+    """A completion asks on every pause: the ``.gitignore`` walk must not block the daemon."""
+    import threading
+    from pathlib import Path
+
+    from lsprotocol import types
+    from pygls.uris import from_fs_path
+
+    from greycloud_lsp.features.inline_completion.context import Exclusions
+    from greycloud_lsp.server import create_server
+
+    (tmp_path / ".gitignore").write_text("build/\n")
+    (tmp_path / "build").mkdir()
+    server = create_server()
+    params = types.InitializeParams(capabilities=types.ClientCapabilities())
+    params.root_uri = from_fs_path(str(tmp_path))
+    list(server.protocol.lsp_initialize(params))
+    ignored, plain = (from_fs_path(str(tmp_path / p)) for p in ("build/out.py", "main.py"))
+    for uri in (ignored, plain):
+        server.workspace.put_text_document(types.TextDocumentItem(uri, "python", 1, "x = 1\n"))
+    on_loop: list[str] = []
+    loop_thread = threading.get_ident()
+    real_read, real_is_file = Path.read_text, Path.is_file
+
+    def read_text(self: Path, *args, **kwargs):
+        if threading.get_ident() == loop_thread:
+            on_loop.append(f"read {self}")
+        return real_read(self, *args, **kwargs)
+
+    def is_file(self: Path):
+        if threading.get_ident() == loop_thread:
+            on_loop.append(f"is_file {self}")
+        return real_is_file(self)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    monkeypatch.setattr(Path, "is_file", is_file)
+    exclusions = Exclusions(server)
+    assert await exclusions.reason(ignored, "x = 1\n") == "gitignored"
+    assert await exclusions.reason(plain, "x = 1\n") is None
+    assert await exclusions.reason(plain, 'key = "AIzaSyA1234567890abcdefghijklmnopqrstuv"\n') == (
+        "secret (content)"
+    )
+    assert on_loop == []

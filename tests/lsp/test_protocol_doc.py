@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
-from lsprotocol import types
-from pytest_lsp import ClientServerConfig, client_capabilities
 
 import greycloud_lsp
 from greycloud_lsp.common.payload_conversion import camel
@@ -81,16 +79,7 @@ def github_anchor(heading: str) -> str:
 
 async def advertised_commands() -> list[str]:
     """``executeCommandProvider.commands`` of a freshly started server."""
-    command = [*lsp_helpers.SERVER, *lsp_helpers.MODE_ARGS["standalone"]]
-    client = await ClientServerConfig(server_command=command).start()
-    try:
-        result = await client.initialize_session(
-            types.InitializeParams(capabilities=client_capabilities("visual-studio-code"))
-        )
-        await client.shutdown_session()
-    finally:
-        await client.stop()
-    provider = result.capabilities.execute_command_provider
+    provider = (await lsp_helpers.server_capabilities()).execute_command_provider
     assert provider is not None, "the server advertises no executeCommandProvider"
     return list(provider.commands)
 

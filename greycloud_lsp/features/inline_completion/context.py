@@ -13,6 +13,7 @@ edit. Each is cut to what is left of the budget.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from pathlib import Path
@@ -85,15 +86,16 @@ def display_path(ls: GreyCloudLanguageServer, uri: str) -> str:
     return Path(path).name
 
 
-def name_exclusion(ls: GreyCloudLanguageServer, uri: str) -> str | None:
-    """Why the workspace cache would leave ``uri``'s file out by its name and place, or None."""
-    path = to_fs_path(uri)
-    if path is None:
-        return None
-    cache = ls.settings.cache
+def name_exclusion(
+    path: str, roots: list[Path], include: list[str], exclude: list[str]
+) -> str | None:
+    """Why the workspace cache would leave ``path`` out by its name and place, or None.
+
+    Blocking (it reads the ``.gitignore`` files on the way): run it in a thread.
+    """
     candidate = Path(path)
-    for root in workspace_roots(ls):
-        reason = excluded_reason(candidate, root, include=cache.include, exclude=cache.exclude)
+    for root in roots:
+        reason = excluded_reason(candidate, root, include=include, exclude=exclude)
         if reason != "outside workspace":
             return reason
     # Outside every folder: its name still must not look like a secret.
@@ -103,7 +105,8 @@ def name_exclusion(ls: GreyCloudLanguageServer, uri: str) -> str | None:
 
 class Exclusions:
     """Which documents may be sent: the cache's rules by name (kept `NAME_TTL` seconds per
-    document, as ``.gitignore`` files rarely change), then a credential in the text."""
+    document, as ``.gitignore`` files rarely change; judged in a thread), then a credential
+    in the text."""
 
     NAME_TTL = 10.0
 
@@ -111,15 +114,22 @@ class Exclusions:
         self.ls = ls
         self._names: dict[str, tuple[float, tuple[Any, ...], str | None]] = {}
 
-    def reason(self, uri: str, text: str) -> str | None:
+    async def reason(self, uri: str, text: str) -> str | None:
         """Why ``uri`` (holding ``text``) must not be sent, or None."""
         cache = self.ls.settings.cache
         rules = (tuple(cache.include), tuple(cache.exclude))
         now = time.monotonic()
         known = self._names.get(uri)
         if known is None or known[0] < now or known[1] != rules:
-            known = (now + self.NAME_TTL, rules, name_exclusion(self.ls, uri))
-            self._names[uri] = known
+            path = to_fs_path(uri)
+            named = None
+            if path is not None:
+                roots = workspace_roots(self.ls)
+                include, exclude = list(cache.include), list(cache.exclude)
+                named = await asyncio.to_thread(name_exclusion, path, roots, include, exclude)
+            known = (now + self.NAME_TTL, rules, named)
+            if uri in self.ls.workspace.text_documents:  # not closed meanwhile
+                self._names[uri] = known
         if known[2] is not None:
             return known[2]
         return "secret (content)" if contains_secret(text) else None
@@ -170,7 +180,7 @@ def rank_others(
     return [document for _, _, document in scored[:MAX_OTHER_DOCUMENTS]]
 
 
-def build_context(
+async def build_context(
     ls: GreyCloudLanguageServer,
     document: TextDocument,
     cursor: Cursor,
@@ -188,9 +198,10 @@ def build_context(
     for other in rank_others(ls, document.uri, document.language_id, cursor.prefix, edited):
         if left <= 0:
             break
-        text = other.source[:left]
-        if exclusions.reason(other.uri, other.source) is not None:
+        source = other.source  # the text judged is the text sent
+        if await exclusions.reason(other.uri, source) is not None:
             continue
+        text = source[:left]
         context.others.append((display_path(ls, other.uri), text))
         left -= len(text)
     return context

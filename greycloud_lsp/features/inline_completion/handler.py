@@ -137,10 +137,12 @@ class Completions(Feature):
             return EMPTY
         if document.version != version:
             return EMPTY
-        reason = self.exclusions.reason(uri, document.source)
+        reason = await self.exclusions.reason(uri, document.source)
         if reason is not None:
             log.debug("no completion for %s: %s", uri, reason)
             return EMPTY
+        if not turns.current(turn) or document.version != version:
+            return EMPTY  # edited while the rules were read: the check was of other text
         text = await self._ask_model(uri, document, cursor, turns, turn)
         if text is None or not turns.current(turn) or document.version != version:
             return EMPTY  # the user moved on while the model answered
@@ -161,7 +163,9 @@ class Completions(Feature):
         settings = self.ls.settings.completion
         model = completion_model(settings)
         budgets = context_chars(settings)
-        context = build_context(self.ls, document, cursor, budgets, self.edited, self.exclusions)
+        context = await build_context(
+            self.ls, document, cursor, budgets, self.edited, self.exclusions
+        )
         cached = self._fresh_cache(uri, model)
         contents, system = build_request(context, cached=cached is not None)
         try:

@@ -35,8 +35,10 @@ class LaneClients:
         from greycloud.quota_lane import LaneLimiter, lane_of
 
         quota_client = self.ls.get_client(model)
-        key = (id(quota_client), settings.quota_share, settings.max_wait_ms)
-        if self._client is None or key != self._key:
+        # The client itself, not its id(): a replaced client's id can be reused by the
+        # next one, and the lane would keep the old config (project, credentials).
+        key = (quota_client, settings.quota_share, settings.max_wait_ms)
+        if self._client is None or self._key is None or not _same(key, self._key):
             quota = quota_client.rate_limiter
             limiter = LaneLimiter(
                 quota,
@@ -57,6 +59,10 @@ class LaneClients:
         client, self._client, self._key = self._client, None, None
         if client is not None:
             await client.aclose()
+
+
+def _same(key: tuple[Any, ...], other: tuple[Any, ...]) -> bool:
+    return key[0] is other[0] and key[1:] == other[1:]
 
 
 async def generate(

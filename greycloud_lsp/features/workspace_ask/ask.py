@@ -1,7 +1,8 @@
 """Asking the cached workspace: which cache a question uses, what a new one costs, what it saved.
 
 - ``greycloud.workspaceCacheState``: the newest fresh (else stale) cache of a folder;
-- ``greycloud.cacheWorkspace`` with ``dryRun``: ``cache_plan.plan_cache`` (files, tokens, cost);
+- ``greycloud.cacheWorkspace`` with ``dryRun``: ``workspace_cache.plan.plan_cache``
+  (files, tokens, cost);
 - ``cachedContent: "workspace"`` on ``greycloud.generate``: :func:`resolve_workspace_cache`;
 - the generate result's ``cost``: :func:`question_saving`.
 
@@ -24,7 +25,7 @@ from greycloud_lsp.features.workspace_cache.folders import (
     folder_for,
     workspace_roots,
 )
-from greycloud_lsp.features.workspace_cache.registry import OwnedCache, iso_time
+from greycloud_lsp.features.workspace_cache.owned_cache import OwnedCache, iso_time
 from greycloud_lsp.language_server import GreyCloudLanguageServer
 
 STATE_COMMAND = "greycloud.workspaceCacheState"

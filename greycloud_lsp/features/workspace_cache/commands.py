@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,15 @@ from greycloud_lsp.common.payloads import (
 from greycloud_lsp.common.text_metrics import digest
 from greycloud_lsp.features.progress.reporter import ProgressReporter
 from greycloud_lsp.features.workspace_cache.folders import choose_folder
-from greycloud_lsp.features.workspace_cache.persistence import connection_of
-from greycloud_lsp.features.workspace_cache.plan import collect_contents, plan_cache
-from greycloud_lsp.features.workspace_cache.registry import (
-    CacheRegistry,
+from greycloud_lsp.features.workspace_cache.owned_cache import (
     OwnedCache,
     iso_time,
+    mtimes_of,
     tokens_of,
 )
+from greycloud_lsp.features.workspace_cache.persistence import connection_of
+from greycloud_lsp.features.workspace_cache.plan import collect_contents, plan_cache
+from greycloud_lsp.features.workspace_cache.registry import CacheRegistry
 from greycloud_lsp.language_server import GreyCloudLanguageServer
 
 log = logging.getLogger(__name__)
@@ -39,16 +39,6 @@ def setup(server: GreyCloudLanguageServer) -> None:
     server.command("greycloud.listCaches")(list_caches_command)
     server.command("greycloud.deleteCache")(delete_cache_command)
     server.command("greycloud.extendCache")(extend_cache_command)
-
-
-def _mtimes(paths: Iterable[str]) -> dict[str, float]:
-    out = {}
-    for path in paths:
-        try:
-            out[path] = Path(path).stat().st_mtime
-        except OSError:
-            continue
-    return out
 
 
 async def cache_workspace_command(ls: GreyCloudLanguageServer, *args: Any) -> Any:
@@ -121,7 +111,7 @@ async def _create_cache(
             "cache.minTokens; 0 skips this check)"
         ) from None
     files = {str(path): digest(text) for _rel, path, text in collected.files}
-    mtimes = await asyncio.to_thread(_mtimes, files)
+    mtimes = await asyncio.to_thread(mtimes_of, files)
     owned = OwnedCache(
         name=cached.name,
         display_name=cached.display_name or display_name,

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from greycloud_lsp.common.processes import pid_alive
-from greycloud_lsp.features.workspace_cache.registry import OwnedCache
+from greycloud_lsp.features.workspace_cache.owned_cache import OwnedCache
 from greycloud_lsp.wire.handshake import session_environment
 
 if TYPE_CHECKING:

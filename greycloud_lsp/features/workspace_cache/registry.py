@@ -1,6 +1,7 @@
 """The workspace caches a session holds: staleness, keep-alive, extend and delete.
 
-The commands that create, list, delete and extend caches are in ``cache_commands``.
+The commands that create, list, delete and extend caches are in ``commands``; a
+cache itself is ``owned_cache.OwnedCache``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import attrs
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from greycloud_lsp.common.payloads import CacheStatus
 from greycloud_lsp.common.text_metrics import digest
+from greycloud_lsp.features.workspace_cache.owned_cache import (
+    OwnedCache,
+    aware,
+    iso_time,
+    mtimes_of,
+)
 from greycloud_lsp.language_server import Feature, GreyCloudLanguageServer
 from greycloud_lsp.shared_caches import window_of
 
@@ -31,99 +37,6 @@ STATUS_METHOD = "greycloud/cacheStatus"
 TICK_SECONDS = 1.0
 POLL_EVERY_TICKS = 5
 WATCHER_ID = "greycloud-cache-files"
-
-
-@attrs.define
-class OwnedCache:
-    """A cache this server created, with the digests of the files it holds."""
-
-    name: str
-    display_name: str | None
-    model: str
-    ttl_seconds: int
-    expire_time: dt.datetime | None
-    files: dict[str, str]  # resolved path -> content digest
-    mtimes: dict[str, float]
-    last_used: float = attrs.field(factory=time.monotonic)
-    stale: bool = False
-    stale_reason: str = ""
-    folder: str | None = None
-    """The folder whose files were cached."""
-    tokens: int | None = None
-    project: str | None = None
-    location: str | None = None
-    connection: dict[str, Any] | None = None
-    """How to reach it without its session (``persistence.connection_of``): no secrets."""
-
-    def to_record(self) -> dict[str, Any]:
-        """What the next daemon needs to know of it (JSON; see ``persistence.py``)."""
-        return {
-            "name": self.name,
-            "project": self.project,
-            "location": self.location,
-            "model": self.model,
-            "folder": self.folder,
-            "displayName": self.display_name,
-            "tokens": self.tokens,
-            "ttlSeconds": self.ttl_seconds,
-            "expireTime": iso_time(self.expire_time),
-            "stale": self.stale,
-            "staleReason": self.stale_reason,
-            "files": self.files,
-            "mtimes": self.mtimes,
-            "connection": self.connection,
-        }
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> OwnedCache:
-        """The cache `to_record` wrote (raises ``KeyError``/``TypeError``/``ValueError`` if bad)."""
-        expire = record.get("expireTime")
-        files = record.get("files") or {}
-        mtimes = record.get("mtimes") or {}
-        if not isinstance(files, dict) or not isinstance(mtimes, dict):
-            raise TypeError("files and mtimes must be objects")
-        return cls(
-            name=str(record["name"]),
-            display_name=record.get("displayName"),
-            model=str(record["model"]),
-            ttl_seconds=int(record["ttlSeconds"]),
-            expire_time=dt.datetime.fromisoformat(expire) if expire else None,
-            files={str(k): str(v) for k, v in files.items()},
-            mtimes={str(k): float(v) for k, v in mtimes.items()},
-            stale=bool(record.get("stale")),
-            stale_reason=str(record.get("staleReason") or ""),
-            folder=record.get("folder"),
-            tokens=record.get("tokens"),
-            project=record.get("project"),
-            location=record.get("location"),
-            connection=record.get("connection"),
-        )
-
-    def seconds_left(self, now: dt.datetime | None = None) -> int | None:
-        """Whole seconds until it expires (None: no expiry known)."""
-        if self.expire_time is None:
-            return None
-        now = now or dt.datetime.now(dt.timezone.utc)
-        return int((_aware(self.expire_time) - now).total_seconds())
-
-    def expired(self, now: dt.datetime | None = None) -> bool:
-        """Whether its expiry time has come (it is gone upstream)."""
-        now = now or dt.datetime.now(dt.timezone.utc)
-        return self.expire_time is not None and _aware(self.expire_time) <= now
-
-
-def iso_time(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.isoformat().replace("+00:00", "Z")
-
-
-def tokens_of(cached: Any) -> int | None:
-    from greycloud.cache import cache_tokens
-
-    return cache_tokens(cached)
 
 
 class CacheRegistry(Feature):
@@ -214,22 +127,29 @@ class CacheRegistry(Feature):
 
     # -- staleness --------------------------------------------------------------
 
-    def file_changed(self, path: str, text: str | None, reason: str) -> None:
-        """``path`` was saved or changed on disk: mark caches holding it stale."""
-        try:
-            resolved = str(Path(path).resolve())
-        except OSError:
+    async def file_changed(self, path: str, text: str | None, reason: str) -> None:
+        """``path`` was saved or changed on disk: mark caches holding it stale.
+
+        Without ``text`` the file is read in a thread (never on the event loop).
+        """
+        if not self.ls.shared.caches:
             return
-        for cache in self.ls.shared.caches.values():  # any session's cache of this file
-            old = cache.files.get(resolved)
-            if old is None or cache.stale:
-                continue
-            if text is None:
-                try:
-                    text = Path(resolved).read_text("utf-8")
-                except (OSError, UnicodeDecodeError):
-                    text = None  # deleted or unreadable: certainly stale
-            if text is not None and digest(text) == old:
+        resolved = await asyncio.to_thread(_resolved, path)
+        if resolved is None:
+            return
+        holding = [  # any session's cache of this file
+            cache
+            for cache in self.ls.shared.caches.values()
+            if not cache.stale and resolved in cache.files
+        ]
+        if not holding:
+            return
+        if text is None:  # deleted or unreadable (None): certainly stale
+            text = await asyncio.to_thread(_read_text, resolved)
+        for cache in holding:
+            if cache.stale or cache.name not in self.ls.shared.caches:
+                continue  # marked meanwhile, or deleted while the file was read
+            if text is not None and digest(text) == cache.files.get(resolved):
                 continue
             self.mark_stale(cache, f"{reason}: {Path(resolved).name}")
 
@@ -260,21 +180,22 @@ class CacheRegistry(Feature):
             except Exception as exc:  # that client is gone, or none is connected (unit tests)
                 log.debug("could not send cache status: %s", exc)
 
-    def _poll_files(self) -> None:
-        for cache in list(self.owned.values()):
-            if cache.stale:
-                continue
-            for path, mtime in cache.mtimes.items():
-                try:
-                    now = Path(path).stat().st_mtime
-                except OSError:
+    async def _poll_files(self) -> None:
+        """Compare the held caches' files with their times on disk (stat in a thread)."""
+        watched = [cache for cache in self.owned.values() if not cache.stale]
+        paths = {path for cache in watched for path in cache.mtimes}
+        on_disk = await asyncio.to_thread(mtimes_of, paths)
+        for cache in watched:
+            for path, mtime in list(cache.mtimes.items()):
+                if cache.stale or cache.name not in self.ls.shared.caches:
+                    break  # stale already, or deleted while the times were read
+                now = on_disk.get(path)
+                if now is None:
                     self.mark_stale(cache, f"deleted: {Path(path).name}")
                     break
                 if now != mtime:
                     cache.mtimes[path] = now
-                    self.file_changed(path, None, "changed on disk")
-                    if cache.stale:
-                        break
+                    await self.file_changed(path, None, "changed on disk")
 
     # -- background loop ----------------------------------------------------------
 
@@ -312,7 +233,7 @@ class CacheRegistry(Feature):
             await asyncio.sleep(TICK_SECONDS)
             ticks += 1
             if ticks % POLL_EVERY_TICKS == 0 and self.owned:
-                self._poll_files()
+                await self._poll_files()
             self._forget_expired()
             if self.ls.settings.cache.keep_alive:
                 await self._keep_alive()
@@ -333,7 +254,7 @@ class CacheRegistry(Feature):
             if cache.expire_time is None:
                 continue
             in_use = time.monotonic() - cache.last_used < cache.ttl_seconds
-            remaining = (_aware(cache.expire_time) - now).total_seconds()
+            remaining = (aware(cache.expire_time) - now).total_seconds()
             margin = min(300.0, max(2.0, cache.ttl_seconds * 0.25))
             if in_use and 0 < remaining < margin:
                 try:
@@ -380,8 +301,18 @@ class CacheRegistry(Feature):
         self.ls.shared.caches.release_all(self.ls)
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+def _resolved(path: str) -> str | None:
+    try:
+        return str(Path(path).resolve())
+    except OSError:
+        return None
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        return Path(path).read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def setup(server: GreyCloudLanguageServer) -> None:
@@ -390,7 +321,7 @@ def setup(server: GreyCloudLanguageServer) -> None:
     server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)(on_watched_files)
 
 
-def on_did_save(ls: GreyCloudLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+async def on_did_save(ls: GreyCloudLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
     uri = params.text_document.uri
     path = to_fs_path(uri)
     caches = ls.get_feature(CacheRegistry)
@@ -399,10 +330,10 @@ def on_did_save(ls: GreyCloudLanguageServer, params: types.DidSaveTextDocumentPa
     text = params.text
     if text is None and uri in ls.workspace.text_documents:
         text = ls.workspace.get_text_document(uri).source
-    caches.file_changed(path, text, "saved")
+    await caches.file_changed(path, text, "saved")
 
 
-def on_watched_files(
+async def on_watched_files(
     ls: GreyCloudLanguageServer, params: types.DidChangeWatchedFilesParams
 ) -> None:
     for change in params.changes:
@@ -410,6 +341,6 @@ def on_watched_files(
         if path is None:
             continue
         deleted = change.type == types.FileChangeType.Deleted
-        ls.get_feature(CacheRegistry).file_changed(
+        await ls.get_feature(CacheRegistry).file_changed(
             path, None, "deleted" if deleted else "changed on disk"
         )
