@@ -71,7 +71,13 @@ def lane_of(
             shared = RedisQuota(config.quota_url, (project, location, f"{model}/{name}"))
         rpm, tpm, concurrency = lane_limits(quota, 1.0)
         lane = lanes[name] = VertexRateLimiter(
-            rpm, tpm, concurrency, period=quota.period, clock=quota.clock, shared=shared
+            rpm,
+            tpm,
+            concurrency,
+            period=quota.period,
+            clock=quota.clock,
+            shared=shared,
+            tpm_counts=quota.tpm_counts,  # its tpm is a share of the quota's: count alike
         )
     return lane
 

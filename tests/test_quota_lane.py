@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from google.genai import types
 
 from greycloud import GreyCloudConfig
 from greycloud.quota_lane import LaneFullError, LaneLimiter, lane_limits, lane_of
@@ -110,6 +111,25 @@ async def test_lane_takes_at_most_its_share_and_leaves_the_rest():
         assert clock.now() == 0.0
         # Dropped completions never touched the quota: nothing waits, nothing to 429.
         assert quota.requests_in_window() == 20 and quota.waiting == 0
+
+
+async def test_a_lane_counts_tokens_as_its_quota_does():
+    async with VirtualClock() as clock:
+        quota = VertexRateLimiter(
+            rpm=20, tpm=10_000, max_concurrency=8, clock=clock, tpm_counts="total"
+        )
+        config = GreyCloudConfig(project_id="p", location="l", model="m-total")
+        lane = lane_of(quota, config)
+        limiter = LaneLimiter(quota, lane, share=0.5, max_wait=0)
+        reservation = await limiter.acquire(10)
+        usage = types.GenerateContentResponseUsageMetadata(
+            prompt_token_count=10, candidates_token_count=90, total_token_count=100
+        )
+        reservation.settle_usage(usage)
+        reservation.release()
+        # The lane's tpm is a share of a quota counting all tokens: it counts them too.
+        assert lane.tpm_counts == "total"
+        assert (lane.tokens_in_window(), quota.tokens_in_window()) == (100, 100)
 
 
 async def test_lane_concurrency_and_tokens_follow_the_share():
