@@ -13,7 +13,8 @@ The lane of one quota is one limiter per quota limiter (`lane_of`): with
 ``quota_url`` it is shared through Redis under ``<quota key>/<name>``, so every
 process's completions share one lane. Callers asking for different shares
 each get at most their own share of the whole lane (the lane's limits are set
-from the caller's share at each admission).
+from the caller's share at each admission). Closing the quota limiter
+(`VertexRateLimiter.aclose`) closes its lanes too.
 
 `LaneLimiter` is what a `GreyCloudAsyncClient` takes as its ``rate_limiter``
 so that the library's one generate path runs inside the lane.
@@ -80,6 +81,13 @@ def lane_of(
             tpm_counts=quota.tpm_counts,  # its tpm is a share of the quota's: count alike
         )
     return lane
+
+
+async def close_lanes(quota: VertexRateLimiter) -> None:
+    """Close the lanes `lane_of` made for ``quota`` (their Redis connections); a later
+    `lane_of` makes new ones. `VertexRateLimiter.aclose` calls this."""
+    for lane in _LANES.pop(quota, {}).values():
+        await lane.aclose()
 
 
 class LaneReservation:

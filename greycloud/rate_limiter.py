@@ -324,7 +324,11 @@ class VertexRateLimiter(SharedQuotaAdmission):
             self.shared.post("p", "-", "", max(0.0, seconds))
 
     async def aclose(self) -> None:
-        """Send what the shared quota still needs to know and close its connection."""
+        """Send what the shared quota still needs to know and close its connection
+        (and those of the lanes `greycloud.quota_lane.lane_of` made for it)."""
+        from greycloud.quota_lane import close_lanes
+
+        await close_lanes(self)
         if self.shared is not None:
             await self.shared.aclose()
 

@@ -191,3 +191,20 @@ async def test_lane_is_shared_across_processes_on_redis(redis_url):
     finally:
         for limiter in (*quotas, *lanes):
             await limiter.aclose()
+
+
+async def test_closing_a_quota_closes_its_lanes_redis_connections(redis_url):
+    quota = VertexRateLimiter(
+        rpm=8, tpm=10**6, max_concurrency=8, shared=RedisQuota(redis_url, ("p", "l", "gl-close"))
+    )
+    config = GreyCloudConfig(project_id="p", location="l", model="gl-close", quota_url=redis_url)
+    lane = lane_of(quota, config)
+    reservation = await LaneLimiter(quota, lane, share=0.5, max_wait=1.0).acquire(10)
+    reservation.release()
+    assert lane.shared is not None and lane.shared._client is not None  # connected
+    # Nobody else holds the lane (lane_of made it): the quota's owner closes it with the quota.
+    await quota.aclose()
+    assert lane.shared._client is None
+    again = lane_of(quota, config)
+    assert again is not lane  # a closed lane is not handed out again
+    await again.aclose()
