@@ -144,6 +144,11 @@ class LaneLimiter:
         self.on_admit = on_admit
         """Called for each call admitted (it is sent next): e.g. to count model calls."""
 
+    @property
+    def tpm(self) -> int:
+        """Tokens per minute this lane may use (a request must fit: embeddings batch by it)."""
+        return lane_limits(self.quota, self.share)[1]
+
     async def acquire(self, estimated_tokens: int) -> LaneReservation:
         """Admit in the lane and the quota, or raise `LaneFullError` (nothing held)."""
         rpm, tpm, concurrency = lane_limits(self.quota, self.share)
