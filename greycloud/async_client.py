@@ -30,6 +30,7 @@ from greycloud.rate_limiter import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_RPM,
     DEFAULT_TPM,
+    Reservation,
     VertexRateLimiter,
 )
 from greycloud.streaming import AsyncTextStream, StreamState
@@ -326,19 +327,33 @@ class GreyCloudAsyncClient(ClientCore):
         self, prepared: PreparedRequest, policy: retry.RetryPolicy
     ) -> types.GenerateContentResponse:
         async def attempt() -> types.GenerateContentResponse:
-            client = await self.ensure_client()
-            async with self.rate_limiter.limit(prepared.estimated_tokens) as reservation:
-                try:
-                    response = await client.aio.models.generate_content(
-                        model=prepared.model, contents=prepared.sdk_contents, config=prepared.config
-                    )
-                except genai_errors.APIError:
-                    reservation.settle(0)  # the server refused it: no tokens were used
-                    raise
-                reservation.settle_usage(response.usage_metadata)
-                return response
+            return await self._send_admitted(
+                prepared.estimated_tokens,
+                lambda client: client.aio.models.generate_content(
+                    model=prepared.model, contents=prepared.sdk_contents, config=prepared.config
+                ),
+                lambda reservation, response: reservation.settle_usage(response.usage_metadata),
+            )
 
         return await self._call(policy, attempt)
+
+    async def _send_admitted(
+        self,
+        estimated_tokens: int,
+        send: Callable[[genai.Client], Awaitable[T]],
+        settle: Callable[[Reservation, T], None],
+    ) -> T:
+        """One request once the limiter admits it; charged nothing if the API refuses it,
+        else settled by ``settle`` with the response (generate and embeddings share this)."""
+        client = await self.ensure_client()
+        async with self.rate_limiter.limit(estimated_tokens) as reservation:
+            try:
+                response = await send(client)
+            except genai_errors.APIError:
+                reservation.settle(0)  # the server refused it: no tokens were used
+                raise
+            settle(reservation, response)
+            return response
 
     async def _call(self, policy: retry.RetryPolicy, attempt: Callable[[], Awaitable[T]]) -> T:
         """``await attempt()`` under ``policy``; errors translated, a last 429 slows everyone."""
