@@ -82,7 +82,8 @@ class Rounds:
         reply = types.Content(role="user", parts=results)
         self._added += [turn, reply]
         contents = self._first_contents + self._added
-        estimate = self._prepared.estimated_tokens + estimate_request_tokens([turn, reply])
+        # every earlier round is sent again: the estimate covers the whole conversation
+        estimate = self._prepared.estimated_tokens + estimate_request_tokens(self._added)
         self.request = dataclasses.replace(
             self._prepared, contents=contents, estimated_tokens=estimate
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, Literal, TypeVar, overload
 
 from google import genai
@@ -12,8 +12,9 @@ from google.genai import types
 from typing_extensions import Unpack
 
 from greycloud import retry
+from greycloud._async_stream import stream_chunks, text_stream
 from greycloud._base import ClientCore
-from greycloud._function_calling import generate_rounds_async, stream_rounds_async
+from greycloud._function_calling import generate_rounds_async
 from greycloud._option_types import GenerationOptions
 from greycloud._request import (
     ContentsInput,
@@ -25,7 +26,6 @@ from greycloud.async_chats import AsyncChats
 from greycloud.auth import client_from_config
 from greycloud.config import GreyCloudConfig
 from greycloud.embeddings import EmbedContentsInput, embed_async, prepare_embedding
-from greycloud.errors import GreyCloudError
 from greycloud.rate_limiter import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_RPM,
@@ -327,19 +327,33 @@ class GreyCloudAsyncClient(ClientCore):
         self, prepared: PreparedRequest, policy: retry.RetryPolicy
     ) -> types.GenerateContentResponse:
         async def attempt() -> types.GenerateContentResponse:
-            client = await self.ensure_client()
-            async with self.rate_limiter.limit(prepared.estimated_tokens) as reservation:
-                try:
-                    response = await client.aio.models.generate_content(
-                        model=prepared.model, contents=prepared.sdk_contents, config=prepared.config
-                    )
-                except genai_errors.APIError:
-                    reservation.settle(0)  # the server refused it: no tokens were used
-                    raise
-                reservation.settle_usage(response.usage_metadata)
-                return response
+            return await self._send_admitted(
+                prepared.estimated_tokens,
+                lambda client: client.aio.models.generate_content(
+                    model=prepared.model, contents=prepared.sdk_contents, config=prepared.config
+                ),
+                lambda reservation, response: reservation.settle_usage(response.usage_metadata),
+            )
 
         return await self._call(policy, attempt)
+
+    async def _send_admitted(
+        self,
+        estimated_tokens: int,
+        send: Callable[[genai.Client], Awaitable[T]],
+        settle: Callable[[Reservation, T], None],
+    ) -> T:
+        """One request once the limiter admits it; charged nothing if the API refuses it,
+        else settled by ``settle`` with the response (generate and embeddings share this)."""
+        client = await self.ensure_client()
+        async with self.rate_limiter.limit(estimated_tokens) as reservation:
+            try:
+                response = await send(client)
+            except genai_errors.APIError:
+                reservation.settle(0)  # the server refused it: no tokens were used
+                raise
+            settle(reservation, response)
+            return response
 
     async def _call(self, policy: retry.RetryPolicy, attempt: Callable[[], Awaitable[T]]) -> T:
         """``await attempt()`` under ``policy``; errors translated, a last 429 slows everyone."""
@@ -359,73 +373,10 @@ class GreyCloudAsyncClient(ClientCore):
     def _stream(
         self, prepared: PreparedRequest, policy: retry.RetryPolicy, return_chunks: bool = False
     ) -> AsyncTextStream[Any]:
-        state = StreamState(return_chunks=return_chunks)
-        if not prepared.calling.automatic:
-            return AsyncTextStream(state, self._stream_chunks(prepared, policy, state))
-        rounds = stream_rounds_async(
-            prepared, state, lambda request: self._stream_chunks(request, policy, state)
-        )
-        return AsyncTextStream(state, rounds)
+        return text_stream(self, prepared, policy, return_chunks)
 
-    async def _open_stream(
-        self, prepared: PreparedRequest, state: StreamState
-    ) -> tuple[Reservation, AsyncIterator[types.GenerateContentResponse], Any]:
-        """Admit, start a stream and read up to its first item to deliver (retryable)."""
-        state.begin_attempt()
-        client = await self.ensure_client()
-        reservation = await self.rate_limiter.acquire(prepared.estimated_tokens)
-        upstream: AsyncIterator[types.GenerateContentResponse] | None = None
-        try:
-            upstream = await client.aio.models.generate_content_stream(
-                model=prepared.model, contents=prepared.sdk_contents, config=prepared.config
-            )
-            async for chunk in upstream:
-                reservation.confirm()
-                item = state.absorb(chunk)
-                if item is not None:
-                    return reservation, upstream, item
-            return reservation, upstream, None
-        except BaseException as exc:
-            if isinstance(exc, genai_errors.APIError):
-                reservation.settle(0)
-            reservation.release()
-            if upstream is not None:
-                await _aclose(upstream)
-            raise
-
-    async def _stream_chunks(
+    def _stream_chunks(
         self, prepared: PreparedRequest, policy: retry.RetryPolicy, state: StreamState
     ) -> AsyncGenerator[Any, None]:
-        retrying = retry.async_retrying(policy, self._on_retry)
-        reservation: Reservation
-        upstream: AsyncIterator[types.GenerateContentResponse]
-        first: str | None
-        try:
-            reservation, upstream, first = await retrying(self._open_stream, prepared, state)
-        except Exception as exc:
-            self._slow_down(exc)
-            raise self._translate(exc, retry.attempts_made(retrying)) from exc
-        try:
-            if first is None:
-                return
-            yield state.delivered(first)
-            try:
-                async for chunk in upstream:
-                    item = state.absorb(chunk)
-                    if item is not None:
-                        yield state.delivered(item)
-            except GreyCloudError:
-                raise
-            except Exception as exc:
-                self._slow_down(exc)
-                raise self._stream_broke(state, exc) from exc
-        finally:
-            reservation.settle_usage(state.usage_metadata)
-            reservation.release()
-            await _aclose(upstream)
-
-
-async def _aclose(iterator: Any) -> None:
-    close = getattr(iterator, "aclose", None)
-    if close is not None:
-        await close()
+        """One model round's items (the cache client streams through this too)."""
+        return stream_chunks(self, prepared, policy, state)

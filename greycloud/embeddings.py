@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import ValidationError
 
@@ -326,17 +325,15 @@ async def _send_async(
     policy: RetryPolicy,
 ) -> list[types.EmbedContentResponse]:
     async def attempt() -> types.EmbedContentResponse:
-        genai_client = await client.ensure_client()
-        async with client.rate_limiter.limit(batch.estimated_tokens) as reservation:
-            try:
-                response = await genai_client.aio.models.embed_content(
-                    model=prepared.model, contents=batch.inputs, config=prepared.config
-                )
-            except genai_errors.APIError:
-                reservation.settle(0)  # the server refused it: no tokens were used
-                raise
-            reservation.settle(used_tokens(response, batch.estimated_tokens))
-            return response
+        return await client._send_admitted(
+            batch.estimated_tokens,
+            lambda genai_client: genai_client.aio.models.embed_content(
+                model=prepared.model, contents=batch.inputs, config=prepared.config
+            ),
+            lambda reservation, response: reservation.settle(
+                used_tokens(response, batch.estimated_tokens)
+            ),
+        )
 
     try:
         return [await client._call(policy, attempt)]

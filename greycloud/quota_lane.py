@@ -13,7 +13,8 @@ The lane of one quota is one limiter per quota limiter (`lane_of`): with
 ``quota_url`` it is shared through Redis under ``<quota key>/<name>``, so every
 process's completions share one lane. Callers asking for different shares
 each get at most their own share of the whole lane (the lane's limits are set
-from the caller's share at each admission).
+from the caller's share at each admission). Closing the quota limiter
+(`VertexRateLimiter.aclose`) closes its lanes too.
 
 `LaneLimiter` is what a `GreyCloudAsyncClient` takes as its ``rate_limiter``
 so that the library's one generate path runs inside the lane.
@@ -71,9 +72,22 @@ def lane_of(
             shared = RedisQuota(config.quota_url, (project, location, f"{model}/{name}"))
         rpm, tpm, concurrency = lane_limits(quota, 1.0)
         lane = lanes[name] = VertexRateLimiter(
-            rpm, tpm, concurrency, period=quota.period, clock=quota.clock, shared=shared
+            rpm,
+            tpm,
+            concurrency,
+            period=quota.period,
+            clock=quota.clock,
+            shared=shared,
+            tpm_counts=quota.tpm_counts,  # its tpm is a share of the quota's: count alike
         )
     return lane
+
+
+async def close_lanes(quota: VertexRateLimiter) -> None:
+    """Close the lanes `lane_of` made for ``quota`` (their Redis connections); a later
+    `lane_of` makes new ones. `VertexRateLimiter.aclose` calls this."""
+    for lane in _LANES.pop(quota, {}).values():
+        await lane.aclose()
 
 
 class LaneReservation:
@@ -129,6 +143,11 @@ class LaneLimiter:
         self.max_wait = max_wait
         self.on_admit = on_admit
         """Called for each call admitted (it is sent next): e.g. to count model calls."""
+
+    @property
+    def tpm(self) -> int:
+        """Tokens per minute this lane may use (a request must fit: embeddings batch by it)."""
+        return lane_limits(self.quota, self.share)[1]
 
     async def acquire(self, estimated_tokens: int) -> LaneReservation:
         """Admit in the lane and the quota, or raise `LaneFullError` (nothing held)."""

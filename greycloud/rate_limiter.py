@@ -35,82 +35,33 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from greycloud._reservation import Reservation, _Admission
+from greycloud._shared_admission import SharedQuotaAdmission
 from greycloud.clock import Clock, MonotonicClock
 from greycloud.errors import RequestTooLargeError
 from greycloud.quota_status import QuotaStatus
-from greycloud.quotas import usage_tpm_tokens
 from greycloud.rules import DEFAULT_TPM_COUNTS, POSITIVE, tpm_counts_name
-from greycloud.shared_quota import RedisQuota, Snapshot
+from greycloud.shared_quota import RedisQuota
 
 if TYPE_CHECKING:
     from greycloud.config import GreyCloudConfig
+
+__all__ = [
+    "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_RPM",
+    "DEFAULT_TPM",
+    "Reservation",
+    "VertexRateLimiter",
+    "config_limits",
+]
 
 T = TypeVar("T")
 
 DEFAULT_RPM = 60
 DEFAULT_TPM = 250_000
 DEFAULT_MAX_CONCURRENCY = 10
-
-
-@dataclass(eq=False)
-class _Admission:
-    """One admitted request: its token charge and when the server surely had it.
-
-    ``time`` stays None while the request is in flight: it then counts in every
-    window, because the server may receive it at any moment. Once the server
-    answers, ``time`` is that moment, an upper bound of the server's arrival.
-    """
-
-    tokens: int
-    time: float | None = None
-    shared_id: str | None = None  # its id in the shared quota, if it is there
-
-
-class Reservation:
-    """What one admitted call holds: a concurrency slot and a token charge."""
-
-    def __init__(self, limiter: VertexRateLimiter, admission: _Admission) -> None:
-        self._limiter = limiter
-        self._admission = admission
-        self._released = False
-
-    @property
-    def tokens(self) -> int:
-        """Tokens currently charged for this call."""
-        return self._admission.tokens
-
-    def confirm(self) -> None:
-        """Note that the server has answered (first byte, chunk or error)."""
-        self._limiter._confirm(self._admission)
-
-    def settle(self, actual_tokens: int) -> None:
-        """Replace the estimate with the usage the server reported."""
-        self._limiter._recharge(self._admission, max(0, int(actual_tokens)))
-
-    def settle_usage(self, usage: Any) -> None:
-        """Settle with what the quota counts of a response's ``usage_metadata``.
-
-        The limiter's ``tpm_counts`` picks the tokens; without usage the charge stays.
-        """
-        tokens = usage_tpm_tokens(usage, self._limiter.tpm_counts)
-        if tokens is not None:
-            self.settle(tokens)
-
-    def release(self) -> None:
-        """Give the concurrency slot back (safe to call more than once)."""
-        if not self._released:
-            self._released = True
-            self.confirm()
-            self._limiter._release_slot(self._admission)
-
-    def withdraw(self) -> None:
-        """The call was never sent: give everything back, as if it had not been admitted."""
-        if not self._released:
-            self._released = True
-            self._limiter._withdraw(self._admission)
 
 
 def config_limits(config: GreyCloudConfig) -> tuple[int, int, int]:
@@ -129,7 +80,7 @@ def _check_limit(name: str, value: object) -> None:
     POSITIVE.check(name, value)
 
 
-class VertexRateLimiter:
+class VertexRateLimiter(SharedQuotaAdmission):
     """Keeps callers within a Vertex AI quota without wasting it. See module docs."""
 
     def __init__(
@@ -322,29 +273,6 @@ class VertexRateLimiter:
                 return Reservation(self, admission)
             return None
 
-    def _shared_room(self, tokens: int) -> bool:
-        """Whether the last shared view leaves room for one more request of ``tokens``."""
-        view = self._shared_view()
-        if view.blocked_until > time.monotonic():
-            return False
-        return (
-            view.requests < self.rpm
-            and view.in_flight < self.max_concurrency
-            and view.tokens + tokens <= self.tpm
-        )
-
-    async def _try_shared(self, admission: _Admission, deadline: float) -> bool:
-        """Ask the shared quota for ``admission`` until ``deadline``; True if it may go."""
-        try:
-            wait = max(0.001, deadline - self.clock.now())
-            await asyncio.wait_for(self._admit_shared(admission), wait)
-            return True  # admitted, or Redis is not answering and this process had room
-        except BaseException as exc:
-            self._withdraw(admission)
-            if isinstance(exc, asyncio.TimeoutError):
-                return False
-            raise
-
     @asynccontextmanager
     async def limit(self, estimated_tokens: int) -> AsyncIterator[Reservation]:
         """``async with limiter.limit(n) as r:`` admits, then releases on exit."""
@@ -396,30 +324,15 @@ class VertexRateLimiter:
             self.shared.post("p", "-", "", max(0.0, seconds))
 
     async def aclose(self) -> None:
-        """Send what the shared quota still needs to know and close its connection."""
+        """Send what the shared quota still needs to know and close its connection
+        (and those of the lanes `greycloud.quota_lane.lane_of` made for it)."""
+        from greycloud.quota_lane import close_lanes
+
+        await close_lanes(self)
         if self.shared is not None:
             await self.shared.aclose()
 
     # -- internals -------------------------------------------------------
-
-    def _in_force(self, limit: int) -> int:
-        """``limit``, or this process's share of it while the shared quota is unreachable."""
-        if self.shared is None or self.shared.healthy:
-            return limit
-        return max(1, int(limit * self.shared.options.fallback_share))
-
-    def _shared_view(self) -> Snapshot:
-        return Snapshot() if self.shared is None else self.shared.view()
-
-    async def _admit_shared(self, admission: _Admission) -> bool:
-        assert self.shared is not None
-        limits = (self.rpm, self.tpm, self.max_concurrency)
-        return await self.shared.admit(
-            admission,
-            limits,
-            lambda: [a for a in (*self._pending, *self._answered) if a is not admission],
-            lambda: self._changed.wait(),
-        )
 
     def _expire(self, now: float) -> None:
         horizon = now - self.period

@@ -87,9 +87,24 @@ def parse_bool(field: str, value: Any, *, source: str | None = None) -> bool:
             return False
     where = f" (from {source})" if source else ""
     raise ConfigError(
-        f"{field}={value!r}{where} is not a boolean: use true/false, 1/0, yes/no or on/off.",
+        f"{field}={_shown(value)}{where} is not a boolean: use true/false, 1/0, yes/no or on/off.",
         field=field,
     )
+
+
+SHOWN_CHARACTERS = 24
+"""A bad value longer than this is not quoted in errors: it may be a secret put in the
+wrong variable (``USE_API_KEY=<the key>``)."""
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error message: quoted unless it is long or shaped like a credential."""
+    from greycloud.redaction import contains_secret
+
+    text = repr(value)
+    if len(text) > SHOWN_CHARACTERS or contains_secret(text):
+        return f"<a value of {len(str(value))} characters, not shown>"
+    return text
 
 
 # -- embeddings --------------------------------------------------------------------

@@ -180,3 +180,12 @@ def test_bad_peer_boolean_names_the_variable():
 def test_peer_names_are_listed():
     for name in ("USE_API_KEY", "API_KEY_FILE", "AUTO_REAUTH", "GREYCLOUD_EMBEDDING_MODEL"):
         assert name in ENVIRONMENT_VARIABLES
+
+
+def test_an_api_key_put_in_a_boolean_variable_is_not_echoed():
+    key = "AIzaSyA1234567890abcdefghijklmnopqrstuv"  # USE_API_KEY=<the key>: an easy slip
+    for value in (key, "s3cr3t-passphrase-of-a-user-x"):
+        with pytest.raises(ConfigError, match="GREYCLOUD_USE_API_KEY") as info:
+            GreyCloudConfig(project_id="p", environ={"GREYCLOUD_USE_API_KEY": value})
+        assert value not in str(info.value)
+        assert "not shown" in str(info.value)

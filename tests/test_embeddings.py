@@ -339,3 +339,23 @@ def test_emulator_answers_embed_content_and_batch_embed_contents(adc_env):
     assert answer.status_code == 200, answer.text
     assert answer.json()["embeddings"] == [{"values": embedding_vector(GEMINI_MODEL, "single", 8)}]
     assert answer.json()["usageMetadata"]["promptTokenCount"] == 1
+
+
+def test_async_batches_fit_a_quota_lanes_share(adc_env):
+    """A client on a `LaneLimiter` embeds too, its batches sized by the lane's tokens."""
+    from greycloud.quota_lane import LaneLimiter, lane_of
+
+    texts = [("river " * 666 + f"n{i:03d}")[:4000] for i in range(2)]  # 1,000 tokens each
+
+    async def run() -> types.EmbedContentResponse:
+        quota = VertexRateLimiter(rpm=100, tpm=8_000, max_concurrency=8)
+        config = GreyCloudConfig(project_id="p", location="l", model="m-embed-lane")
+        lane = LaneLimiter(quota, lane_of(quota, config), share=0.25, max_wait=5)
+        async with GreyCloudAsyncClient(rate_limiter=lane) as client:  # type: ignore[arg-type]
+            response = await client.embed_content(texts, model=TEXT_MODEL, output_dimensionality=4)
+        await quota.aclose()
+        return response
+
+    response = asyncio.run(asyncio.wait_for(run(), NO_HANG))
+    assert len(response.embeddings) == 2
+    assert [len(batch) for batch in predicts(adc_env)] == [2]  # the lane's 2,000 tokens

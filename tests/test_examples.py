@@ -189,3 +189,25 @@ def test_the_readme_shows_each_example_as_it_runs(name):
     source = (EXAMPLES / name).read_text()
     body = source.split('"""', 2)[2].strip() + "\n"  # the script without its docstring
     assert body in blocks, f"README.md's python block for examples/{name} differs from the file"
+
+
+def test_greycloud_run_imports_modules_beside_the_script_as_python_does(tmp_path):
+    """``greycloud run app/main.py`` finds ``app/helper.py`` as ``python app/main.py`` does."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "helper.py").write_text("GREETING = 'hello from helper'\n")
+    (app / "main.py").write_text(
+        "import sys\nimport helper\n\nprint(helper.GREETING, sys.argv[1:])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "greycloud", "run", str(app / "main.py"), "x"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=tmp_path,
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "hello from helper ['x']" in done.stdout

@@ -289,3 +289,26 @@ def test_a_cache_request_refuses_tools_other_than_functions(emu):
                 cached_content="projects/p/locations/us-central1/cachedContents/c",
                 tools=[types.Tool(google_search=types.GoogleSearch())],
             )
+
+
+def test_each_round_is_admitted_for_the_whole_conversation_it_sends():
+    """A later round re-sends every earlier turn: its token estimate covers them all."""
+    from greycloud import GreyCloudConfig
+    from greycloud._function_calling import Rounds
+    from greycloud._request import estimate_request_tokens, prepare_request
+
+    def lookup(city: str) -> str:
+        return "sunny"
+
+    config = GreyCloudConfig(project_id="p", location="us-central1", model="gemini-2.5-flash")
+    prepared = prepare_request(config, "Weather in Paris, Rome and Oslo?", tools=[lookup])
+    rounds = Rounds(prepared)
+    for city in ("Paris", "Rome", "Oslo"):
+        call = types.Part.from_function_call(name="lookup", args={"city": city})
+        turn = types.Content(role="model", parts=[call])
+        response = types.GenerateContentResponse(candidates=[types.Candidate(content=turn)])
+        assert rounds.function_calls(response)
+        result = types.Part.from_function_response(name="lookup", response={"result": "sunny"})
+        rounds.answer(response, [result])
+        added = estimate_request_tokens(rounds.request.contents[1:])  # after the prompt
+        assert rounds.request.estimated_tokens == prepared.estimated_tokens + added

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from google.genai import types
 
 from greycloud import GreyCloudConfig
 from greycloud.quota_lane import LaneFullError, LaneLimiter, lane_limits, lane_of
@@ -112,6 +113,25 @@ async def test_lane_takes_at_most_its_share_and_leaves_the_rest():
         assert quota.requests_in_window() == 20 and quota.waiting == 0
 
 
+async def test_a_lane_counts_tokens_as_its_quota_does():
+    async with VirtualClock() as clock:
+        quota = VertexRateLimiter(
+            rpm=20, tpm=10_000, max_concurrency=8, clock=clock, tpm_counts="total"
+        )
+        config = GreyCloudConfig(project_id="p", location="l", model="m-total")
+        lane = lane_of(quota, config)
+        limiter = LaneLimiter(quota, lane, share=0.5, max_wait=0)
+        reservation = await limiter.acquire(10)
+        usage = types.GenerateContentResponseUsageMetadata(
+            prompt_token_count=10, candidates_token_count=90, total_token_count=100
+        )
+        reservation.settle_usage(usage)
+        reservation.release()
+        # The lane's tpm is a share of a quota counting all tokens: it counts them too.
+        assert lane.tpm_counts == "total"
+        assert (lane.tokens_in_window(), quota.tokens_in_window()) == (100, 100)
+
+
 async def test_lane_concurrency_and_tokens_follow_the_share():
     quota = VertexRateLimiter(rpm=1000, tpm=1000, max_concurrency=9)
     assert lane_limits(quota, 0.25) == (250, 250, 2)
@@ -171,3 +191,20 @@ async def test_lane_is_shared_across_processes_on_redis(redis_url):
     finally:
         for limiter in (*quotas, *lanes):
             await limiter.aclose()
+
+
+async def test_closing_a_quota_closes_its_lanes_redis_connections(redis_url):
+    quota = VertexRateLimiter(
+        rpm=8, tpm=10**6, max_concurrency=8, shared=RedisQuota(redis_url, ("p", "l", "gl-close"))
+    )
+    config = GreyCloudConfig(project_id="p", location="l", model="gl-close", quota_url=redis_url)
+    lane = lane_of(quota, config)
+    reservation = await LaneLimiter(quota, lane, share=0.5, max_wait=1.0).acquire(10)
+    reservation.release()
+    assert lane.shared is not None and lane.shared._client is not None  # connected
+    # Nobody else holds the lane (lane_of made it): the quota's owner closes it with the quota.
+    await quota.aclose()
+    assert lane.shared._client is None
+    again = lane_of(quota, config)
+    assert again is not lane  # a closed lane is not handed out again
+    await again.aclose()

@@ -27,12 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_script(args: argparse.Namespace, _config: GreyCloudConfig | None) -> int:
-    """Run ``args.script`` as ``__main__``; its exit status is the command's."""
+    """Run ``args.script`` as ``__main__``; its exit status is the command's.
+
+    As ``python SCRIPT`` does, the script's directory comes first on ``sys.path``
+    (so modules beside it import) and ``sys.argv`` is the script and its arguments.
+    """
     script: Path = args.script
     if not script.is_file():
         raise ValueError(f"{script} is not a file: give the path of a Python script.")
-    saved = sys.argv
+    saved, saved_path = sys.argv, list(sys.path)
     sys.argv = [str(script), *args.args]
+    sys.path.insert(0, str(script.resolve().parent))
     try:
         runpy.run_path(str(script), run_name="__main__")
     except SystemExit as exit_:
@@ -40,4 +45,5 @@ def run_script(args: argparse.Namespace, _config: GreyCloudConfig | None) -> int
         return code if isinstance(code, int) else (0 if code is None else 1)
     finally:
         sys.argv = saved
+        sys.path[:] = saved_path
     return 0
