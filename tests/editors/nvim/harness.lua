@@ -47,6 +47,11 @@ function M.run(body)
   if not ok then
     M.check('test script error', false, err)
   end
+  M.finish()
+end
+
+--- Write the report and quit (non-zero when any check failed).
+function M.finish()
   M.report.messages = vim.api.nvim_exec2('messages', { output = true }).output
   local f = assert(io.open(M.result_file, 'w'))
   f:write(vim.json.encode(M.report))
@@ -71,11 +76,7 @@ function M.run_async(body)
       M.check('test script error', false, err)
     end
     if coroutine.status(co) == 'dead' then
-      M.report.messages = vim.api.nvim_exec2('messages', { output = true }).output
-      local f = assert(io.open(M.result_file, 'w'))
-      f:write(vim.json.encode(M.report))
-      f:close()
-      vim.cmd(#M.report.failures > 0 and 'cquit 1' or 'qall!')
+      M.finish()
     end
   end
   vim.schedule(M._resume)

@@ -172,6 +172,35 @@ async function openFile(page, name) {
   return editor;
 }
 
+/** Run one driver: `body({ page, shot, seen })` fills `seen`. Prints one JSON line (`ok`
+ *  and what was seen); on failure also the error, the status bar and a screenshot named
+ *  `failureShot`, and exits non-zero. */
+function drive(failureShot, body) {
+  const run = async () => {
+    const { browser, page, shot } = await launch();
+    const seen = { console: [] };
+    page.on('console', (m) => {
+      if (m.type() === 'error') seen.console.push(m.text().slice(0, 300));
+    });
+    try {
+      await body({ page, shot, seen });
+      process.stdout.write(JSON.stringify({ ok: true, ...seen }) + '\n');
+    } catch (err) {
+      seen.error = String(err && err.stack ? err.stack : err);
+      seen.status = await statusText(page).catch(() => []);
+      await page.screenshot({ path: path.join(ARTIFACTS, failureShot) }).catch(() => {});
+      process.stdout.write(JSON.stringify({ ok: false, ...seen }) + '\n');
+      process.exitCode = 1;
+    } finally {
+      await browser.close();
+    }
+  };
+  run().catch((err) => {
+    process.stderr.write(String(err && err.stack ? err.stack : err) + '\n');
+    process.exit(2);
+  });
+}
+
 module.exports = {
   ARTIFACTS,
   SERVER_LOG,
@@ -179,6 +208,7 @@ module.exports = {
   WORKSPACE,
   answerInput,
   cacheStatus,
+  drive,
   editorText,
   emulator,
   emulatorUrl,
