@@ -112,17 +112,20 @@ def daemon_processes(runtime_dir: Path) -> list[Any]:
 
 
 def kill_daemons(runtime_dir: Path) -> list[int]:
-    """Kill (by PID) every greycloud-lsp daemon whose XDG_RUNTIME_DIR is ``runtime_dir``."""
+    """Stop (by PID) every greycloud-lsp daemon whose XDG_RUNTIME_DIR is ``runtime_dir``:
+    SIGTERM first, so a daemon ends as it would for a user (an ``--emulator`` daemon then
+    removes its emulator key directory from the temporary directory), SIGKILL after 5 s."""
     import psutil
 
     if not runtime_dir.exists():
         return []
-    killed = []
-    for process in daemon_processes(runtime_dir):
-        try:
+    processes = daemon_processes(runtime_dir)
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.terminate()
+    _, alive = psutil.wait_procs(processes, timeout=5)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
-            process.wait(5)
-            killed.append(process.pid)
-        except (psutil.NoSuchProcess, psutil.TimeoutExpired):
-            pass
-    return killed
+    psutil.wait_procs(alive, timeout=5)
+    return [process.pid for process in processes]
