@@ -43,7 +43,11 @@ export async function runGenerate(
   }
   let sink: GenerationSink;
   if (req.insert && editor) {
-    sink = new InsertionSink(editor, selection ?? new vscode.Range(editor.selection.active, editor.selection.active));
+    sink = new InsertionSink(
+      editor,
+      selection ?? new vscode.Range(editor.selection.active, editor.selection.active),
+      generations.log,
+    );
   } else {
     sink = await answers.open(req.title, req.prompt);
   }

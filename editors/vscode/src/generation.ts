@@ -36,7 +36,7 @@ export class Generations implements vscode.Disposable {
 
   constructor(
     private readonly server: Server,
-    private readonly log: Log,
+    readonly log: Log,
   ) {
     server.addSessionHook((client) => [
       client.onNotification(Notifications.generationChunk, (p: GenerationChunk) => this.onChunk(p)),

@@ -1,11 +1,13 @@
 // Insert mode: the answer appears in the document as it streams, and the whole
 // insertion is ONE undo step. Every streamed edit is made without undo stops
 // (so the editor folds them into one undo element), with a stop before the first
-// and after the last. If the editor is no longer visible, the rest is applied as
-// a workspace edit.
+// and after the last (a cursor move by the user in between starts a new step, as
+// VS Code does for every edit). If the editor is no longer visible, the rest is
+// applied as a workspace edit.
 
 import * as vscode from 'vscode';
 import { GenerationSink } from './generation';
+import { Log } from './log';
 import { GenerateResult } from './protocol';
 
 export class InsertionSink implements GenerationSink, vscode.Disposable {
@@ -20,6 +22,7 @@ export class InsertionSink implements GenerationSink, vscode.Disposable {
   constructor(
     private readonly editor: vscode.TextEditor,
     range: vscode.Range,
+    private readonly log?: Log,
   ) {
     const doc = editor.document;
     this.start = doc.offsetAt(range.start);
@@ -79,17 +82,25 @@ export class InsertionSink implements GenerationSink, vscode.Disposable {
 
   private async edit(range: vscode.Range | undefined, text: string, last: boolean): Promise<void> {
     const options = { undoStopBefore: this.first, undoStopAfter: last };
+    const doc = this.editor.document;
+    // The same editor may come back as another TextEditor object: find it by its document.
+    const visible = vscode.window.visibleTextEditors;
+    const editor = visible.includes(this.editor) ? this.editor : visible.find((e) => e.document === doc);
     this.ownEdit = true;
     try {
-      if (vscode.window.visibleTextEditors.includes(this.editor)) {
-        const applied = await this.editor.edit((b) => range && b.replace(range, text), options);
+      if (editor) {
+        // An empty insert still reaches the editor (no edit at all would skip the undo stop).
+        const end = doc.positionAt(this.start + this.length);
+        const applied = await editor.edit((b) => (range ? b.replace(range, text) : b.insert(end, '')), options);
+        this.log?.trace(`insert: ${text.length} chars, ${JSON.stringify(options)}, applied: ${applied}`);
         if (!applied && range) {
           throw new Error('the editor refused the edit');
         }
       } else if (range) {
+        this.log?.trace(`insert: ${text.length} chars as a workspace edit (the editor is hidden)`);
         // The editor was closed or hidden: continue in the document (its own undo steps).
         const edit = new vscode.WorkspaceEdit();
-        edit.replace(this.editor.document.uri, range, text);
+        edit.replace(doc.uri, range, text);
         await vscode.workspace.applyEdit(edit);
       }
       this.first = false;

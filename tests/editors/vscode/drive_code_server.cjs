@@ -22,6 +22,7 @@ const {
   openFile,
   openWorkbench,
   runPaletteCommand,
+  settledText,
   statusText,
   tokenStatus,
   waitFor,
@@ -133,7 +134,7 @@ drive('vscode-failure.png', async ({ page, shot, seen }) => {
   await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
   await page.keyboard.press('Control+End');
   await page.keyboard.press('Enter');
-  const before = await editorText(page, notes);
+  const before = await settledText(page, notes);
   await emulator('POST', '_emulator/config', { stream_chunk_delay: 0.1, stream_chunk_tokens: 2 });
   await runPaletteCommand(page, 'GreyCloud: Generate…');
   await answerInput(page, 'GreyCloud: Generate', PROMPT);
@@ -149,7 +150,7 @@ drive('vscode-failure.png', async ({ page, shot, seen }) => {
     return (await statusText(page)).find((x) => x.startsWith('GreyCloud: Generate done')) || null;
   });
   log(seen.doneMessage);
-  const inserted = await editorText(page, notes);
+  const inserted = await settledText(page, notes);
   seen.insertedChars = inserted.length - before.length;
   await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
   await page.keyboard.press('Control+Z');
@@ -157,6 +158,7 @@ drive('vscode-failure.png', async ({ page, shot, seen }) => {
     const t = await editorText(page, notes);
     return t.length < inserted.length ? { text: t } : null;
   }, 10000);
+  seen.afterUndo.text = await settledText(page, notes);
   seen.undoRestored = seen.afterUndo.text === before;
   await shot('vscode-insert-undone.png');
   await page.keyboard.press('Control+Shift+Z');
@@ -165,7 +167,7 @@ drive('vscode-failure.png', async ({ page, shot, seen }) => {
   // 8. Cancel from the progress notification stops the generation where it is.
   await page.keyboard.press('Control+End');
   await page.keyboard.press('Enter');
-  const beforeCancel = (await editorText(page, notes)).length;
+  const beforeCancel = (await settledText(page, notes)).length;
   await emulator('POST', '_emulator/config', { stream_chunk_delay: 0.3, stream_chunk_tokens: 2 });
   await runPaletteCommand(page, 'GreyCloud: Generate…');
   await answerInput(page, 'GreyCloud: Generate', 'Write a very long essay about rate limiters [[words=300]]');
@@ -177,12 +179,12 @@ drive('vscode-failure.png', async ({ page, shot, seen }) => {
   const cancelClicked = Date.now();
   seen.cancelMessage = await waitFor('the generation to stop', async () =>
     (await statusText(page)).find((x) => x.startsWith('GreyCloud: Generate cancelled')) || null);
-  const atCancel = (await editorText(page, notes)).length;
+  const atCancel = (await settledText(page, notes)).length;
   await new Promise((r) => setTimeout(r, 1500));
   seen.cancel = {
     msToStop: Date.now() - cancelClicked,
     charsAtCancel: atCancel - beforeCancel,
-    charsLater: (await editorText(page, notes)).length - beforeCancel,
+    charsLater: (await settledText(page, notes)).length - beforeCancel,
   };
   log(`cancel: ${JSON.stringify(seen.cancel)}`);
   await shot('vscode-cancelled.png');

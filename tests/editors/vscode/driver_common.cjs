@@ -121,6 +121,25 @@ async function editorText(page, label) {
   return (await group.locator('.monaco-editor .view-lines').first().innerText()).replace(/\u00a0/g, ' ');
 }
 
+/**
+ * The editor's text once the view has caught up: Monaco removes deleted rows at once but
+ * repaints changed ones on the next animation frame, so one read can mix old and new.
+ */
+async function settledText(page, label, timeout = 10000) {
+  const frames = () => page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  let last = await editorText(page, label);
+  const t0 = Date.now();
+  for (;;) {
+    await frames();
+    await new Promise((r) => setTimeout(r, 100));
+    const now = await editorText(page, label);
+    if (now === last || Date.now() - t0 > timeout) {
+      return now;
+    }
+    last = now;
+  }
+}
+
 /** A fresh Chromium profile on code-server; `shot(name)` saves a screenshot to the artifacts. */
 async function launch() {
   const browser = await chromium.launchPersistentContext(process.env.CHROMIUM_USER_DATA_DIR, {
@@ -214,6 +233,7 @@ module.exports = {
   emulatorUrl,
   failedToast,
   launch,
+  settledText,
   log,
   openFile,
   openWorkbench,
